@@ -1,0 +1,65 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first
+# (venv, Python packages, the Rust extension, the embedded model) and are quick the second time.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMPS := $(VENV)/.stamps
+export PYO3_PYTHON := $(abspath $(PY))
+
+RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
+
+DEMO_TASK ?= Build a small REST API for a todo list with user accounts
+DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3
+
+.PHONY: run test setup lint typecheck rust-check pytest bench clean
+
+run: setup
+	$(VENV)/bin/facilitair collaborate "$(DEMO_TASK)" $(DEMO_ARGS)
+
+setup: $(STAMPS)/native $(STAMPS)/model
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/deps: pyproject.toml scripts/requirements.py | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install maturin $$($(PY) scripts/requirements.py --dev)
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/native: $(STAMPS)/deps $(RUST_SRC) facilitair_tui/_native.pyi
+	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release -q
+	@touch $@
+
+# The model file is checked (size) on every run; installing is a no-op once it is there.
+$(STAMPS)/model: $(STAMPS)/native FORCE
+	@$(VENV)/bin/facilitair models install
+
+FORCE:
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+typecheck: setup
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest facilitair_tui._native
+
+rust-check: setup
+	cd rust && cargo fmt --check
+	cd rust && cargo clippy --all-targets --quiet -- -D warnings
+	cd rust && cargo test --quiet
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck rust-check pytest
+
+bench: setup
+	$(PY) bench/orchestration_overhead.py
+	$(PY) bench/local_model.py
+
+clean:
+	rm -rf $(VENV) rust/target .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,61 @@
+"""Native (Rust) token router of the orchestrator.
+
+Several agents stream text deltas concurrently within a chunk (a stage of
+work). ``StreamRouter`` keeps each agent's transcript and delta count for the
+current chunk; ``coalesce`` merges a delta stream into frames for UIs.
+"""
+
+from typing import final
+
+__version__: str
+"""Version of the native crate."""
+
+@final
+class StreamRouter:
+    """Per-agent transcripts and delta counts of the current chunk.
+
+    Thread-safe: one instance may be shared by several Python threads.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty router."""
+
+    def append(self, agent: str, text: str) -> int:
+        """Append a delta to ``agent``'s transcript.
+
+        Returns the agent's delta count after appending. An empty ``text`` is
+        ignored: it is not counted and does not register a new agent.
+        """
+
+    def text(self, agent: str) -> str:
+        """The agent's transcript so far (``""`` for an agent never seen)."""
+
+    def count(self, agent: str) -> int:
+        """The agent's delta count so far (``0`` for an agent never seen)."""
+
+    def total(self) -> int:
+        """Deltas counted across all agents."""
+
+    def agents(self) -> list[str]:
+        """Agents in first-seen order."""
+
+    def reset(self, agent: str) -> None:
+        """Forget one agent's transcript and count: its generation restarts.
+
+        The agent keeps its place in the first-seen order, with an empty
+        transcript. Resetting an agent never seen does nothing.
+        """
+
+    def clear(self) -> None:
+        """Start a new chunk: forget every agent."""
+
+    def snapshot(self) -> dict[str, str]:
+        """Every agent's transcript, in first-seen order."""
+
+def coalesce(deltas: list[tuple[str, str]], max_chars: int = 4096) -> list[tuple[str, str]]:
+    """Merge runs of consecutive same-agent deltas into ``(agent, text)`` frames.
+
+    Never reorders. A frame holds at most ``max_chars`` characters unless a
+    single delta is longer, in which case that delta is a frame of its own.
+    Empty deltas are dropped. Raises ``ValueError`` if ``max_chars < 1``.
+    """

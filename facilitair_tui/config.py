@@ -1,0 +1,87 @@
+"""User settings: one TOML file in the config directory, environment variables on top.
+
+API keys come from the standard environment variables or from the user's own config file, and
+are never echoed, logged or persisted by the program.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from . import paths
+from .core.provider import ConfigurationError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointSettings(_Section):
+    """An OpenAI-compatible endpoint: OpenAI itself, OpenRouter, Ollama, llama.cpp, vLLM, LM Studio."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    # Name of an environment variable holding the key (read at run time, never stored).
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    # Self-hosted endpoints are free; their cost is 0 rather than unknown.
+    free: bool = False
+
+
+class LocalSettings(_Section):
+    threads: int | None = Field(default=None, ge=1, le=256)
+    max_contexts: int = Field(default=4, ge=1, le=16)
+    context_tokens: int = Field(default=8192, ge=512, le=131072)
+
+
+class Settings(_Section):
+    default_strategy: str | None = None
+    local: LocalSettings = LocalSettings()
+    providers: dict[str, EndpointSettings] = Field(default_factory=dict)
+
+
+BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {
+    "openai": EndpointSettings(api_key_env="OPENAI_API_KEY"),
+    "openrouter": EndpointSettings(base_url="https://openrouter.ai/api/v1", api_key_env="OPENROUTER_API_KEY"),
+}
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the config file if there is one; a broken file is an error that names it."""
+    path = path or paths.config_file()
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"cannot read config file {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(f"{path}: {where}: {first['msg']}") from None
+    endpoints = {**BUILTIN_ENDPOINTS}
+    for name, endpoint in settings.providers.items():
+        base = endpoints.get(name.lower())
+        merged = base.model_copy(update=endpoint.model_dump(exclude_unset=True)) if base else endpoint
+        endpoints[name.lower()] = merged
+    if os.environ.get("OPENAI_BASE_URL"):
+        endpoints["openai"] = endpoints["openai"].model_copy(update={"base_url": os.environ["OPENAI_BASE_URL"]})
+    settings.providers = endpoints
+    return settings
+
+
+def api_key(endpoint: EndpointSettings) -> str | None:
+    if endpoint.api_key is not None:
+        return endpoint.api_key.get_secret_value() or None
+    if endpoint.api_key_env:
+        return os.environ.get(endpoint.api_key_env) or None
+    return None

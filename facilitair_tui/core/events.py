@@ -1,0 +1,170 @@
+"""The typed, versioned event stream: the only contract between the engine and its consumers.
+
+Every consumer (CLI renderer, TUI, store, cache, replay) reads these events and nothing else.
+Each event carries ``type``, ``session_id``, ``seq`` (monotonic in delivery order) and ``t``
+(seconds since the session started, taken when the thing happened). ``v`` is the schema
+version; a consumer that meets a newer version than it knows should refuse, not guess.
+
+Field names are the JSON names. Adding an optional field is a compatible change; renaming or
+removing one bumps ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+AgentStatus = Literal["done", "failed", "cancelled"]
+SessionStatus = Literal["done", "stopped", "failed"]
+FeedbackTarget = Literal["next_chunk", "now"]
+
+
+class Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=False):
+    session_id: str
+    seq: int = 0
+    t: float = 0.0
+    v: int = SCHEMA_VERSION
+
+
+class SessionStarted(Event, tag="session_started"):
+    task: str
+    context: dict[str, str]
+    strategy: str
+    workflow: str
+    # role name -> "provider:model", so a consumer can show who runs on what.
+    models: dict[str, str] = msgspec.field(default_factory=dict)
+    chunks: list[str] = msgspec.field(default_factory=list)
+
+
+class ChunkStarted(Event, tag="chunk_started"):
+    chunk: int  # 1-based
+    title: str
+    total: int
+
+
+class AgentStarted(Event, tag="agent_started"):
+    agent: str
+    chunk: int
+    model: str
+    # Upstream agents whose (partial) output is in this agent's prompt.
+    reads: list[str] = msgspec.field(default_factory=list)
+
+
+class Token(Event, tag="token"):
+    agent: str
+    chunk: int
+    text: str
+
+
+class AgentFinished(Event, tag="agent_finished"):
+    agent: str
+    chunk: int
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cost_usd: float | None
+    status: AgentStatus
+    usage_estimated: bool = False
+
+
+class DebatedPoint(msgspec.Struct, kw_only=True):
+    point: str
+    positions: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class Synthesis(Event, tag="synthesis"):
+    chunk: int
+    agreed: list[str]
+    debated: list[DebatedPoint]
+    # None when the synthesizer stated no confidence (we never invent one).
+    confidence: float | None
+    text: str
+    # False when the synthesizer's answer did not follow the format; ``text`` is then its raw answer.
+    parsed: bool = True
+
+
+class Paused(Event, tag="paused"):
+    pass
+
+
+class Resumed(Event, tag="resumed"):
+    # Events generated while paused, delivered right after this one.
+    held: int = 0
+
+
+class Feedback(Event, tag="feedback"):
+    text: str
+    applies_to: FeedbackTarget
+    chunk: int = 0  # the chunk it will shape
+
+
+class Error(Event, tag="error"):
+    message: str
+    agent: str | None = None
+    recoverable: bool = True
+    chunk: int | None = None
+
+
+class SessionFinished(Event, tag="session_finished"):
+    status: SessionStatus
+    output: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    duration_s: float
+
+
+AnyEvent = (
+    SessionStarted
+    | ChunkStarted
+    | AgentStarted
+    | Token
+    | AgentFinished
+    | Synthesis
+    | Paused
+    | Resumed
+    | Feedback
+    | Error
+    | SessionFinished
+)
+
+# Control events reach consumers even while paused: they describe the pause itself or a
+# request the user just made, and holding them back would make the UI lie about its state.
+CONTROL_EVENTS: tuple[type[Event], ...] = (Paused, Resumed, Feedback)
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+
+
+def to_json(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(event)
+    return result
+
+
+class EventFormatError(ValueError):
+    """A line is not a valid event of a schema version we understand."""
+
+
+def from_json(data: bytes | str) -> AnyEvent:
+    try:
+        event = _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise EventFormatError(f"not a Facilitair event: {exc}") from None
+    if event.v > SCHEMA_VERSION:
+        raise EventFormatError(
+            f"event schema v{event.v} is newer than this Facilitair (v{SCHEMA_VERSION}); upgrade Facilitair"
+        )
+    return event
+
+
+def event_type(cls: type[Event]) -> str:
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

@@ -1,0 +1,488 @@
+"""The engine: runs a workflow chunk by chunk, agents concurrently, and emits typed events.
+
+Per chunk, every role starts at once. A role that reads another waits until each upstream has
+streamed ``read_after_tokens`` deltas (or finished), then starts with that partial text in its
+prompt, while the upstream keeps going. When all roles are done, the synthesizer merges their
+outputs; its synthesis, with the earlier ones, is the context of the next chunk.
+
+Controls are safe at any moment:
+
+* ``pause()``: no new model call starts; events produced meanwhile are held back from the
+  consumer and delivered, in order, right after the ``resumed`` event.
+* ``inject_feedback(text, "next_chunk" | "now")``: "now" cancels the running chunk's generations
+  and restarts them with the feedback and their partial output in the prompt.
+* ``stop()``: cancels everything and finishes with status ``stopped`` and the partial output.
+
+Statuses are never invented: every event reports something that happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from facilitair_tui._native import StreamRouter
+
+from . import events as ev
+from .cost import PriceTable, add_costs
+from .prompts import ChunkRecord, agent_messages, synthesis_messages
+from .provider import (
+    ChatMessage,
+    ChatRequest,
+    ConfigurationError,
+    ModelRef,
+    ProviderError,
+    ProviderResolver,
+    TextDelta,
+    Usage,
+    UsageError,
+)
+from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
+from .workflow import Chunk, Role, Workflow
+
+MAX_TASK_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything that defines a collaboration before it runs."""
+
+    task: str
+    workflow: Workflow
+    strategy: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    # Replaces the strategy's model for every role and the synthesizer (``--model``).
+    model_override: ModelRef | None = None
+    max_tokens: int | None = None
+    read_after_tokens: int | None = None
+    session_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.task.strip():
+            raise UsageError("the task is empty; describe what the agents should build")
+        if len(self.task) > MAX_TASK_CHARS:
+            raise UsageError(
+                f"the task is {len(self.task):,} characters; the limit is {MAX_TASK_CHARS:,}. "
+                "Shorten it or put the details in a file the agents can be pointed to"
+            )
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UsageError("--max-tokens must be at least 1")
+
+    def models(self) -> dict[str, ModelRef]:
+        if self.model_override is not None:
+            names = [r.name for r in self.workflow.roles] + [self.workflow.synthesizer.name]
+            return dict.fromkeys(names, self.model_override)
+        return self.workflow.models_for(self.strategy)
+
+
+class _RestartChunk(Exception):
+    """Internal: feedback "now" arrived; the running chunk starts over."""
+
+
+@dataclass
+class _AgentResult:
+    text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    status: ev.AgentStatus = "done"
+
+
+class Collaboration:
+    """One run of a workflow on a task. Iterate ``events()`` to drive it."""
+
+    def __init__(
+        self,
+        spec: SessionSpec,
+        resolver: ProviderResolver,
+        *,
+        prices: PriceTable | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.spec = spec
+        self.workflow = spec.workflow
+        self.models = spec.models()
+        self.session_id = spec.session_id or uuid.uuid4().hex[:16]
+        self._resolver = resolver
+        self._prices = prices or PriceTable()
+        self._clock = clock
+        self._t0 = clock()
+        self._seq = 0
+        self._queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._held: deque[ev.Event] = deque()
+        self._paused = False
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._router = StreamRouter()
+        self._history: list[ChunkRecord] = []
+        self._results: list[_AgentResult] = []
+        self._feedback_next: list[str] = []
+        self._feedback_now: list[str] = []
+        self._chunk_task: asyncio.Task[dict[str, str]] | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._current_chunk = 0
+        self._ready: dict[str, asyncio.Event] = {}
+        self._stopping = False
+        self._finished = False
+
+    # ----------------------------------------------------------------- consumer side
+
+    async def events(self) -> AsyncIterator[ev.Event]:
+        """Run the collaboration, yielding events until ``session_finished``."""
+        if self._run_task is not None:
+            raise RuntimeError("a Collaboration runs once; create another to run again")
+        self._t0 = self._clock()
+        self._run_task = asyncio.create_task(self._run(), name=f"collaboration-{self.session_id}")
+        try:
+            while True:
+                event = await self._queue.get()
+                yield event
+                if isinstance(event, ev.SessionFinished):
+                    return
+        finally:
+            if not self._run_task.done():
+                self._run_task.cancel()
+                await asyncio.gather(self._run_task, return_exceptions=True)
+
+    # ----------------------------------------------------------------- controls
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        if self._paused or self._finished:
+            return
+        self._paused = True
+        self._unpaused.clear()
+        self._deliver(ev.Paused(session_id=self.session_id, t=self._now()))
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        held = list(self._held)
+        self._held.clear()
+        self._deliver(ev.Resumed(session_id=self.session_id, t=self._now(), held=len(held)))
+        for event in held:
+            self._deliver(event)
+        self._unpaused.set()
+
+    def inject_feedback(self, text: str, applies_to: ev.FeedbackTarget = "next_chunk") -> None:
+        text = text.strip()
+        if not text:
+            raise ValueError("feedback is empty; write what the agents should change")
+        if self._finished or self._stopping:
+            raise RuntimeError("the session has ended; feedback can no longer change it")
+        restart = applies_to == "now" and self._chunk_task is not None and not self._chunk_task.done()
+        target_chunk = self._current_chunk if restart else self._current_chunk + 1
+        self._deliver_or_hold(
+            ev.Feedback(
+                session_id=self.session_id, t=self._now(), text=text, applies_to=applies_to, chunk=target_chunk
+            ),
+            control=True,
+        )
+        if restart:
+            assert self._chunk_task is not None
+            self._feedback_now.append(text)
+            self._chunk_task.cancel(msg="feedback")
+        else:
+            self._feedback_next.append(text)
+
+    def stop(self) -> None:
+        if self._finished or self._stopping:
+            return
+        self._stopping = True
+        self.resume()
+        if self._run_task is not None:
+            self._run_task.cancel(msg="stop")
+
+    # ----------------------------------------------------------------- emission
+
+    def _now(self) -> float:
+        return round(self._clock() - self._t0, 6)
+
+    def _deliver(self, event: ev.Event) -> None:
+        self._seq += 1
+        event.seq = self._seq
+        self._queue.put_nowait(event)
+
+    def _deliver_or_hold(self, event: ev.Event, *, control: bool = False) -> None:
+        if self._paused and not control:
+            self._held.append(event)
+        else:
+            self._deliver(event)
+
+    def _emit(self, event: ev.Event) -> None:
+        event.t = self._now()
+        self._deliver_or_hold(event)
+
+    # ----------------------------------------------------------------- the run
+
+    async def _run(self) -> None:
+        sid = self.session_id
+        wf = self.workflow
+        self._emit(
+            ev.SessionStarted(
+                session_id=sid,
+                task=self.spec.task,
+                context=dict(self.spec.context),
+                strategy="custom" if self.spec.model_override else self.spec.strategy.lower(),
+                workflow=wf.name,
+                models={name: str(ref) for name, ref in self.models.items()},
+                chunks=[c.title for c in wf.chunks],
+            )
+        )
+        status: ev.SessionStatus = "done"
+        try:
+            for index, chunk in enumerate(wf.chunks, start=1):
+                await self._unpaused.wait()
+                self._current_chunk = index
+                self._emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
+                outputs = await self._run_chunk_until_settled(index, chunk)
+                if not any(text.strip() for text in outputs.values()):
+                    self._emit(
+                        ev.Error(
+                            session_id=sid,
+                            chunk=index,
+                            recoverable=False,
+                            message=f"no agent produced any text in chunk {index} ({chunk.title}); "
+                            "the session cannot go on. See the errors above for the cause",
+                        )
+                    )
+                    status = "failed"
+                    break
+        except asyncio.CancelledError:
+            status = "stopped"
+        except Exception as exc:  # a bug must still end the session with an honest event
+            self._emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
+            status = "failed"
+        self._finish(status)
+
+    def _finish(self, status: ev.SessionStatus) -> None:
+        self._finished = True
+        self._stopping = False
+        results = self._results
+        self._emit(
+            ev.SessionFinished(
+                session_id=self.session_id,
+                status=status,
+                output=self._output_document(partial=status != "done"),
+                input_tokens=sum(r.input_tokens for r in results),
+                output_tokens=sum(r.output_tokens for r in results),
+                cost_usd=add_costs(r.cost_usd for r in results),
+                duration_s=self._now(),
+            )
+        )
+
+    def _output_document(self, *, partial: bool) -> str:
+        parts = [f"## {rec.title}\n\n{rec.text.strip()}" for rec in self._history]
+        if partial:
+            unfinished = self._router.snapshot()
+            if any(text.strip() for text in unfinished.values()):
+                titles = self._titles()
+                body = "\n\n".join(
+                    f"### {titles.get(name, name)} (unfinished)\n\n{text.strip()}"
+                    for name, text in unfinished.items()
+                    if text.strip()
+                )
+                chunk_title = self.workflow.chunks[max(self._current_chunk, 1) - 1].title
+                parts.append(f"## {chunk_title} (interrupted)\n\n{body}")
+        return "\n\n".join(parts)
+
+    def _titles(self) -> dict[str, str]:
+        titles = {r.name: r.display_name for r in self.workflow.roles}
+        titles[self.workflow.synthesizer.name] = self.workflow.synthesizer.title
+        return titles
+
+    async def _run_chunk_until_settled(self, index: int, chunk: Chunk) -> dict[str, str]:
+        feedback = self._feedback_next
+        self._feedback_next = []
+        own: dict[str, str] = {}
+        while True:
+            self._router.clear()
+            self._chunk_task = asyncio.create_task(self._run_chunk(index, chunk, feedback, own))
+            try:
+                return await self._chunk_task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if (current is not None and current.cancelling()) or self._stopping:
+                    raise
+                # Feedback "now": keep what each agent wrote, add the feedback, start over.
+                own = {name: text for name, text in self._router.snapshot().items() if text.strip()}
+                own.pop(self.workflow.synthesizer.name, None)
+                feedback = [*feedback, *self._feedback_now]
+                self._feedback_now = []
+            finally:
+                self._chunk_task = None
+
+    async def _run_chunk(
+        self, index: int, chunk: Chunk, feedback: list[str], own: Mapping[str, str]
+    ) -> dict[str, str]:
+        roles = self.workflow.roles
+        self._ready = {r.name: asyncio.Event() for r in roles}
+        results: dict[str, _AgentResult] = {}
+        async with asyncio.TaskGroup() as group:
+            for role in roles:
+                group.create_task(
+                    self._run_agent(index, chunk, role, feedback, own.get(role.name, ""), results),
+                    name=f"{role.name}-{index}",
+                )
+        outputs = {r.name: results[r.name].text for r in roles if r.name in results}
+        if any(text.strip() for text in outputs.values()):
+            await self._synthesize(index, chunk, outputs, feedback)
+        return outputs
+
+    async def _await_upstream(self, role: Role) -> list[str]:
+        for upstream in role.reads:
+            await self._ready[upstream].wait()
+        return [u for u in role.reads if self._router.count(u) > 0]
+
+    async def _run_agent(
+        self,
+        index: int,
+        chunk: Chunk,
+        role: Role,
+        feedback: Sequence[str],
+        own_partial: str,
+        results: dict[str, _AgentResult],
+    ) -> None:
+        try:
+            reads = await self._await_upstream(role)
+            await self._unpaused.wait()
+            upstream = {name: self._router.text(name) for name in reads}
+            messages = agent_messages(
+                self.workflow,
+                role,
+                chunk,
+                task=self.spec.task,
+                context=self.spec.context,
+                history=self._history,
+                upstream=upstream,
+                feedback=feedback,
+                own_partial=own_partial,
+            )
+            max_tokens = self.spec.max_tokens or role.max_tokens or self.workflow.defaults.max_tokens
+            results[role.name] = await self._call_model(index, role.name, messages, max_tokens, reads)
+        finally:
+            self._ready[role.name].set()
+
+    async def _call_model(
+        self,
+        index: int,
+        agent: str,
+        messages: tuple[ChatMessage, ...],
+        max_tokens: int,
+        reads: list[str],
+    ) -> _AgentResult:
+        """Stream one model call into token events; never raises a provider failure."""
+        sid = self.session_id
+        ref = self.models[agent]
+        request = ChatRequest(
+            model=ref.model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=self.workflow.defaults.temperature,
+        )
+        threshold = self.spec.read_after_tokens
+        if threshold is None:
+            threshold = self.workflow.defaults.read_after_tokens
+        ready = self._ready.get(agent)
+        result = _AgentResult()
+        usage: Usage | None = None
+        started = self._clock()
+        self._emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
+        try:
+            provider = self._resolver.resolve(ref)
+            async for item in provider.stream(request):
+                if isinstance(item, TextDelta):
+                    if not item.text:
+                        continue
+                    count = self._router.append(agent, item.text)
+                    self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
+                    if ready is not None and count >= threshold:
+                        ready.set()
+                else:
+                    usage = item
+        except asyncio.CancelledError:
+            result.status = "cancelled"
+            raise
+        except (ProviderError, ConfigurationError) as exc:
+            result.status = "failed"
+            self._emit(ev.Error(session_id=sid, agent=agent, chunk=index, message=str(exc), recoverable=True))
+        except Exception as exc:  # a backend bug fails this agent, not the session
+            result.status = "failed"
+            message = f"{ref}: unexpected failure: {exc!r}"
+            self._emit(ev.Error(session_id=sid, agent=agent, chunk=index, message=message, recoverable=True))
+        finally:
+            result.text = self._router.text(agent)
+            if usage is None:
+                # The stream ended early; count what we saw so the totals stay honest.
+                chars = sum(len(m.content) for m in messages)
+                usage = Usage(max(1, chars // 4), self._router.count(agent), estimated=True)
+            if result.status == "done" and not result.text.strip():
+                result.status = "failed"
+                self._emit(
+                    ev.Error(
+                        session_id=sid,
+                        agent=agent,
+                        chunk=index,
+                        recoverable=True,
+                        message=f"{ref} returned no text; try another model with --model or --strategy",
+                    )
+                )
+            result.input_tokens = usage.input_tokens
+            result.output_tokens = usage.output_tokens
+            result.cost_usd = self._prices.cost(ref, usage)
+            self._results.append(result)
+            self._emit(
+                ev.AgentFinished(
+                    session_id=sid,
+                    agent=agent,
+                    chunk=index,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    latency_ms=round((self._clock() - started) * 1000, 3),
+                    cost_usd=result.cost_usd,
+                    status=result.status,
+                    usage_estimated=usage.estimated,
+                )
+            )
+        return result
+
+    async def _synthesize(self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]) -> None:
+        wf = self.workflow
+        await self._unpaused.wait()
+        messages = synthesis_messages(
+            wf,
+            chunk,
+            task=self.spec.task,
+            context=self.spec.context,
+            history=self._history,
+            outputs=outputs,
+            feedback=feedback,
+        )
+        max_tokens = self.spec.max_tokens or wf.synthesizer.max_tokens
+        result = await self._call_model(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
+        agents = [r.name for r in wf.roles]
+        parsed: ParsedSynthesis
+        if result.status == "done":
+            parsed = parse_synthesis(result.text, agents)
+        else:
+            parsed = fallback_synthesis(outputs, self._titles())
+        self._history.append(ChunkRecord(chunk.title, parsed.text))
+        self._emit(
+            ev.Synthesis(
+                session_id=self.session_id,
+                chunk=index,
+                agreed=parsed.agreed,
+                debated=parsed.debated,
+                confidence=parsed.confidence,
+                text=parsed.text,
+                parsed=parsed.parsed,
+            )
+        )

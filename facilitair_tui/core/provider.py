@@ -1,0 +1,124 @@
+"""The one seam between the engine and every model backend.
+
+A provider streams a chat completion: zero or more ``TextDelta`` items, then exactly one
+``Usage`` once the model is done. The engine never imports an SDK; provider families live in
+``facilitair_tui.providers`` and implement this Protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int
+    temperature: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    # True when the backend did not report usage and we counted it ourselves.
+    estimated: bool = False
+
+
+StreamItem = TextDelta | Usage
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """A model backend. ``name`` is the provider part of a ``provider:model`` spec."""
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Yield text deltas as the model produces them, then one ``Usage``.
+
+        Cancelling the consuming task must stop generation promptly.
+        """
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderError(Exception):
+    """A backend failed. ``fix`` tells the user what to do about it.
+
+    ``retryable`` marks failures a later attempt could cure (rate limits, 5xx, dropped
+    connections); the reliability layer uses it, the engine reports it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str = "",
+        fix: str = "",
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.fix = fix
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        where = f"{self.provider}:{self.model}" if self.model else self.provider
+        text = f"{where}: {self.message}"
+        return f"{text}. {self.fix}" if self.fix else text
+
+
+class ConfigurationError(Exception):
+    """The user's configuration, workflow or arguments cannot work; the message says how to fix it."""
+
+
+class UsageError(ConfigurationError):
+    """A value the user gave on the command line (or in a form) is malformed or unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """A parsed ``provider:model`` spec."""
+
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelRef:
+        provider, sep, model = spec.strip().partition(":")
+        if not sep or not provider or not model:
+            raise UsageError(
+                f"model {spec!r} is not of the form PROVIDER:MODEL "
+                "(for example local:smollm2-135m or openai:gpt-4o-mini)"
+            )
+        return cls(provider.strip().lower(), model.strip())
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+class ProviderResolver(Protocol):
+    """Turns a model spec into a live provider. Implemented outside the core."""
+
+    def resolve(self, ref: ModelRef) -> ChatProvider: ...

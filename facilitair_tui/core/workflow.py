@@ -1,0 +1,207 @@
+"""Workflows as data: roles, the chunk plan, who reads whom, and the synthesizer, from TOML.
+
+The default workflow ships in the package (``data/workflows/default.toml``); ``load_workflow``
+reads any other. Every problem in a file is reported with the file, the place and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .provider import ConfigurationError, ModelRef, UsageError
+
+DEFAULT_WORKFLOW = "default"
+
+
+class WorkflowError(ConfigurationError):
+    """A workflow file cannot be used; the message names the file, the place and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_models(models: Mapping[str, str]) -> dict[str, str]:
+    normalised: dict[str, str] = {}
+    for strategy, spec in models.items():
+        try:
+            ModelRef.parse(spec)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        normalised[strategy.strip().lower()] = spec.strip()
+    if not normalised:
+        raise ValueError("at least one strategy -> model entry is needed")
+    return normalised
+
+
+class _RunsOnModels(_Strict):
+    """Anything that calls a model: a strategy name -> ``provider:model`` table."""
+
+    models: dict[str, str]
+
+    @field_validator("models")
+    @classmethod
+    def _normalise_models(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_models(value)
+
+
+class Role(_RunsOnModels):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    title: str = ""
+    icon: str = "•"
+    system_prompt: str = Field(min_length=1)
+    reads: tuple[str, ...] = ()
+    max_tokens: int | None = Field(default=None, ge=1, le=32768)
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name.capitalize()
+
+
+class Synthesizer(_RunsOnModels):
+    name: str = Field(default="synthesizer", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    title: str = "Synthesizer"
+    icon: str = "🔄"
+    system_prompt: str = Field(min_length=1)
+    max_tokens: int = Field(default=400, ge=16, le=32768)
+
+
+class Chunk(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    title: str = Field(min_length=1)
+    goal: str = Field(min_length=1)
+
+
+class Defaults(_Strict):
+    # A reader starts once each upstream has produced this many deltas (or has finished).
+    read_after_tokens: int = Field(default=24, ge=0, le=100_000)
+    max_tokens: int = Field(default=320, ge=1, le=32768)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+
+
+class Workflow(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    default_strategy: str = "local"
+    defaults: Defaults = Defaults()
+    roles: tuple[Role, ...] = Field(min_length=1)
+    synthesizer: Synthesizer
+    chunks: tuple[Chunk, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Workflow:
+        names = [r.name for r in self.roles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"role names must be unique, got {names}")
+        if self.synthesizer.name in names:
+            raise ValueError(f"the synthesizer's name {self.synthesizer.name!r} is also a role's name")
+        chunk_ids = [c.id for c in self.chunks]
+        if len(set(chunk_ids)) != len(chunk_ids):
+            raise ValueError(f"chunk ids must be unique, got {chunk_ids}")
+        for role in self.roles:
+            for upstream in role.reads:
+                if upstream == role.name:
+                    raise ValueError(f"role {role.name!r} reads itself")
+                if upstream not in names:
+                    raise ValueError(f"role {role.name!r} reads unknown role {upstream!r} (roles: {names})")
+        self._check_acyclic()
+        strategies = self.strategies
+        for role in (*self.roles, self.synthesizer):
+            missing = [s for s in strategies if s not in role.models]
+            if missing:
+                raise ValueError(f"role {role.name!r} has no model for strategy {', '.join(missing)}")
+        if self.default_strategy.lower() not in strategies:
+            raise ValueError(f"default_strategy {self.default_strategy!r} is not one of {list(strategies)}")
+        return self
+
+    def _check_acyclic(self) -> None:
+        reads = {r.name: r.reads for r in self.roles}
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join([*path[path.index(name) :], name])
+                raise ValueError(f"roles read each other in a cycle ({cycle}); nobody could start")
+            state[name] = 1
+            for upstream in reads[name]:
+                visit(upstream, [*path, name])
+            state[name] = 2
+
+        for name in reads:
+            visit(name, [])
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """Every strategy named anywhere, in first-seen order (validation makes each role define all)."""
+        seen: dict[str, None] = {}
+        for role in (*self.roles, self.synthesizer):
+            seen.update(dict.fromkeys(role.models))
+        return tuple(seen)
+
+    def role(self, name: str) -> Role:
+        for role in self.roles:
+            if role.name == name:
+                return role
+        raise KeyError(name)
+
+    def models_for(self, strategy: str) -> dict[str, ModelRef]:
+        """Role name (and synthesizer) -> model for a strategy."""
+        key = strategy.strip().lower()
+        if key not in self.strategies:
+            raise UsageError(
+                f"unknown strategy {strategy!r}; this workflow offers: {', '.join(self.strategies)}"
+            )
+        refs = {r.name: ModelRef.parse(r.models[key]) for r in self.roles}
+        refs[self.synthesizer.name] = ModelRef.parse(self.synthesizer.models[key])
+        return refs
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def parse_workflow(data: Mapping[str, Any], source: str) -> Workflow:
+    try:
+        return Workflow.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _format_location(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}: {loc}: {msg}")
+        raise WorkflowError("invalid workflow\n  " + "\n  ".join(problems)) from None
+
+
+def load_workflow(path: str | Path | None = None) -> Workflow:
+    """Load a workflow file, or the packaged default when ``path`` is None."""
+    if path is None:
+        ref = resources.files("facilitair_tui") / "data" / "workflows" / f"{DEFAULT_WORKFLOW}.toml"
+        return parse_workflow(tomllib.loads(ref.read_text(encoding="utf-8")), f"<packaged {DEFAULT_WORKFLOW}>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkflowError(f"workflow file {p} does not exist") from None
+    except IsADirectoryError:
+        raise WorkflowError(f"workflow file {p} is a directory; give the path of a .toml file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"cannot read workflow file {p}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkflowError(f"{p}: not valid TOML: {exc}") from None
+    return parse_workflow(data, str(p))

@@ -1,0 +1,44 @@
+"""Where Facilitair keeps its files.
+
+``FACILITAIR_HOME=DIR`` moves everything the program writes (config, data, models, cache, logs)
+under DIR. Otherwise the XDG base directories are used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get("FACILITAIR_HOME", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable, "").strip()
+    return (Path(value) if value else Path.home() / fallback) / "facilitair"
+
+
+def config_dir() -> Path:
+    home = _home_override()
+    return home / "config" if home else _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def data_dir() -> Path:
+    home = _home_override()
+    return home / "data" if home else _xdg("XDG_DATA_HOME", ".local/share")
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a directory only the user can read (it may hold sessions and keys' config)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path

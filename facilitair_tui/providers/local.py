@@ -1,0 +1,184 @@
+"""The embedded model: a GGUF run in-process by llama-cpp-python, no key, no network.
+
+One llama context serves one stream, so the provider keeps a small pool of contexts over one
+model file: the agents of a chunk generate side by side, each in its own thread (llama.cpp
+releases the GIL while it computes), rather than queueing behind each other. The CPU threads
+of the machine are shared among the streams running at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from facilitair_tui import models
+from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem, TextDelta, Usage
+
+DEFAULT_CONTEXT_TOKENS = 8192
+
+
+class _Context:
+    """One llama context and the chat formatter built from the model's own template."""
+
+    def __init__(self, model_path: Path, n_ctx: int) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=1, verbose=False)
+        eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode("utf-8", "replace")
+        bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "replace")
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ProviderError("the model file has no chat template", provider="local")
+        self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self.stop = [eos]
+        self.n_ctx = n_ctx
+
+    def set_threads(self, n: int) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n, n)
+
+    def prompt_tokens(self, request: ChatRequest) -> list[int]:
+        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        prompt = self.formatter(messages=messages).prompt
+        tokens: list[int] = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+
+class LocalModelProvider:
+    """``local:<model>`` where ``<model>`` is a name from ``facilitair_tui.models.CATALOG``."""
+
+    name = "local"
+
+    def __init__(self, *, max_contexts: int = 4, n_ctx: int = DEFAULT_CONTEXT_TOKENS, threads: int | None = None):
+        self._max_contexts = max_contexts
+        self._n_ctx = n_ctx
+        self._threads = threads or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[_Context]] = {}
+        self._created: dict[str, int] = {}
+        self._active = 0
+        self._available: tuple[asyncio.AbstractEventLoop, asyncio.Condition] | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._available is None or self._available[0] is not loop:
+            self._available = (loop, asyncio.Condition())
+        return self._available[1]
+
+    async def _acquire(self, model: str) -> _Context:
+        path = models.require(model)
+        cond = self._condition()
+        async with cond:
+            while True:
+                with self._lock:
+                    idle = self._idle.setdefault(model, [])
+                    if idle:
+                        ctx = idle.pop()
+                        break
+                    if self._created.get(model, 0) < self._max_contexts:
+                        self._created[model] = self._created.get(model, 0) + 1
+                        ctx = None
+                        break
+                await cond.wait()
+        if ctx is None:
+            try:
+                ctx = await asyncio.to_thread(_Context, path, self._n_ctx)
+            except Exception as exc:
+                with self._lock:
+                    self._created[model] -= 1
+                raise ProviderError(
+                    f"could not load the model file {path}: {exc}",
+                    provider=self.name,
+                    model=model,
+                    fix=f"reinstall it with: {models.INSTALL_COMMAND}",
+                ) from None
+        return ctx
+
+    def _release(self, model: str, ctx: _Context, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._idle.setdefault(model, []).append(ctx)
+
+        async def notify() -> None:
+            cond = self._condition()
+            async with cond:
+                cond.notify()
+
+        if not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(notify(), loop)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        ctx = await self._acquire(request.model)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        cancelled = threading.Event()
+        counts = {"input": 0, "output": 0}
+
+        def generate() -> None:
+            with self._lock:
+                self._active += 1
+                share = max(1, self._threads // self._active)
+            try:
+                ctx.set_threads(share)
+                tokens = ctx.prompt_tokens(request)
+                counts["input"] = len(tokens)
+                room = ctx.n_ctx - len(tokens)
+                if room < 16:
+                    raise ProviderError(
+                        f"the prompt is {len(tokens)} tokens; this model's context holds {ctx.n_ctx}",
+                        provider=self.name,
+                        model=request.model,
+                        fix="shorten the task or use a model with a larger context",
+                    )
+                stream = ctx.llm.create_completion(
+                    prompt=tokens,
+                    max_tokens=min(request.max_tokens, room),
+                    temperature=request.temperature,
+                    stop=ctx.stop,
+                    stream=True,
+                )
+                for chunk in stream:
+                    if cancelled.is_set():
+                        break
+                    choice = chunk["choices"][0]
+                    text = choice["text"]
+                    if choice.get("finish_reason") is None or text:
+                        counts["output"] += 1
+                    if text:
+                        loop.call_soon_threadsafe(queue.put_nowait, text)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except BaseException as exc:  # delivered to the consumer, raised there
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                with self._lock:
+                    self._active -= 1
+                self._release(request.model, ctx, loop)
+
+        worker = threading.Thread(target=generate, name=f"local-{request.model}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, ProviderError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise ProviderError(
+                        f"generation failed: {item}", provider=self.name, model=request.model
+                    ) from None
+                yield TextDelta(item)
+            yield Usage(counts["input"], counts["output"])
+        finally:
+            # On cancellation the thread stops at its next token and returns the context itself.
+            cancelled.set()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._idle.clear()

@@ -1,0 +1,100 @@
+"""From ``provider:model`` to a live provider, and what is usable on this machine.
+
+Provider instances are created on first use and shared by every role that runs on them, so the
+embedded model's context pool and the HTTP connection pools are shared too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from facilitair_tui import models
+from facilitair_tui.config import Settings, api_key
+from facilitair_tui.core.cost import FREE_PROVIDERS, PriceTable
+from facilitair_tui.core.provider import ChatProvider, ConfigurationError, ModelRef
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    usable: bool
+    detail: str
+
+
+class ProviderRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._instances: dict[str, ChatProvider] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return ["local", *self.settings.providers]
+
+    def check(self, ref: ModelRef) -> None:
+        """Raise a ConfigurationError saying what to do if ``ref`` cannot run here."""
+        if ref.provider == "local":
+            models.require(ref.model)
+            return
+        endpoint = self.settings.providers.get(ref.provider)
+        if endpoint is None:
+            raise ConfigurationError(
+                f"unknown provider {ref.provider!r} in {ref}; known providers: {', '.join(self.names)}. "
+                "Add an OpenAI-compatible endpoint under [providers.NAME] in the config file"
+            )
+        if api_key(endpoint) is None and endpoint.api_key_env and not endpoint.free:
+            raise ConfigurationError(
+                f"{ref} needs an API key: set {endpoint.api_key_env}, or run on the embedded model "
+                "with --strategy local"
+            )
+
+    def check_all(self, refs: Iterable[ModelRef]) -> None:
+        for ref in dict.fromkeys(refs):
+            self.check(ref)
+
+    def resolve(self, ref: ModelRef) -> ChatProvider:
+        provider = self._instances.get(ref.provider)
+        if provider is None:
+            self.check(ref)
+            provider = self._create(ref.provider)
+            self._instances[ref.provider] = provider
+        return provider
+
+    def _create(self, name: str) -> ChatProvider:
+        if name == "local":
+            from .local import LocalModelProvider
+
+            local = self.settings.local
+            return LocalModelProvider(
+                max_contexts=local.max_contexts, n_ctx=local.context_tokens, threads=local.threads
+            )
+        from .openai_compat import OpenAICompatibleProvider
+
+        endpoint = self.settings.providers[name]
+        return OpenAICompatibleProvider(
+            name, base_url=endpoint.base_url, api_key=api_key(endpoint), timeout_s=endpoint.timeout_s
+        )
+
+    def prices(self) -> PriceTable:
+        free = set(FREE_PROVIDERS) | {n for n, e in self.settings.providers.items() if e.free}
+        return PriceTable(free_providers=free)
+
+    def statuses(self) -> list[ProviderStatus]:
+        out = []
+        for name, model in models.CATALOG.items():
+            ok = model.installed()
+            detail = f"{model.description}" if ok else f"not installed: run {models.INSTALL_COMMAND}"
+            out.append(ProviderStatus(f"local:{name}", ok, detail))
+        for name, endpoint in self.settings.providers.items():
+            has_key = api_key(endpoint) is not None
+            where = endpoint.base_url or "https://api.openai.com/v1"
+            if has_key or endpoint.free or not endpoint.api_key_env:
+                out.append(ProviderStatus(name, True, f"OpenAI-compatible endpoint at {where}"))
+            else:
+                out.append(ProviderStatus(name, False, f"no API key: set {endpoint.api_key_env}"))
+        return out
+
+    async def aclose(self) -> None:
+        for provider in self._instances.values():
+            await provider.aclose()
+        self._instances.clear()
