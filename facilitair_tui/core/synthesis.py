@@ -26,10 +26,10 @@ class ParsedSynthesis:
     parsed: bool = False
 
 
-_SECTION = re.compile(
-    r"^[ \t>#*_-]*(agreed|debated|disputed|confidence|merged(?:\s+result)?|merged\s+text)\b[ \t*_]*:?[ \t*_]*(.*)$",
-    re.IGNORECASE,
-)
+_KEYWORD = r"(agreed|debated|disputed|confidence|merged(?:\s+(?:result|text))?)"
+# "AGREED: ..." / "**Agreed:** ..." (a colon is required), or a heading line "## Agreed".
+_SECTION = re.compile(rf"^[ \t>*_-]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE)
+_HEADING = re.compile(rf"^[ \t]*(?:#+|\*\*|__)[ \t]*{_KEYWORD}[ \t*_:]*()$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%)?")
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
@@ -120,7 +120,7 @@ def parse_synthesis(raw: str, agents: Sequence[str]) -> ParsedSynthesis:
     sections: dict[str, list[str]] = {}
     current: str | None = None
     for line in raw.splitlines():
-        match = _SECTION.match(line)
+        match = _SECTION.match(line) or _HEADING.match(line)
         if match:
             current = match.group(1).lower().split()[0]
             current = "debated" if current == "disputed" else current

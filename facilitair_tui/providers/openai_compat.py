@@ -1,0 +1,355 @@
+"""Chat provider for OpenAI and every server that speaks the OpenAI Chat Completions API.
+
+One class serves OpenAI itself, OpenRouter and local OpenAI-compatible servers (Ollama,
+llama.cpp server, vLLM, LM Studio). It talks through the official ``openai`` SDK, streams
+text deltas, reports exactly one ``Usage`` at the end and turns every SDK failure into a
+``ProviderError`` that says what went wrong and what to do about it.
+
+This layer never retries (the SDK's own retries are switched off); a reliability layer above
+it decides, using ``ProviderError.retryable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+from facilitair_tui.core.provider import (
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+
+__all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact"]
+
+# Sent as the bearer token when the endpoint needs no key (local servers). The SDK refuses to
+# build a client without one, and passing it explicitly keeps the SDK from picking up
+# OPENAI_API_KEY from the environment and sending it to some other endpoint.
+NO_KEY_PLACEHOLDER = "not-needed"
+
+_REDACTED = "***"
+_MAX_SERVER_MESSAGE = 500
+_KEY_ENV_VARS = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
+# Header names whose values are credentials and must never show up in an error message.
+_SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "password")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Return ``text`` with every occurrence of every non-empty secret replaced by ``***``."""
+    # Longest first, so a secret that contains another one is removed whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _display_url(url: str) -> str:
+    """The URL without user info, query or fragment: safe to show, still recognisable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    # The SDK appends a slash to base_url; show it as the user wrote it.
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def _to_sdk_message(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+def _estimate_input_tokens(request: ChatRequest) -> int:
+    return max(1, sum(len(m.content) for m in request.messages) // 4)
+
+
+def _server_message(exc: openai.APIError) -> str:
+    """The server's own explanation of an error, as short plain text."""
+    body = exc.body
+    message: object = None
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if message is None and isinstance(body.get("error"), str):
+            message = body.get("error")
+    elif isinstance(body, str) and body.strip():
+        message = body.strip()
+    text = message if isinstance(message, str) and message.strip() else exc.message
+    # No trailing period: ProviderError.__str__ appends ". <fix>".
+    text = " ".join(text.split()).rstrip(" .") or exc.message
+    if len(text) > _MAX_SERVER_MESSAGE:
+        text = text[: _MAX_SERVER_MESSAGE - 1] + "…"
+    return text
+
+
+def _cause_text(exc: BaseException) -> str:
+    """The low-level reason behind a connection error (``All connection attempts failed``...)."""
+    cause = exc.__cause__ or exc.__context__
+    if cause is None:
+        return ""
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return text[:_MAX_SERVER_MESSAGE]
+
+
+class OpenAICompatibleProvider:
+    """A ``ChatProvider`` for any OpenAI Chat Completions endpoint.
+
+    ``base_url`` None means the SDK default (api.openai.com, or ``OPENAI_BASE_URL``).
+    ``api_key`` None means the endpoint needs no key; a placeholder is sent instead.
+    ``send_usage_option`` False leaves out ``stream_options`` for servers that reject it;
+    usage is then estimated.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float = 60.0,
+        send_usage_option: bool = True,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._timeout_s = timeout_s
+        self._send_usage_option = send_usage_option
+        secrets: list[str] = [api_key] if api_key else []
+        for header, value in (extra_headers or {}).items():
+            if any(hint in header.lower() for hint in _SECRET_HEADER_HINTS):
+                secrets.append(value)
+                # "Bearer abc": the bare token may be echoed on its own.
+                secrets.extend(part for part in value.split() if len(part) >= 8)
+        self._secrets: tuple[str, ...] = tuple(secrets)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or NO_KEY_PLACEHOLDER,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            default_headers=dict(extra_headers) if extra_headers else None,
+        )
+        if name != "openai":
+            # The SDK picks up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and would send
+            # them to any endpoint; they belong to OpenAI alone.
+            self._client.organization = None
+            self._client.project = None
+        self._url = _display_url(str(self._client.base_url))
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint this provider talks to, without credentials."""
+        return self._url
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> OpenAICompatibleProvider:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
+        """Yield ``TextDelta`` items as they arrive, then exactly one ``Usage``.
+
+        Raises ``ProviderError`` for every failure. Cancelling the consumer closes the HTTP
+        response (the ``async with`` below), which stops generation on the server.
+        """
+        try:
+            sdk_stream = await self._client.chat.completions.create(
+                model=request.model,
+                messages=[_to_sdk_message(m) for m in request.messages],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stream=True,
+                stream_options={"include_usage": True} if self._send_usage_option else openai.omit,
+            )
+        except Exception as exc:
+            # ``from None``: the SDK exception may quote the key; keep it out of tracebacks too.
+            raise self._request_error(exc, request.model) from None
+
+        deltas = 0
+        reported: Usage | None = None
+        async with sdk_stream:
+            while True:
+                try:
+                    chunk = await anext(sdk_stream)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    raise self._stream_error(exc, request.model, deltas) from None
+                usage = self._usage_of(chunk)
+                if usage is not None:
+                    reported = usage
+                text = self._text_of(chunk)
+                if text:
+                    deltas += 1
+                    yield TextDelta(text)
+
+        yield reported or Usage(
+            input_tokens=_estimate_input_tokens(request), output_tokens=deltas, estimated=True
+        )
+
+    # -- chunk reading -------------------------------------------------------------------
+
+    @staticmethod
+    def _text_of(chunk: ChatCompletionChunk) -> str | None:
+        # The SDK builds chunks without validation, so a quirky server can leave fields out.
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return None
+        delta = getattr(choices[0], "delta", None)
+        content = getattr(delta, "content", None)
+        return content if isinstance(content, str) else None
+
+    @staticmethod
+    def _usage_of(chunk: ChatCompletionChunk) -> Usage | None:
+        usage = getattr(chunk, "usage", None)
+        if usage is None:
+            return None
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            return None
+        return Usage(input_tokens=prompt, output_tokens=completion)
+
+    # -- error mapping -------------------------------------------------------------------
+
+    def _error(self, message: str, model: str, *, fix: str, retryable: bool) -> ProviderError:
+        return ProviderError(
+            redact(message, self._secrets),
+            provider=self.name,
+            model=model,
+            fix=redact(fix, self._secrets),
+            retryable=retryable,
+        )
+
+    def _key_hint(self) -> str:
+        env = _KEY_ENV_VARS.get(self.name)
+        if env is not None:
+            return f"Check that {env} is set to a valid key with access to this model"
+        return f"Check the api_key of this endpoint in the config (provider {self.name!r} at {self._url})"
+
+    def _request_error(self, exc: Exception, model: str) -> ProviderError:
+        """Map a failure that happened before any streamed data arrived."""
+        if isinstance(exc, openai.APIStatusError):
+            return self._status_error(exc, model)
+        if isinstance(exc, openai.APITimeoutError):
+            return self._error(
+                f"cannot reach {self._url}: no response within {self._timeout_s:g}s",
+                model,
+                fix=f"Check that the server at {self._url} is running and reachable, "
+                "or raise this endpoint's timeout",
+                retryable=True,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = _cause_text(exc)
+            return self._error(
+                f"cannot reach {self._url}" + (f": {cause}" if cause else ""),
+                model,
+                fix=f"Check that the server at {self._url} is running (a local server must be started "
+                "first, e.g. `ollama serve`) and that base_url is right",
+                retryable=True,
+            )
+        if isinstance(exc, openai.APIError):
+            return self._error(
+                f"the server reported an error: {_server_message(exc)}",
+                model,
+                fix="Try again; if it persists, check the endpoint's status",
+                retryable=True,
+            )
+        return self._error(
+            f"request failed: {type(exc).__name__}: {' '.join(str(exc).split())[:_MAX_SERVER_MESSAGE]}",
+            model,
+            fix=f"Check this endpoint's configuration (base_url {self._url})",
+            retryable=False,
+        )
+
+    def _status_error(self, exc: openai.APIStatusError, model: str) -> ProviderError:
+        status = exc.status_code
+        detail = _server_message(exc)
+        if status in (401, 403):
+            what = "authentication failed" if status == 401 else "access denied"
+            return self._error(
+                f"{what} (HTTP {status}): {detail}", model, fix=self._key_hint(), retryable=False
+            )
+        if status == 404:
+            return self._error(
+                f"model {model!r} is unknown to {self._url} (HTTP 404): {detail}",
+                model,
+                fix="Check the model name (`facilitair models list` shows the available models) "
+                "and that base_url points at the API root (usually ending in /v1)",
+                retryable=False,
+            )
+        if status == 429:
+            if exc.code == "insufficient_quota":
+                return self._error(
+                    f"quota exhausted (HTTP 429): {detail}",
+                    model,
+                    fix="Add credit or raise the spending limit of this account, or choose another provider",
+                    retryable=False,
+                )
+            retry_after = exc.response.headers.get("retry-after")
+            wait = f"; the server asks to wait {retry_after}s" if retry_after else ""
+            return self._error(
+                f"rate limited (HTTP 429){wait}: {detail}",
+                model,
+                fix="Wait a moment and retry, or run fewer agents at once on this provider",
+                retryable=True,
+            )
+        if status >= 500 or status == 408:
+            return self._error(
+                f"server error (HTTP {status}): {detail}",
+                model,
+                fix="The provider is having trouble; retry shortly or choose another model",
+                retryable=True,
+            )
+        if status in (400, 413, 422):
+            return self._error(
+                f"bad request (HTTP {status}): {detail}",
+                model,
+                fix="If the context is too long, shorten the task or pick a model with a larger context "
+                "window; otherwise check max_tokens and the model's supported parameters",
+                retryable=False,
+            )
+        return self._error(
+            f"request rejected (HTTP {status}): {detail}",
+            model,
+            fix=f"Check this endpoint's configuration (base_url {self._url}, model name, key)",
+            retryable=False,
+        )
+
+    def _stream_error(self, exc: Exception, model: str, deltas: int) -> ProviderError:
+        """Map a failure while reading the stream, after ``deltas`` text deltas arrived."""
+        after = f"after {deltas} text delta{'s' if deltas != 1 else ''}"
+        if isinstance(exc, openai.APITimeoutError):
+            reason = f"no data from {self._url} for {self._timeout_s:g}s"
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = _cause_text(exc)
+            reason = f"the connection to {self._url} dropped" + (f" ({cause})" if cause else "")
+        elif isinstance(exc, openai.APIError):
+            reason = f"the server reported an error: {_server_message(exc)}"
+        elif isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic.ValidationError
+            reason = f"malformed stream event ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        else:
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:_MAX_SERVER_MESSAGE]}"
+        return self._error(
+            f"stream broke {after}: {reason}",
+            model,
+            fix="Retry; if it keeps happening, check the server's logs or choose another model",
+            retryable=True,
+        )
