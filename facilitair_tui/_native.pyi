@@ -7,6 +7,8 @@ current chunk; ``coalesce`` merges a delta stream into frames for UIs.
 
 from typing import final
 
+__all__ = ["StreamRouter", "coalesce", "__version__"]
+
 __version__: str
 """Version of the native crate."""
 

@@ -9,6 +9,7 @@ provider error, 130 interrupted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__, models
 from .config import load_settings
@@ -39,7 +41,7 @@ def _fail(message: str, code: int, *, as_json: bool = False) -> NoReturn:
         sys.stdout.buffer.write(line + b"\n")
         sys.stdout.flush()
     else:
-        err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     sys.exit(code)
 
 
@@ -49,19 +51,54 @@ def main() -> None:
     """Facilitair: several LLM agents work on your software task together, live."""
 
 
-@main.command()
+class _OneLineUsageErrors(click.Command):
+    """A bad option value fails like every other bad input: one line, or one JSON error event."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        as_json = "--json" in args  # read first: click consumes ``args`` as it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            message = f"{exc.format_message()} (see: facilitair {self.name} --help)"
+            _fail(message, EXIT_USAGE, as_json=as_json)
+
+
+@main.command(cls=_OneLineUsageErrors)
 @click.argument("task")
-@click.option("--context", "-c", "context", multiple=True, metavar="KEY=VALUE",
-              help="Context the answer must fit, e.g. language=python (repeatable).")
+@click.option(
+    "--context",
+    "-c",
+    "context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context the answer must fit, e.g. language=python (repeatable).",
+)
 @click.option("--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow).")
 @click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model.")
-@click.option("--workflow", "-w", "workflow", type=click.Path(path_type=Path), metavar="FILE",
-              help="A workflow TOML file instead of the default one.")
-@click.option("--max-tokens", type=click.IntRange(min=1, max=32768), metavar="N",
-              help="Cap every model call at N output tokens.")
-@click.option("--read-after", "read_after", type=click.IntRange(min=0), metavar="N",
-              help="A role that reads another starts after N of its tokens.")
-@click.option("--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else.")
+@click.option(
+    "--workflow",
+    "-w",
+    "workflow",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="A workflow TOML file instead of the default one.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1, max=32768),
+    metavar="N",
+    help="Cap every model call at N output tokens.",
+)
+@click.option(
+    "--read-after",
+    "read_after",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="A role that reads another starts after N of its tokens.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
+)
 def collaborate(
     task: str,
     context: tuple[str, ...],
@@ -132,10 +169,8 @@ async def _drive(
         else:
             raise KeyboardInterrupt
 
-    try:
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):
-        pass
     final: ev.SessionFinished | None = None
     try:
         async for event in collaboration.events():

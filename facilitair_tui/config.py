@@ -74,7 +74,9 @@ def load_settings(path: Path | None = None) -> Settings:
         merged = base.model_copy(update=endpoint.model_dump(exclude_unset=True)) if base else endpoint
         endpoints[name.lower()] = merged
     if os.environ.get("OPENAI_BASE_URL"):
-        endpoints["openai"] = endpoints["openai"].model_copy(update={"base_url": os.environ["OPENAI_BASE_URL"]})
+        endpoints["openai"] = endpoints["openai"].model_copy(
+            update={"base_url": os.environ["OPENAI_BASE_URL"]}
+        )
     settings.providers = endpoints
     return settings
 

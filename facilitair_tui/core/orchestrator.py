@@ -182,7 +182,11 @@ class Collaboration:
         target_chunk = self._current_chunk if restart else self._current_chunk + 1
         self._deliver_or_hold(
             ev.Feedback(
-                session_id=self.session_id, t=self._now(), text=text, applies_to=applies_to, chunk=target_chunk
+                session_id=self.session_id,
+                t=self._now(),
+                text=text,
+                applies_to=applies_to,
+                chunk=target_chunk,
             ),
             control=True,
         )
@@ -242,7 +246,9 @@ class Collaboration:
             for index, chunk in enumerate(wf.chunks, start=1):
                 await self._unpaused.wait()
                 self._current_chunk = index
-                self._emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
+                self._emit(
+                    ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
+                )
                 outputs = await self._run_chunk_until_settled(index, chunk)
                 if not any(text.strip() for text in outputs.values()):
                     self._emit(
@@ -454,7 +460,9 @@ class Collaboration:
             )
         return result
 
-    async def _synthesize(self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]) -> None:
+    async def _synthesize(
+        self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
+    ) -> None:
         wf = self.workflow
         await self._unpaused.wait()
         messages = synthesis_messages(

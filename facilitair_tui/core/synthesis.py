@@ -87,10 +87,17 @@ def _from_json(raw: str, agents: Sequence[str]) -> ParsedSynthesis | None:
     return None
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A JSON value as a list of items: models write a lone string (or number) for a list too."""
+    if value is None or value is False:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
 def _from_mapping(data: Mapping[str, Any], agents: Sequence[str]) -> ParsedSynthesis:
-    agreed = [str(a).strip() for a in data.get("agreed") or [] if str(a).strip()]
+    agreed = [str(a).strip() for a in _as_list(data.get("agreed")) if str(a).strip()]
     debated = []
-    for item in data.get("debated") or []:
+    for item in _as_list(data.get("debated")):
         if isinstance(item, Mapping):
             positions = item.get("positions") or {}
             debated.append(

@@ -43,6 +43,7 @@ def _check_models(models: Mapping[str, str]) -> dict[str, str]:
 class _RunsOnModels(_Strict):
     """Anything that calls a model: a strategy name -> ``provider:model`` table."""
 
+    name: str
     models: dict[str, str]
 
     @field_validator("models")
@@ -112,10 +113,11 @@ class Workflow(_Strict):
                     raise ValueError(f"role {role.name!r} reads unknown role {upstream!r} (roles: {names})")
         self._check_acyclic()
         strategies = self.strategies
-        for role in (*self.roles, self.synthesizer):
-            missing = [s for s in strategies if s not in role.models]
+        everyone: tuple[_RunsOnModels, ...] = (*self.roles, self.synthesizer)
+        for member in everyone:
+            missing = [s for s in strategies if s not in member.models]
             if missing:
-                raise ValueError(f"role {role.name!r} has no model for strategy {', '.join(missing)}")
+                raise ValueError(f"role {member.name!r} has no model for strategy {', '.join(missing)}")
         if self.default_strategy.lower() not in strategies:
             raise ValueError(f"default_strategy {self.default_strategy!r} is not one of {list(strategies)}")
         return self
@@ -190,7 +192,9 @@ def load_workflow(path: str | Path | None = None) -> Workflow:
     """Load a workflow file, or the packaged default when ``path`` is None."""
     if path is None:
         ref = resources.files("facilitair_tui") / "data" / "workflows" / f"{DEFAULT_WORKFLOW}.toml"
-        return parse_workflow(tomllib.loads(ref.read_text(encoding="utf-8")), f"<packaged {DEFAULT_WORKFLOW}>")
+        return parse_workflow(
+            tomllib.loads(ref.read_text(encoding="utf-8")), f"<packaged {DEFAULT_WORKFLOW}>"
+        )
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -21,10 +21,46 @@ from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem,
 DEFAULT_CONTEXT_TOKENS = 8192
 
 
+class _Done(Exception):
+    """Sentinel: the generation thread finished normally."""
+
+
+_DONE = _Done()
+
+
+class _KeepStandardStreams:
+    """Stands in for llama-cpp-python's ``suppress_stdout_stderr``, which does nothing here."""
+
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _KeepStandardStreams:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _keep_standard_streams() -> None:
+    """Stop llama-cpp-python from pointing fds 1 and 2 (and sys.stdout/err) at /dev/null.
+
+    With ``verbose=False`` it silences model loading that way, for the whole process: a context
+    loads in a worker thread while the event loop writes events, and whatever the program wrote
+    meanwhile (JSON events, rendered lines) was lost. Its log callback already drops llama.cpp's
+    logs below ERROR when not verbose, so nothing extra is printed without the redirection.
+    """
+    import llama_cpp._internals
+    import llama_cpp.llama
+
+    llama_cpp._internals.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
+    llama_cpp.llama.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
+
+
 class _Context:
     """One llama context and the chat formatter built from the model's own template."""
 
     def __init__(self, model_path: Path, n_ctx: int) -> None:
+        _keep_standard_streams()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -55,7 +91,9 @@ class LocalModelProvider:
 
     name = "local"
 
-    def __init__(self, *, max_contexts: int = 4, n_ctx: int = DEFAULT_CONTEXT_TOKENS, threads: int | None = None):
+    def __init__(
+        self, *, max_contexts: int = 4, n_ctx: int = DEFAULT_CONTEXT_TOKENS, threads: int | None = None
+    ):
         self._max_contexts = max_contexts
         self._n_ctx = n_ctx
         self._threads = threads or os.cpu_count() or 1
@@ -74,6 +112,7 @@ class LocalModelProvider:
     async def _acquire(self, model: str) -> _Context:
         path = models.require(model)
         cond = self._condition()
+        ctx: _Context | None = None
         async with cond:
             while True:
                 with self._lock:
@@ -83,7 +122,6 @@ class LocalModelProvider:
                         break
                     if self._created.get(model, 0) < self._max_contexts:
                         self._created[model] = self._created.get(model, 0) + 1
-                        ctx = None
                         break
                 await cond.wait()
         if ctx is None:
@@ -115,16 +153,16 @@ class LocalModelProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         ctx = await self._acquire(request.model)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        queue: asyncio.Queue[str | BaseException] = asyncio.Queue()
         cancelled = threading.Event()
         counts = {"input": 0, "output": 0}
 
         def generate() -> None:
+            outcome: BaseException | None = None
             with self._lock:
                 self._active += 1
-                share = max(1, self._threads // self._active)
+            threads = 0
             try:
-                ctx.set_threads(share)
                 tokens = ctx.prompt_tokens(request)
                 counts["input"] = len(tokens)
                 room = ctx.n_ctx - len(tokens)
@@ -143,29 +181,35 @@ class LocalModelProvider:
                     stream=True,
                 )
                 for chunk in stream:
+                    # Share the cores among the streams running right now, as they come and go.
+                    share = max(1, self._threads // max(1, self._active))
+                    if share != threads:
+                        ctx.set_threads(share)
+                        threads = share
                     if cancelled.is_set():
                         break
-                    choice = chunk["choices"][0]
-                    text = choice["text"]
+                    choice: dict[str, Any] = chunk["choices"][0]  # type: ignore[index,assignment]
+                    text: str = choice["text"]
                     if choice.get("finish_reason") is None or text:
                         counts["output"] += 1
                     if text:
                         loop.call_soon_threadsafe(queue.put_nowait, text)
-                loop.call_soon_threadsafe(queue.put_nowait, None)
             except BaseException as exc:  # delivered to the consumer, raised there
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(queue.put_nowait, exc)
+                outcome = exc
             finally:
+                # Give the context back before saying we are done, so the next call finds it.
                 with self._lock:
                     self._active -= 1
                 self._release(request.model, ctx, loop)
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(queue.put_nowait, outcome or _DONE)
 
         worker = threading.Thread(target=generate, name=f"local-{request.model}", daemon=True)
         worker.start()
         try:
             while True:
                 item = await queue.get()
-                if item is None:
+                if item is _DONE:
                     break
                 if isinstance(item, ProviderError):
                     raise item

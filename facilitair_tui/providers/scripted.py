@@ -88,4 +88,3 @@ class SingleProviderResolver:
 
     def resolve(self, ref: ModelRef) -> ChatProvider:
         return self.provider
-

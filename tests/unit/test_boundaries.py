@@ -1,0 +1,26 @@
+"""The core must stay free of UI and provider SDKs (Harlequin's check, done in a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_core_imports_no_ui_and_no_sdk() -> None:
+    code = (
+        "import sys\n"
+        "import facilitair_tui.core.orchestrator, facilitair_tui.core.events, facilitair_tui.core.workflow\n"
+        "bad = ('textual', 'rich', 'openai', 'anthropic', 'llama_cpp')\n"
+        "print(','.join(sorted(m for m in bad if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_cli_does_not_load_provider_sdks_until_a_run_needs_them() -> None:
+    code = (
+        "import sys\nimport facilitair_tui.cli\n"
+        "print(','.join(m for m in ('openai', 'llama_cpp') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
