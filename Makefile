@@ -11,7 +11,7 @@ export PYO3_PYTHON := $(abspath $(PY))
 RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
 
 DEMO_TASK ?= Build a small REST API for a todo list with user accounts
-DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3
+DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3 --max-tokens 200
 
 .PHONY: run test setup lint typecheck rust-check pytest bench clean
 

@@ -7,7 +7,7 @@ current chunk; ``coalesce`` merges a delta stream into frames for UIs.
 
 from typing import final
 
-__all__ = ["StreamRouter", "coalesce", "__version__"]
+__all__ = ["StreamRouter", "__version__", "coalesce"]
 
 __version__: str
 """Version of the native crate."""

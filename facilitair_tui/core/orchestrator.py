@@ -127,6 +127,9 @@ class Collaboration:
         self._current_chunk = 0
         self._ready: dict[str, asyncio.Event] = {}
         self._stopping = False
+        self._started = False  # the run task has taken its first step
+        # Control events from before that step wait for session_started, which always comes first.
+        self._early: list[ev.Event] = []
         self._finished = False
 
     # ----------------------------------------------------------------- consumer side
@@ -155,7 +158,7 @@ class Collaboration:
         return self._paused
 
     def pause(self) -> None:
-        if self._paused or self._finished:
+        if self._paused or self._finished or self._stopping:
             return
         self._paused = True
         self._unpaused.clear()
@@ -201,9 +204,12 @@ class Collaboration:
         if self._finished or self._stopping:
             return
         self._stopping = True
-        self.resume()
-        if self._run_task is not None:
+        # Cancel first, then resume: agents held by a pause are cancelled before they can start a
+        # model call. A run task that has not taken its first step is not cancelled (it would end
+        # without a session_finished event); ``_run`` sees ``_stopping`` when it starts.
+        if self._run_task is not None and self._started:
             self._run_task.cancel(msg="stop")
+        self.resume()
 
     # ----------------------------------------------------------------- emission
 
@@ -211,6 +217,9 @@ class Collaboration:
         return round(self._clock() - self._t0, 6)
 
     def _deliver(self, event: ev.Event) -> None:
+        if not self._started:
+            self._early.append(event)
+            return
         self._seq += 1
         event.seq = self._seq
         self._queue.put_nowait(event)
@@ -228,10 +237,12 @@ class Collaboration:
     # ----------------------------------------------------------------- the run
 
     async def _run(self) -> None:
+        self._started = True
         sid = self.session_id
         wf = self.workflow
-        self._emit(
+        self._deliver(
             ev.SessionStarted(
+                t=self._now(),
                 session_id=sid,
                 task=self.spec.task,
                 context=dict(self.spec.context),
@@ -241,10 +252,15 @@ class Collaboration:
                 chunks=[c.title for c in wf.chunks],
             )
         )
+        for event in self._early:  # pause / resume / feedback that came before the first step
+            self._deliver(event)
+        self._early.clear()
         status: ev.SessionStatus = "done"
         try:
+            if self._stopping:  # stop() came before this task's first step
+                raise asyncio.CancelledError("stop")
             for index, chunk in enumerate(wf.chunks, start=1):
-                await self._unpaused.wait()
+                await self._wait_unpaused()
                 self._current_chunk = index
                 self._emit(
                     ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
@@ -343,6 +359,12 @@ class Collaboration:
             await self._synthesize(index, chunk, outputs, feedback)
         return outputs
 
+    async def _wait_unpaused(self) -> None:
+        # A loop, not one wait: resume() wakes the waiters, but a pause() before they run must
+        # still hold them.
+        while self._paused:
+            await self._unpaused.wait()
+
     async def _await_upstream(self, role: Role) -> list[str]:
         for upstream in role.reads:
             await self._ready[upstream].wait()
@@ -359,7 +381,7 @@ class Collaboration:
     ) -> None:
         try:
             reads = await self._await_upstream(role)
-            await self._unpaused.wait()
+            await self._wait_unpaused()
             upstream = {name: self._router.text(name) for name in reads}
             messages = agent_messages(
                 self.workflow,
@@ -464,7 +486,7 @@ class Collaboration:
         self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
     ) -> None:
         wf = self.workflow
-        await self._unpaused.wait()
+        await self._wait_unpaused()
         messages = synthesis_messages(
             wf,
             chunk,

@@ -32,6 +32,7 @@ _SECTION = re.compile(rf"^[ \t>*_-]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORE
 _HEADING = re.compile(rf"^[ \t]*(?:#+|\*\*|__)[ \t]*{_KEYWORD}[ \t*_:]*()$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%)?")
+MAX_FENCED_SCAN = 16_000
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
@@ -73,7 +74,9 @@ def _debated(lines: Sequence[str], agents: Sequence[str]) -> list[DebatedPoint]:
 
 
 def _from_json(raw: str, agents: Sequence[str]) -> ParsedSynthesis | None:
-    candidates = [m.group(1) for m in _FENCE.finditer(raw)]
+    # Fenced JSON is looked for only in answers of a synthesizer's size: the lazy pattern is
+    # quadratic on long adversarial text, and a real synthesis is a few thousand characters.
+    candidates = [m.group(1) for m in _FENCE.finditer(raw)] if len(raw) <= MAX_FENCED_SCAN else []
     stripped = raw.strip()
     if stripped.startswith("{"):
         candidates.append(stripped)

@@ -1,0 +1,92 @@
+"""Shared fixtures: a private Facilitair home with the real embedded model, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from facilitair_tui.models import INSTALL_COMMAND, SMOLLM2
+
+# Running the real model on a small machine can take a while; the tests assert outcomes, never time.
+CLI_TIMEOUT_S = 600
+
+# Variables that would let a developer's shell change what a run can reach or what it costs.
+_KEY_VARIABLES = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY")
+
+CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _installed_model_file(monkeypatch: pytest.MonkeyPatch) -> Path | None:
+    """The installed model file: where the user's own FACILITAIR_HOME or XDG directories put it."""
+    candidates = []
+    if os.environ.get("FACILITAIR_HOME", "").strip():
+        candidates.append(SMOLLM2.path)
+    monkeypatch.delenv("FACILITAIR_HOME", raising=False)
+    candidates.append(SMOLLM2.path)
+    for path in candidates:
+        if path.is_file() and path.stat().st_size == SMOLLM2.size:
+            return path.resolve()
+    return None
+
+
+def make_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``home`` the FACILITAIR_HOME, with the installed model linked in and no API keys around.
+
+    Skips the test (saying the command to run) when the model is not installed anywhere.
+    """
+    model_file = _installed_model_file(monkeypatch)
+    if model_file is None:
+        pytest.skip(f"the embedded model is not installed; run: {INSTALL_COMMAND}")
+    models_dir = home / "data" / "models"
+    models_dir.mkdir(parents=True)
+    (models_dir / SMOLLM2.filename).symlink_to(model_file)
+    monkeypatch.setenv("FACILITAIR_HOME", str(home))
+    for name in _KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert SMOLLM2.installed(), "the linked model should be found through FACILITAIR_HOME"
+    return home
+
+
+@pytest.fixture
+def facilitair_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh FACILITAIR_HOME whose models directory holds (a link to) the installed model."""
+    return make_home(tmp_path / "facilitair-home", monkeypatch)
+
+
+def run_cli(
+    *args: str,
+    home: Path,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``facilitair ARGS`` as a real process with FACILITAIR_HOME=home (``env`` goes on top)."""
+    full_env = {**os.environ, "FACILITAIR_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "facilitair_tui.cli", *args],
+        input=input,
+        env=full_env,
+        cwd=cwd or home,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli(facilitair_home: Path) -> CliRunner:
+    """``cli("collaborate", "task", input=..., env=...)``: the real CLI in the test's home."""
+
+    def runner(
+        *args: str, input: str | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, home=facilitair_home, input=input, env=env)
+
+    return runner

@@ -1,0 +1,319 @@
+"""The synthesizer's answer: asked for in a strict format, parsed leniently, never fatal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from facilitair_tui.core.events import DebatedPoint
+from facilitair_tui.core.synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
+
+AGENTS = ("architect", "coder", "reviewer")
+
+LINE_FORMAT = """AGREED:
+- Use a single pure function
+- Handle the empty string
+DEBATED:
+- Unicode handling | architect: reverse grapheme clusters | coder: slicing is enough
+CONFIDENCE: 0.8
+MERGED:
+def reverse(s: str) -> str:
+    return s[::-1]
+"""
+
+
+def parse(raw: str) -> ParsedSynthesis:
+    return parse_synthesis(raw, AGENTS)
+
+
+# ----------------------------------------------------------------------------- the line format
+
+
+def test_line_format_is_parsed_section_by_section() -> None:
+    result = parse(LINE_FORMAT)
+    assert result.parsed is True
+    assert result.agreed == ["Use a single pure function", "Handle the empty string"]
+    assert result.debated == [
+        DebatedPoint(
+            point="Unicode handling",
+            positions={"architect": "reverse grapheme clusters", "coder": "slicing is enough"},
+        )
+    ]
+    assert result.confidence == pytest.approx(0.8)
+    assert result.text == "def reverse(s: str) -> str:\n    return s[::-1]"
+
+
+def test_text_on_the_section_line_itself_is_kept() -> None:
+    result = parse("AGREED: one thing\nCONFIDENCE: 0.5\nMERGED: the answer")
+    assert result.agreed == ["one thing"]
+    assert result.confidence == pytest.approx(0.5)
+    assert result.text == "the answer"
+
+
+def test_numbered_bullets_and_none_placeholders() -> None:
+    result = parse("AGREED:\n1. first\n2) second\nDEBATED:\n- none\nMERGED:\nok")
+    assert result.agreed == ["first", "second"]
+    assert result.debated == []
+
+
+def test_bold_and_heading_variants() -> None:
+    raw = "**Agreed:**\n- a point\n**Debated:** none\n**Confidence:** 0.6\n## Merged\nthe body\n"
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a point"]
+    assert result.debated == []
+    assert result.confidence == pytest.approx(0.6)
+    assert result.text == "the body"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "## Agreed\n- a point\n## Merged\nthe body",
+        "### AGREED:\n- a point\n### MERGED RESULT:\nthe body",
+        "__Agreed__\n- a point\n__Merged text__\nthe body",
+        "> agreed: a point\n> merged: the body",
+    ],
+)
+def test_more_heading_spellings(raw: str) -> None:
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a point"]
+    assert result.text == "the body"
+
+
+def test_disputed_is_read_as_debated() -> None:
+    result = parse("AGREED: x\nDISPUTED:\n- naming | coder: short names\nMERGED: y")
+    assert result.debated == [DebatedPoint(point="naming", positions={"coder": "short names"})]
+
+
+# ----------------------------------------------------------------------------- confidence
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("0.85", 0.85),
+        ("85%", 0.85),
+        ("85 %", 0.85),
+        ("85", 0.85),
+        ("100", 1.0),
+        ("1", 1.0),
+        ("0", 0.0),
+        ("about 0.7 overall", 0.7),
+        ("250%", 1.0),
+        ("250", 1.0),
+        ("-3", 0.0),
+        ("-40%", 0.0),
+    ],
+)
+def test_confidence_is_normalised_to_0_1_and_clamped(written: str, expected: float) -> None:
+    result = parse(f"AGREED: x\nCONFIDENCE: {written}\nMERGED: y")
+    assert result.confidence == pytest.approx(expected)
+    assert 0.0 <= (result.confidence or 0.0) <= 1.0
+
+
+@pytest.mark.parametrize("written", ["", "high", "n/a"])
+def test_confidence_without_a_number_is_none_never_invented(written: str) -> None:
+    assert parse(f"AGREED: x\nCONFIDENCE: {written}\nMERGED: y").confidence is None
+
+
+def test_no_confidence_section_is_none() -> None:
+    assert parse("AGREED: x\nMERGED: y").confidence is None
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def test_json_object_form() -> None:
+    raw = json.dumps(
+        {
+            "agreed": ["a", "  ", "b"],
+            "debated": [
+                {"point": "p", "positions": {"coder": "yes", "stranger": "no"}},
+                "a bare point",
+            ],
+            "confidence": 0.7,
+            "merged": "the merged text",
+        }
+    )
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a", "b"]
+    assert result.debated == [
+        DebatedPoint(point="p", positions={"coder": "yes"}),
+        DebatedPoint(point="a bare point"),
+    ]
+    assert result.confidence == pytest.approx(0.7)
+    assert result.text == "the merged text"
+
+
+def test_json_inside_a_json_fence() -> None:
+    raw = 'Here is the synthesis:\n```json\n{"agreed": ["a"], "confidence": "85%", "merged": "m"}\n```\nDone.'
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a"]
+    assert result.confidence == pytest.approx(0.85)
+    assert result.text == "m"
+
+
+def test_json_with_text_key_and_percent_number() -> None:
+    result = parse('{"text": "t", "confidence": 90}')
+    assert result.parsed is True
+    assert result.text == "t"
+    assert result.confidence == pytest.approx(0.9)
+
+
+def test_json_without_merged_text_keeps_the_raw_answer() -> None:
+    raw = '  {"agreed": ["a"]}  '
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a"]
+    assert result.text == raw.strip()
+
+
+def test_json_of_another_shape_falls_back_to_free_text() -> None:
+    raw = '{"answer": 42}'
+    result = parse(raw)
+    assert result.parsed is False
+    assert result.text == raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"agreed": 5, "merged": "m"}',
+        '{"agreed": true, "merged": "m"}',
+        '{"agreed": "one point", "merged": "m"}',
+        '{"merged": "m", "debated": 7}',
+        '{"merged": "m", "debated": "one dispute"}',
+        '{"merged": "m", "debated": [null, 3, {"point": "p", "positions": [1, 2]}]}',
+        '{"merged": "m", "confidence": {"x": 1}}',
+        '{"merged": "m", "confidence": NaN}',
+        '{"merged": "m", "confidence": 1e400}',
+    ],
+)
+def test_json_with_values_of_the_wrong_type_never_raises(raw: str) -> None:
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.text == "m"
+    assert all(isinstance(a, str) for a in result.agreed)
+    assert result.confidence is None or 0.0 <= result.confidence <= 1.0
+
+
+def test_a_lone_string_for_a_list_is_one_item() -> None:
+    result = parse('{"agreed": "one point", "debated": "one dispute", "merged": "m"}')
+    assert result.agreed == ["one point"]
+    assert result.debated == [DebatedPoint(point="one dispute")]
+
+
+# ----------------------------------------------------------------------------- leniency
+
+
+def test_debated_positions_of_unknown_agents_stay_in_the_point() -> None:
+    raw = "AGREED: x\nDEBATED:\n- storage | bob: sqlite | coder: files\nMERGED: y"
+    (point,) = parse(raw).debated
+    assert point.positions == {"coder": "files"}
+    assert "storage" in point.point
+    assert "bob: sqlite" in point.point
+
+
+def test_debated_agent_names_match_case_insensitively_and_through_bold() -> None:
+    raw = "AGREED: x\nDEBATED:\n- naming | **Coder**: short | ARCHITECT: long\nMERGED: y"
+    (point,) = parse(raw).debated
+    assert point.point == "naming"
+    assert point.positions == {"coder": "short", "architect": "long"}
+
+
+def test_free_text_is_kept_verbatim_and_marked_unparsed() -> None:
+    raw = "\n  Sure! Here is a function that reverses a string:\n\n    s[::-1]\n\n"
+    result = parse(raw)
+    assert result.parsed is False
+    assert result.text == raw.strip()
+    assert result.agreed == []
+    assert result.debated == []
+    assert result.confidence is None
+
+
+def test_a_debated_or_confidence_section_alone_is_not_the_format() -> None:
+    raw = "DEBATED:\n- x | coder: y\nCONFIDENCE: 0.4"
+    result = parse(raw)
+    assert result.parsed is False
+    assert result.text == raw
+
+
+def test_a_merged_line_without_a_colon_stays_text() -> None:
+    raw = "AGREED:\n- a\nMERGED:\nmerged the two proposals into one\nMerged results are below\nthe end"
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.text == "merged the two proposals into one\nMerged results are below\nthe end"
+
+
+def test_a_format_answer_without_merged_text_keeps_the_raw_answer() -> None:
+    raw = "AGREED:\n- a\n- b"
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a", "b"]
+    assert result.text == raw
+
+
+ADVERSARIAL = [
+    "",
+    " ",
+    "\n\n\n",
+    "AGREED:",
+    "MERGED:",
+    "CONFIDENCE:",
+    "AGREED:\nDEBATED:\nCONFIDENCE:\nMERGED:",
+    "DEBATED:\n- | | |\n| x\nAGREED:",
+    "DEBATED:\n- |coder:|reviewer\nMERGED: m",
+    "CONFIDENCE: 1e999\nAGREED: a",
+    "CONFIDENCE: 9" + "9" * 400 + "\nAGREED: a",
+    "{",
+    "{}",
+    "[1, 2, 3]",
+    '{"agreed": null}',
+    "```json\n{\n```",
+    "```json\n{not json}\n```\nAGREED: a",
+    "```json\n[]\n```",
+    "\x00\x01\x02\xff\ufffd\ud7ff" * 50,
+    "\r\nAGREED:\r\n- a\r\nMERGED:\r\nm\r\n",
+    "**:**\n##\n#\n__\n**AGREED**",
+    "AGREED: " + "x|" * 5000,
+    "- " * 50_000,
+    ("AGREED:\n- point\nDEBATED:\n- p | coder: c\nCONFIDENCE: 50%\nMERGED:\n" + "lorem ipsum " * 200) * 200,
+    "word " * 400_000,
+]
+
+
+@pytest.mark.parametrize("raw", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_never_raises_on_weird_input(raw: str) -> None:
+    result = parse_synthesis(raw, AGENTS)
+    assert isinstance(result, ParsedSynthesis)
+    assert isinstance(result.text, str)
+    assert all(isinstance(a, str) for a in result.agreed)
+    assert all(isinstance(d, DebatedPoint) for d in result.debated)
+    assert result.confidence is None or 0.0 <= result.confidence <= 1.0
+    if not result.parsed:
+        assert result.text == raw.strip()
+
+
+def test_no_agents_at_all_still_parses() -> None:
+    result = parse_synthesis(LINE_FORMAT, [])
+    assert result.parsed is True
+    (point,) = result.debated
+    assert point.positions == {}
+    assert "architect: reverse grapheme clusters" in point.point
+
+
+# ----------------------------------------------------------------------------- fallback
+
+
+def test_fallback_puts_each_agents_words_under_its_title() -> None:
+    result = fallback_synthesis(
+        {"architect": "  plan  ", "coder": "", "reviewer": "looks fine"},
+        {"architect": "Architect", "reviewer": "Reviewer"},
+    )
+    assert result.parsed is False
+    assert result.text == "### Architect\nplan\n\n### Reviewer\nlooks fine"
