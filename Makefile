@@ -23,9 +23,25 @@ setup: $(STAMPS)/native $(STAMPS)/model
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMPS)/deps: pyproject.toml scripts/requirements.py | $(PY)
+# llama-cpp-python ships only as source. We build it once, without OpenMP, into a wheel
+# directory outside the clone (reused by every later clone): with OpenMP, each thread that calls
+# llama.cpp gets its own team of spinning worker threads, and agents streaming from several
+# threads ran 40% slower. ggml's own thread pool has no such problem.
+LLAMA_VERSION := 0.3.36
+WHEELS ?= $(HOME)/.cache/facilitair-build/wheels
+LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)-no-openmp
+
+$(LLAMA_WHEEL): | $(PY)
+	@mkdir -p $(WHEELS)
+	@echo "building llama-cpp-python $(LLAMA_VERSION) (once; about 10 minutes on 2 cores)"
+	CMAKE_ARGS="-DGGML_OPENMP=OFF" $(PIP) wheel --no-deps --no-cache-dir -w $(WHEELS) \
+		llama-cpp-python==$(LLAMA_VERSION)
+	@touch $@
+
+$(STAMPS)/deps: pyproject.toml scripts/requirements.py $(LLAMA_WHEEL) | $(PY)
 	$(PIP) install --upgrade pip
-	$(PIP) install maturin $$($(PY) scripts/requirements.py --dev)
+	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python \
+		maturin $$($(PY) scripts/requirements.py --dev)
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/native: $(STAMPS)/deps $(RUST_SRC) facilitair_tui/_native.pyi

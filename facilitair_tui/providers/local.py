@@ -161,8 +161,9 @@ class LocalModelProvider:
             outcome: BaseException | None = None
             with self._lock:
                 self._active += 1
-            threads = 0
+                threads = max(1, self._threads // self._active)
             try:
+                ctx.set_threads(threads)  # before the prompt is evaluated: that is when it counts most
                 tokens = ctx.prompt_tokens(request)
                 counts["input"] = len(tokens)
                 room = ctx.n_ctx - len(tokens)
