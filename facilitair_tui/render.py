@@ -67,17 +67,26 @@ class LiveRenderer:
     def _print(self, renderable: RenderableType) -> None:
         self.console.print(renderable, soft_wrap=False)
 
+    def _row(self, stamp: str, body: Text) -> None:
+        """One log line: the time stamp, then the body, wrapping under itself (a hanging indent)."""
+        grid = Table.grid()
+        grid.add_column(width=len("[00:00.00] "), no_wrap=True)
+        grid.add_column(ratio=1)
+        grid.add_row(Text(stamp, style="dim"), body)
+        self._print(grid)
+
     def _say(self, t: float, agent: str, text: str, style: str = "") -> None:
         view = self.agents[agent]
         if self._last_speaker == agent:
-            prefix = Text(" " * 11)
+            self._row("", Text(text, style=style))
         else:
-            prefix = Text.assemble((f"[{clock(t)}] ", "dim"), f"{view.icon} ", (f"{view.title}: ", "bold"))
-        self._print(Text.assemble(prefix, (text, style)))
+            self._row(
+                f"[{clock(t)}]", Text.assemble(f"{view.icon} ", (f"{view.title}: ", "bold"), (text, style))
+            )
         self._last_speaker = agent
 
     def _note(self, t: float, text: str, style: str = "dim") -> None:
-        self._print(Text.assemble((f"[{clock(t)}] ", "dim"), (text, style)))
+        self._row(f"[{clock(t)}]", Text(text, style=style))
         self._last_speaker = None
 
     def _flush_line(self, t: float, agent: str) -> None:
@@ -104,7 +113,10 @@ class LiveRenderer:
             self._live.update(self._footer())
 
     def _on_SessionStarted(self, e: ev.SessionStarted) -> None:
-        models = ", ".join(f"{self.agents[a].title} {m}" for a, m in e.models.items() if a in self.agents)
+        if len(set(e.models.values())) == 1:
+            models = f"every role on {next(iter(e.models.values()))}"
+        else:
+            models = ", ".join(f"{self.agents[a].title} {m}" for a, m in e.models.items() if a in self.agents)
         body = Text.assemble(
             ("Task: ", "bold"), e.task.strip()[:400], "\n",
             ("Strategy: ", "bold"), f"{e.strategy.upper()} ({models})", "\n",
