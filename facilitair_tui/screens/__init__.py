@@ -1,0 +1,1 @@
+"""Screens of the Textual front end: the main workspace and its modals."""

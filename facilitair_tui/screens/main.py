@@ -1,0 +1,417 @@
+"""The workspace: every agent's live pane, the synthesis, the status line and, at the end, the output.
+
+Data flows one way. A worker iterates ``collaboration.events()`` and posts the events in batches
+(``SessionEvents``: whatever arrived within one frame, so a burst of tokens is one UI update);
+the screen folds each batch into a ``SessionView`` and calls its widgets' methods. Besides the
+events, the screen only reads the collaboration's workflow (roles, titles, who reads whom) and
+task, and uses its plain controls (pause, resume, feedback, stop).
+
+Pausing stops the visible flow at once: the engine holds the events it produces while paused,
+and the screen also holds the batches it had not applied yet. On resume, the held batches are
+applied first, then the engine's (in the order they happened): nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import ClassVar, Literal
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.containers import Container
+from textual.content import Content
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Tab, Tabs
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
+
+from facilitair_tui.commands import SessionCommands
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.orchestrator import Collaboration
+from facilitair_tui.messages import SessionCrashed, SessionEvents
+from facilitair_tui.session_view import SessionView, Verbosity, next_verbosity
+from facilitair_tui.widgets.agent_pane import AgentPane
+from facilitair_tui.widgets.final_output import FinalOutput, summary
+from facilitair_tui.widgets.session_header import SessionHeader
+from facilitair_tui.widgets.status_bar import StatusBar
+from facilitair_tui.widgets.synthesis_panel import SynthesisPanel
+
+from .confirm import ConfirmScreen
+from .feedback import FeedbackRequest, FeedbackScreen
+
+Layout = Literal["wide", "narrow"]
+
+# Terminals at least this wide show the agents side by side; narrower ones show one tab at a time.
+WIDE_MIN_WIDTH = 120
+# Events that arrive within one frame are applied together.
+FRAME_S = 0.016
+# How long quitting waits for a stopped session to close before leaving anyway.
+STOP_TIMEOUT_S = 5.0
+SYNTHESIS_TAB = "tab-synthesis"
+
+_FINISH_SEVERITY: dict[ev.SessionStatus, SeverityLevel] = {
+    "done": "information",
+    "stopped": "warning",
+    "failed": "error",
+}
+
+
+def layout_for(width: int) -> Layout:
+    return "wide" if width >= WIDE_MIN_WIDTH else "narrow"
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "p",
+            "toggle_pause",
+            "Pause/Resume",
+            id="pause",
+            tooltip="Pause (no new model call starts, the text stops) or resume (everything held follows)",
+        ),
+        Binding(
+            "v",
+            "cycle_verbosity",
+            "Verbosity",
+            id="verbosity",
+            tooltip="Cycle: every token, each agent's latest paragraph, the synthesis only",
+        ),
+        Binding("f", "feedback", "Feedback", id="feedback", tooltip="Tell the agents what to change"),
+        Binding("s", "stop", "Stop", id="stop", tooltip="Stop the session and keep the partial output"),
+        Binding(
+            "o",
+            "toggle_output",
+            "Output/Agents",
+            id="toggle_output",
+            tooltip="Switch between the final output and the agents' panes",
+        ),
+    ]
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SessionCommands}
+
+    current_layout: reactive[Layout] = reactive("wide")
+    verbosity: reactive[Verbosity] = reactive("all")
+
+    def __init__(self, collaboration: Collaboration, *, live_clock: bool = True) -> None:
+        super().__init__()
+        self.collaboration = collaboration
+        self.view = SessionView.for_workflow(collaboration.workflow)
+        # Elapsed times come from event t. With the live clock on, a running session's "now"
+        # also advances between events (once a second); tests turn it off to stay deterministic.
+        self._live_clock = live_clock
+        self._event_wall = time.monotonic()
+        self._holding = False
+        self._held: list[ev.Event] = []
+        self._crashed = False
+        self.session_worker: Worker[ev.SessionFinished | None] | None = None
+
+    # ------------------------------------------------------------------ composition
+
+    def compose(self) -> ComposeResult:
+        view = self.view
+        titles = {name: agent.title for name, agent in view.agents.items()}
+        yield SessionHeader(self.collaboration.spec.task, titles, id="session-header")
+        tabs = [
+            Tab(Content(f"{view.agents[name].icon} {view.agents[name].title}"), id=f"tab-{name}")
+            for name in view.roles
+        ]
+        yield Tabs(*tabs, Tab("Synthesis", id=SYNTHESIS_TAB), id="agent-tabs")
+        with Container(id="workspace"):
+            for name in view.roles:
+                yield AgentPane(view.agents[name], id=f"pane-{name}", classes="pane")
+            yield SynthesisPanel(view.agents[view.synthesizer], titles, id="synthesis", classes="pane")
+        yield FinalOutput(id="final-output")
+        yield StatusBar(id="status-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.current_layout = layout_for(self.app.size.width)
+        self._show_tab(f"tab-{self.view.roles[0]}")
+        self._refresh_state()
+        if self._live_clock:
+            self.set_interval(1.0, self._tick)
+        self.session_worker = self.run_session()
+
+    # ------------------------------------------------------------------ typed access to children
+
+    def pane(self, agent: str) -> AgentPane:
+        return self.query_one(f"#pane-{agent}", AgentPane)
+
+    @property
+    def panes(self) -> list[AgentPane]:
+        return [self.pane(name) for name in self.view.roles]
+
+    @property
+    def synthesis_panel(self) -> SynthesisPanel:
+        return self.query_one("#synthesis", SynthesisPanel)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one("#status-bar", StatusBar)
+
+    @property
+    def header(self) -> SessionHeader:
+        return self.query_one("#session-header", SessionHeader)
+
+    @property
+    def final_output(self) -> FinalOutput:
+        return self.query_one("#final-output", FinalOutput)
+
+    @property
+    def agent_tabs(self) -> Tabs:
+        return self.query_one("#agent-tabs", Tabs)
+
+    def _target(self, agent: str) -> AgentPane | SynthesisPanel | None:
+        if agent == self.view.synthesizer:
+            return self.synthesis_panel
+        return self.pane(agent) if agent in self.view.agents else None
+
+    @property
+    def session_running(self) -> bool:
+        return not self.view.finished and not self._crashed
+
+    # ------------------------------------------------------------------ the session worker
+
+    @work(exclusive=True, exit_on_error=False, group="session", name="session")
+    async def run_session(self) -> ev.SessionFinished | None:
+        """Drive the collaboration; post its events, a frame's worth at a time. Touches no widget."""
+        queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(queue), name="session-events")
+        try:
+            while True:
+                batch = [await self._next_event(queue, pump)]
+                if not isinstance(batch[0], ev.SessionFinished):
+                    await asyncio.sleep(FRAME_S)  # let the rest of this frame's events arrive
+                    while not queue.empty() and not isinstance(batch[-1], ev.SessionFinished):
+                        batch.append(queue.get_nowait())
+                self.post_message(SessionEvents(batch))
+                final = batch[-1]
+                if isinstance(final, ev.SessionFinished):
+                    return final
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
+    async def _pump(self, queue: asyncio.Queue[ev.Event]) -> None:
+        async for event in self.collaboration.events():
+            queue.put_nowait(event)
+
+    @staticmethod
+    async def _next_event(queue: asyncio.Queue[ev.Event], pump: asyncio.Task[None]) -> ev.Event:
+        if not queue.empty():
+            return queue.get_nowait()
+        getter = asyncio.ensure_future(queue.get())
+        try:
+            await asyncio.wait({getter, pump}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        pump.result()  # the stream failed: raise its error in the worker
+        raise RuntimeError("the event stream ended without a session_finished event")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.session_worker and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            assert error is not None
+            self._crashed = True
+            self.view.state = "failed"
+            self._refresh_state()
+            self.refresh_bindings()
+            self.post_message(SessionCrashed(error))
+
+    async def stop_and_wait(self) -> ev.SessionFinished | None:
+        """Stop the session and wait (a bounded time) for its closing event."""
+        self.collaboration.stop()
+        worker = self.session_worker
+        if worker is None:
+            return None
+        with contextlib.suppress(WorkerFailed, WorkerCancelled, TimeoutError):
+            return await asyncio.wait_for(worker.wait(), STOP_TIMEOUT_S)
+        return None
+
+    # ------------------------------------------------------------------ applying events
+
+    async def on_session_events(self, message: SessionEvents) -> None:
+        for event in message.events:
+            if not self._holding:
+                self._held.append(event)
+            elif isinstance(event, ev.Resumed):
+                # The engine resumed (the user, or stop() resuming held agents so they can end).
+                self._holding = False
+                self._held.append(event)
+            elif isinstance(event, (ev.Paused, ev.Feedback)):
+                # Control events describe the pause or the user's own request: never held back.
+                await self._apply([event])
+            else:
+                self._held.append(event)
+        if not self._holding and self._held:
+            batch, self._held = self._held, []
+            await self._apply(batch)
+
+    async def _apply(self, batch: list[ev.Event]) -> None:
+        view = self.view
+        for event in batch:
+            restarted = isinstance(event, ev.AgentStarted) and view.is_restart(event)
+            view.apply(event)
+            if isinstance(event, ev.Token):
+                target = self._target(event.agent)
+                if target is not None:
+                    target.add_text(event.text)
+            elif isinstance(event, ev.SessionStarted):
+                self.header.show_session(event.task, view.strategy, event.models)
+            elif isinstance(event, ev.ChunkStarted):
+                for pane in self.panes:
+                    pane.start_chunk(event.chunk, event.title)
+                self.synthesis_panel.start_chunk(event.chunk, event.title)
+            elif isinstance(event, ev.AgentStarted) and restarted:
+                target = self._target(event.agent)
+                if target is not None:
+                    target.add_note("restarted with your feedback")
+            elif isinstance(event, ev.Synthesis):
+                await self.synthesis_panel.show_synthesis(
+                    event, view.title_of(event.chunk), view.total_chunks
+                )
+            elif isinstance(event, ev.Error):
+                self._show_error(event)
+            elif isinstance(event, ev.Feedback):
+                when = "now: the chunk restarts" if event.applies_to == "now" else f"from chunk {event.chunk}"
+                self.notify(event.text, title=f"Feedback sent, applies {when}", markup=False)
+            elif isinstance(event, ev.SessionFinished):
+                await self._finish(event)
+        self._event_wall = time.monotonic()
+        for pane in self.panes:
+            await pane.flush()
+        await self.synthesis_panel.flush()
+        self._refresh_state()
+
+    def _show_error(self, event: ev.Error) -> None:
+        target = self._target(event.agent) if event.agent else None
+        if target is not None:
+            target.add_note(f"⚠ {event.message}")
+        if target is None or not event.recoverable:
+            title = "The session cannot go on" if not event.recoverable else "Problem"
+            self.notify(event.message, title=title, severity="error", timeout=15, markup=False)
+
+    async def _finish(self, event: ev.SessionFinished) -> None:
+        await self.final_output.show(event)
+        self.add_class("-finished", "-show-output")
+        self.notify(
+            summary(event), title="Session finished", severity=_FINISH_SEVERITY[event.status], markup=False
+        )
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ drawing state
+
+    def _now(self) -> float:
+        if self._live_clock and self.session_running:
+            return self.view.now + (time.monotonic() - self._event_wall)
+        return self.view.now
+
+    def _refresh_state(self) -> None:
+        view, now = self.view, self._now()
+        for pane in self.panes:
+            pane.show_state(view.agents[pane.agent_name], view.status(pane.agent_name), now)
+        synthesizer = view.agents[view.synthesizer]
+        self.synthesis_panel.show_state(synthesizer, view.status(view.synthesizer), now)
+        self.status_bar.show(view, now, self.verbosity)
+
+    def _tick(self) -> None:
+        if self.session_running:
+            self._refresh_state()
+
+    # ------------------------------------------------------------------ layout and verbosity
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.current_layout = layout_for(event.size.width)
+
+    def watch_current_layout(self, layout: Layout) -> None:
+        self.set_class(layout == "wide", "-wide")
+        self.set_class(layout == "narrow", "-narrow")
+
+    def watch_verbosity(self, verbosity: Verbosity) -> None:
+        for name in ("all", "filtered", "synthesis"):
+            self.set_class(verbosity == name, f"-verbosity-{name}")
+        for pane in self.panes:
+            pane.verbosity = verbosity
+        tabs = self.agent_tabs
+        for name in self.view.roles:
+            if verbosity == "synthesis":
+                tabs.hide(f"tab-{name}")
+            else:
+                tabs.show(f"tab-{name}")
+        if verbosity == "synthesis":
+            tabs.active = SYNTHESIS_TAB
+            self._show_tab(SYNTHESIS_TAB)
+        self._refresh_state()
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tabs.id == "agent-tabs" and event.tab.id is not None:
+            self._show_tab(event.tab.id)
+
+    def _show_tab(self, tab_id: str) -> None:
+        """Narrow layout: the pane of the active tab is the one shown."""
+        target = "synthesis" if tab_id == SYNTHESIS_TAB else f"pane-{tab_id.removeprefix('tab-')}"
+        for child in self.query_one("#workspace", Container).children:
+            child.set_class(child.id == target, "-current")
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides a key from the footer: the session controls while it runs, the output
+        # switch once it is over (the help screen still lists them all).
+        if action in ("toggle_pause", "feedback", "stop"):
+            return self.session_running
+        if action == "toggle_output":
+            return self.view.finished
+        return True
+
+    def action_toggle_pause(self) -> None:
+        collaboration = self.collaboration
+        if collaboration.paused:
+            collaboration.resume()
+            if self._holding:
+                self._holding = False
+                # Applied in the screen's own message order, so held batches go before newer ones.
+                self.post_message(SessionEvents([]))
+        else:
+            collaboration.pause()
+            self._holding = collaboration.paused
+
+    def action_cycle_verbosity(self) -> None:
+        self.verbosity = next_verbosity(self.verbosity)
+
+    def action_feedback(self) -> None:
+        self.app.push_screen(FeedbackScreen(), callback=self._send_feedback)
+
+    def _send_feedback(self, request: FeedbackRequest | None) -> None:
+        if request is None:
+            return
+        try:
+            self.collaboration.inject_feedback(request.text, request.applies_to)
+        except (ValueError, RuntimeError) as exc:
+            self.notify(str(exc), title="Feedback not sent", severity="warning", markup=False)
+
+    def action_stop(self) -> None:
+        self.app.push_screen(
+            ConfirmScreen(
+                "Stop the session?",
+                "Every agent stops now. What they wrote so far is kept in the output.",
+                yes="Stop",
+                no="Keep going",
+            ),
+            callback=self._stop_confirmed,
+        )
+
+    def _stop_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed and self.session_running:
+            self.collaboration.stop()
+
+    def action_toggle_output(self) -> None:
+        self.toggle_class("-show-output")

@@ -1,0 +1,195 @@
+"""What the TUI knows about a running session, folded from the event stream alone.
+
+The Textual widgets only draw this state; every status, time and count here comes from an
+event (``agent_started`` t to ``agent_finished`` t, token events, the totals of
+``agent_finished``), so the screen can never show something the engine did not report. The
+one input that is not an event is the workflow: which roles exist, their titles and icons, and
+who reads whom, the same static facts the CLI renderer takes from it.
+
+No Textual here: the model is plain Python and tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .core import events as ev
+from .core.cost import add_costs
+from .core.workflow import Workflow
+
+Phase = Literal["idle", "waiting", "generating", "done", "failed", "cancelled"]
+SessionState = Literal["starting", "running", "paused", "done", "stopped", "failed"]
+Verbosity = Literal["all", "filtered", "synthesis"]
+VERBOSITIES: tuple[Verbosity, ...] = ("all", "filtered", "synthesis")
+
+FINISHED_PHASES: frozenset[Phase] = frozenset({"done", "failed", "cancelled"})
+
+
+def next_verbosity(current: Verbosity) -> Verbosity:
+    return VERBOSITIES[(VERBOSITIES.index(current) + 1) % len(VERBOSITIES)]
+
+
+@dataclass
+class AgentView:
+    """One agent (or the synthesizer) in the current chunk."""
+
+    name: str
+    title: str
+    icon: str
+    reads: tuple[str, ...] = ()
+    model: str = ""
+    phase: Phase = "idle"
+    chunk: int = 0
+    started_t: float | None = None
+    finished_t: float | None = None
+    # Token events received in the current attempt (a "feedback now" restart starts over).
+    streamed: int = 0
+    # The count the backend reported in agent_finished (None until then).
+    output_tokens: int | None = None
+    tokens_estimated: bool = False
+
+    def elapsed(self, now: float) -> float | None:
+        """Seconds from agent_started to agent_finished, or to ``now`` while generating."""
+        if self.started_t is None:
+            return None
+        end = self.finished_t if self.finished_t is not None else now
+        return max(0.0, end - self.started_t)
+
+    @property
+    def tokens(self) -> int:
+        return self.output_tokens if self.output_tokens is not None else self.streamed
+
+
+@dataclass
+class SessionView:
+    """The whole session as the TUI shows it. Feed it every event with ``apply``."""
+
+    agents: dict[str, AgentView]
+    synthesizer: str
+    total_chunks: int
+    state: SessionState = "starting"
+    task: str = ""
+    strategy: str = ""
+    workflow_name: str = ""
+    models: dict[str, str] = field(default_factory=dict)
+    chunk_titles: list[str] = field(default_factory=list)
+    chunk: int = 0
+    chunk_title: str = ""
+    # The latest event time seen: the session's "now" as far as the events tell.
+    now: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    final: ev.SessionFinished | None = None
+    errors: list[ev.Error] = field(default_factory=list)
+    feedback: list[ev.Feedback] = field(default_factory=list)
+
+    @classmethod
+    def for_workflow(cls, workflow: Workflow) -> SessionView:
+        agents = {
+            role.name: AgentView(role.name, role.display_name, role.icon, tuple(role.reads))
+            for role in workflow.roles
+        }
+        syn = workflow.synthesizer
+        # The synthesizer reads finished outputs, never partial ones: it only ever "waits".
+        agents[syn.name] = AgentView(syn.name, syn.title, syn.icon)
+        return cls(
+            agents=agents,
+            synthesizer=syn.name,
+            total_chunks=len(workflow.chunks),
+            chunk_titles=[c.title for c in workflow.chunks],
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def roles(self) -> list[str]:
+        """The agents other than the synthesizer, in workflow order."""
+        return [name for name in self.agents if name != self.synthesizer]
+
+    @property
+    def finished(self) -> bool:
+        return self.final is not None
+
+    def status(self, name: str) -> str:
+        """The agent's status in words, derived from events only."""
+        agent = self.agents[name]
+        if agent.phase in FINISHED_PHASES:
+            return agent.phase
+        if self.state == "paused" and agent.phase in ("waiting", "generating"):
+            return "paused"
+        if agent.phase == "waiting":
+            busy = [self.agents[u].title for u in agent.reads if self.agents[u].phase == "generating"]
+            return f"reading {', '.join(busy)}" if busy else "waiting"
+        return agent.phase
+
+    def live_output_tokens(self) -> int:
+        """Output tokens reported by finished calls plus those streamed by running ones."""
+        running = sum(a.streamed for a in self.agents.values() if a.phase == "generating")
+        return self.output_tokens + running
+
+    def title_of(self, chunk: int) -> str:
+        if 1 <= chunk <= len(self.chunk_titles):
+            return self.chunk_titles[chunk - 1]
+        return ""
+
+    def is_restart(self, event: ev.AgentStarted) -> bool:
+        """True when this agent already started in this chunk: feedback "now" restarted it."""
+        agent = self.agents.get(event.agent)
+        return agent is not None and agent.chunk == event.chunk and agent.started_t is not None
+
+    # ------------------------------------------------------------------ folding events
+
+    def apply(self, event: ev.Event) -> None:
+        self.now = max(self.now, event.t)
+        if isinstance(event, ev.SessionStarted):
+            self.state = "running"
+            self.task = event.task
+            self.strategy = event.strategy
+            self.workflow_name = event.workflow
+            self.models = dict(event.models)
+            if event.chunks:
+                self.chunk_titles = list(event.chunks)
+                self.total_chunks = len(event.chunks)
+            for name, model in event.models.items():
+                if name in self.agents:
+                    self.agents[name].model = model
+        elif isinstance(event, ev.ChunkStarted):
+            self.chunk, self.chunk_title, self.total_chunks = event.chunk, event.title, event.total
+            for agent in self.agents.values():
+                agent.phase, agent.chunk = "waiting", event.chunk
+                agent.started_t = agent.finished_t = agent.output_tokens = None
+                agent.streamed, agent.tokens_estimated = 0, False
+        elif isinstance(event, ev.AgentStarted):
+            agent = self.agents[event.agent]
+            agent.phase, agent.chunk, agent.model = "generating", event.chunk, event.model
+            agent.started_t, agent.finished_t, agent.output_tokens = event.t, None, None
+            agent.streamed = 0
+        elif isinstance(event, ev.Token):
+            self.agents[event.agent].streamed += 1
+        elif isinstance(event, ev.AgentFinished):
+            agent = self.agents[event.agent]
+            agent.phase, agent.finished_t = event.status, event.t
+            agent.output_tokens, agent.tokens_estimated = event.output_tokens, event.usage_estimated
+            self.input_tokens += event.input_tokens
+            self.output_tokens += event.output_tokens
+            self.cost_usd = add_costs([self.cost_usd, event.cost_usd])
+        elif isinstance(event, ev.Paused):
+            if not self.finished:
+                self.state = "paused"
+        elif isinstance(event, ev.Resumed):
+            if not self.finished:
+                self.state = "running"
+        elif isinstance(event, ev.Error):
+            self.errors.append(event)
+        elif isinstance(event, ev.Feedback):
+            self.feedback.append(event)
+        elif isinstance(event, ev.SessionFinished):
+            self.final = event
+            self.state = event.status
+            self.input_tokens, self.output_tokens = event.input_tokens, event.output_tokens
+            self.cost_usd = event.cost_usd
+            for agent in self.agents.values():
+                if agent.phase == "waiting":  # it never ran: saying "waiting" now would be a lie
+                    agent.phase = "idle"

@@ -1,0 +1,116 @@
+"""``facilitair-tui``: the Textual front end's entry point.
+
+``facilitair-tui --task "..." [--context K=V ...] [--strategy NAME] [--model P:M] [--max-tokens N]``
+builds the collaboration exactly like the CLI (``session.prepare``) and runs the app. Bad input
+or configuration is one line on stderr and exit code 2 (usage) or 3 (configuration), like
+``facilitair``. Exit codes after a run: 0 done, 3 failed, 130 stopped or quit early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from . import __version__
+from .core import events as ev
+from .core.provider import ConfigurationError, UsageError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INTERRUPTED = 130
+
+NO_TASK_MESSAGE = 'facilitair-tui: the task entry screen comes next; for now give the task with --task "..."'
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class _OneLineUsageErrors(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _fail(f"{exc.format_message()} (see: facilitair-tui --help)", EXIT_USAGE)
+
+
+def exit_code(final: ev.SessionFinished | None) -> int:
+    if final is None or final.status == "stopped":
+        return EXIT_INTERRUPTED
+    if final.status == "failed":
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+@click.command(cls=_OneLineUsageErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="facilitair-tui")
+@click.option("--task", "-t", metavar="TEXT", help='What the agents should build ("-" reads standard input).')
+@click.option(
+    "--context",
+    "-c",
+    "context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context the answer must fit, e.g. language=python (repeatable).",
+)
+@click.option("--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow).")
+@click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model.")
+@click.option(
+    "--workflow",
+    "-w",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="A workflow TOML file instead of the default one.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1, max=32768),
+    metavar="N",
+    help="Cap every model call at N output tokens.",
+)
+def main(
+    task: str | None,
+    context: tuple[str, ...],
+    strategy: str | None,
+    model: str | None,
+    workflow: Path | None,
+    max_tokens: int | None,
+) -> None:
+    """Watch and steer a collaboration of LLM agents on your software task, live."""
+    if task is None:
+        click.echo(NO_TASK_MESSAGE, err=True)
+        sys.exit(EXIT_USAGE)
+    if task == "-":
+        task = sys.stdin.read()
+
+    from .session import Prepared, prepare
+
+    try:
+        prepared = prepare(
+            task, context=context, strategy=strategy, model=model, workflow=workflow, max_tokens=max_tokens
+        )
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+    async def run(prepared: Prepared) -> ev.SessionFinished | None:
+        from .app import FacilitairApp
+
+        app = FacilitairApp(prepared.collaboration)
+        try:
+            return await app.run_async()
+        finally:
+            await prepared.aclose()
+
+    sys.exit(exit_code(asyncio.run(run(prepared))))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

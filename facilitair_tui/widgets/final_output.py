@@ -1,0 +1,113 @@
+"""The session's final output, split by stage into Code / Architecture / Review notes tabs.
+
+The output document is one "## Title" section per chunk (and, when the session was stopped, an
+"(interrupted)" section holding the unfinished text). Implementation goes to Code,
+Requirements and Architecture to Architecture, Review to Review notes; the whole document is
+always in the last tab, and is what opens first when no section matched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Markdown, Static, TabbedContent, TabPane
+
+from facilitair_tui.core import events as ev
+from facilitair_tui.render import clock, money
+
+_HEADING = re.compile(r"^## (?P<title>.+?)\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+# Tab id -> (tab label, title prefixes of the sections it shows).
+TABS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "output-code": ("Code", ("implementation",)),
+    "output-architecture": ("Architecture", ("requirements", "architecture")),
+    "output-review": ("Review notes", ("review",)),
+}
+FULL_TAB = "output-full"
+
+
+@dataclass
+class OutputSections:
+    by_tab: dict[str, list[str]] = field(default_factory=lambda: {tab: [] for tab in TABS})
+
+    @property
+    def matched(self) -> bool:
+        return any(self.by_tab.values())
+
+    def text(self, tab: str) -> str:
+        return "\n\n".join(section.strip() for section in self.by_tab[tab])
+
+
+def _tab_for(title: str) -> str | None:
+    key = title.lower().removesuffix("(interrupted)").strip()
+    for tab, (_label, prefixes) in TABS.items():
+        if key.startswith(prefixes):
+            return tab
+    return None
+
+
+def split_output(output: str) -> OutputSections:
+    """Sort the document's "## Title" sections into the tabs (headings inside code are ignored)."""
+    sections: list[tuple[str, list[str]]] = []
+    in_code = False
+    for line in output.splitlines():
+        if _FENCE.match(line):
+            in_code = not in_code
+        heading = None if in_code else _HEADING.match(line)
+        if heading is not None:
+            sections.append((heading["title"], [line]))
+        elif sections:
+            sections[-1][1].append(line)
+    result = OutputSections()
+    for title, lines in sections:
+        tab = _tab_for(title)
+        if tab is not None:
+            result.by_tab[tab].append("\n".join(lines))
+    return result
+
+
+def summary(event: ev.SessionFinished) -> str:
+    word = {"done": "complete", "stopped": "stopped", "failed": "failed"}[event.status]
+    tokens = event.input_tokens + event.output_tokens
+    return (
+        f"Collaboration {word}: {clock(event.duration_s)}, {tokens:,} tokens "
+        f"({event.input_tokens:,} in, {event.output_tokens:,} out), {money(event.cost_usd)}"
+    )
+
+
+class FinalOutput(Vertical):
+    """Shown once the session has finished; the screen calls ``show``."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="output-summary")
+        with TabbedContent(id="output-tabs"):
+            for tab, (label, _prefixes) in TABS.items():
+                with TabPane(label, id=tab), VerticalScroll(classes="output-scroll"):
+                    yield Markdown(classes="output-text")
+            with TabPane("Full output", id=FULL_TAB), VerticalScroll(classes="output-scroll"):
+                yield Markdown(classes="output-text")
+
+    def text_of(self, tab: str) -> str:
+        return self.query_one(f"#{tab} .output-text", Markdown).source
+
+    async def show(self, event: ev.SessionFinished) -> None:
+        style = {"done": "bold $success", "stopped": "bold $warning", "failed": "bold $error"}[event.status]
+        self.query_one(".output-summary", Static).update(Content.styled(summary(event), style))
+        sections = split_output(event.output)
+        empty = "_Nothing for this part: the session ended before this stage was written._"
+        for tab in TABS:
+            text = sections.text(tab)
+            await self.query_one(f"#{tab} .output-text", Markdown).update(text or empty)
+        whole = event.output.strip() or "_The session ended before any agent wrote anything._"
+        await self.query_one(f"#{FULL_TAB} .output-text", Markdown).update(whole)
+        tabs = self.query_one(TabbedContent)
+        if sections.matched:
+            first = next(tab for tab in TABS if sections.by_tab[tab])
+            tabs.active = "output-code" if sections.by_tab["output-code"] else first
+        else:
+            tabs.active = FULL_TAB

@@ -1,0 +1,48 @@
+"""The line under the workspace: cost, tokens, elapsed time, session state and verbosity."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from facilitair_tui.render import clock
+from facilitair_tui.session_view import SessionView, Verbosity
+
+_STATE_STYLES = {
+    "running": "bold $accent",
+    "paused": "bold $warning",
+    "done": "bold $success",
+    "stopped": "bold $warning",
+    "failed": "bold $error",
+}
+
+
+def status_line(view: SessionView, now: float, verbosity: Verbosity) -> Content:
+    # A total is only known when every call's cost is: one unknown price makes it unknown.
+    cost = "unknown" if view.cost_usd is None else f"${view.cost_usd:.4f}"
+    elapsed = view.final.duration_s if view.final is not None else now
+    # State first: on a narrow terminal the end of the line is what gets cut.
+    return Content.assemble(
+        (view.state, _STATE_STYLES.get(view.state, "dim")),
+        ("  verbosity ", "dim"),
+        verbosity,
+        "  ",
+        clock(elapsed),
+        "  ",
+        f"{view.input_tokens:,} in / {view.live_output_tokens():,} out",
+        (" tokens", "dim"),
+        ("  cost ", "dim"),
+        cost,
+    )
+
+
+class StatusBar(Static):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self._cache = ""
+
+    def show(self, view: SessionView, now: float, verbosity: Verbosity) -> None:
+        line = status_line(view, now, verbosity)
+        if line.markup != self._cache:  # Content's == compares the text only
+            self._cache = line.markup
+            self.update(line)

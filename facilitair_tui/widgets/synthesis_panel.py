@@ -1,0 +1,123 @@
+"""The synthesizer's panel: its live status and raw stream, then the synthesis of each chunk.
+
+A synthesis shows the chunk (k/n and title), the agreed points, the debated points with each
+agent's position, the confidence ("not stated" when the synthesizer gave none: we never invent
+one), the merged text as Markdown, and a marker when the answer did not follow the format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Markdown, Static
+
+from facilitair_tui.core import events as ev
+from facilitair_tui.session_view import AgentView
+
+from .agent_pane import agent_header
+
+WAITING_TEXT = "No synthesis yet: it appears when every agent of a chunk is done."
+
+
+def synthesis_title(event: ev.Synthesis, title: str, total: int) -> Content:
+    confidence = "not stated" if event.confidence is None else f"{event.confidence:.0%}"
+    parts: list[str | tuple[str, str]] = [
+        (f"Chunk {event.chunk}/{total}: {title}", "bold"),
+        "  ",
+        ("confidence ", "dim"),
+        confidence,
+    ]
+    if not event.parsed:
+        parts += ["  ", ("free-form: the synthesizer did not follow the format", "bold $warning")]
+    return Content.assemble(*parts)
+
+
+def synthesis_points(event: ev.Synthesis, titles: Mapping[str, str]) -> Content:
+    parts: list[str | tuple[str, str]] = [("Agreed\n", "bold $success")]
+    if event.agreed:
+        parts += [f"  ✓ {point}\n" for point in event.agreed]
+    else:
+        parts.append(("  (none)\n", "dim"))
+    parts.append(("Debated\n", "bold $warning"))
+    if event.debated:
+        for debate in event.debated:
+            parts.append(f"  • {debate.point}\n")
+            for agent, position in debate.positions.items():
+                parts += [("      " + titles.get(agent, agent) + ": ", "bold"), f"{position}\n"]
+    else:
+        parts.append(("  (none)\n", "dim"))
+    return Content.assemble(*parts).rstrip()
+
+
+class SynthesisPanel(Vertical):
+    """The screen calls its methods; it posts nothing."""
+
+    def __init__(
+        self,
+        synthesizer: AgentView,
+        titles: Mapping[str, str],
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.agent_name = synthesizer.name
+        self._synthesizer = synthesizer
+        self._titles = dict(titles)
+        self._live: list[str] = []
+        self._live_dirty = False
+        self._header_cache = ""
+        self.synthesis: ev.Synthesis | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(agent_header(self._synthesizer, "idle", 0.0), classes="pane-header")
+        with VerticalScroll(classes="pane-scroll"):
+            # The synthesizer's raw answer while it writes, above the previous synthesis.
+            yield Static("", classes="synthesis-live", markup=False)
+            yield Static(WAITING_TEXT, classes="synthesis-title", markup=False)
+            yield Static("", classes="synthesis-points")
+            yield Markdown(classes="synthesis-merged")
+
+    @property
+    def live_text(self) -> str:
+        return "".join(self._live)
+
+    @property
+    def merged_source(self) -> str:
+        return self.query_one(".synthesis-merged", Markdown).source
+
+    def start_chunk(self, chunk: int, title: str) -> None:
+        self._live.clear()
+        self._live_dirty = True
+
+    def add_text(self, text: str) -> None:
+        self._live.append(text)
+        self._live_dirty = True
+
+    def add_note(self, note: str) -> None:
+        self.add_text(f"\n[{note}]\n")
+
+    async def show_synthesis(self, event: ev.Synthesis, title: str, total: int) -> None:
+        self.synthesis = event
+        self.query_one(".synthesis-title", Static).update(synthesis_title(event, title, total))
+        self.query_one(".synthesis-points", Static).update(synthesis_points(event, self._titles))
+        await self.query_one(".synthesis-merged", Markdown).update(event.text or "_(empty)_")
+        self._live.clear()
+        self._live_dirty = True
+        self.add_class("-has-synthesis")
+        self.query_one(".pane-scroll", VerticalScroll).scroll_home(animate=False)
+
+    async def flush(self) -> None:
+        if self._live_dirty:
+            self._live_dirty = False
+            self.query_one(".synthesis-live", Static).update(self.live_text)
+            self.set_class(bool(self._live), "-streaming")
+
+    def show_state(self, agent: AgentView, status: str, now: float) -> None:
+        header = agent_header(agent, status, now)
+        if header.markup != self._header_cache:  # Content's == compares the text only
+            self._header_cache = header.markup
+            self.query_one(".pane-header", Static).update(header)
