@@ -37,10 +37,10 @@ def _context_lines(context: Mapping[str, str]) -> str:
 
 
 def _header(task: str, context: Mapping[str, str], history: Sequence[ChunkRecord]) -> list[str]:
-    parts = [f"# Task\n{_clip(task)}", f"# Context\n{_context_lines(context)}"]
+    parts = [f"Task: {_clip(task)}", f"Context:\n{_context_lines(context)}"]
     if history:
-        done = "\n\n".join(f"## {rec.title}\n{_clip(rec.text, MAX_SECTION_CHARS // 2)}" for rec in history)
-        parts.append(f"# Agreed so far\n{done}")
+        done = "\n\n".join(f"{rec.title}:\n{_clip(rec.text, MAX_SECTION_CHARS // 2)}" for rec in history)
+        parts.append(f"Agreed in earlier stages:\n{done}")
     return parts
 
 
@@ -63,19 +63,19 @@ def agent_messages(
     interrupted attempt, when user feedback restarted it.
     """
     parts = _header(task, context, history)
-    parts.append(f"# Current stage: {chunk.title}\n{chunk.goal}")
+    parts.append(f"Current stage: {chunk.title}. {chunk.goal}")
     for name, text in upstream.items():
         if text.strip():
             who = workflow.role(name).display_name
-            parts.append(f"# What the {who} has written so far on this stage\n{_clip(text)}")
+            parts.append(f"The {who}'s notes so far (still being written):\n{_clip(text)}")
     if feedback:
-        parts.append("# Feedback from the user (follow it)\n" + "\n".join(f"- {f}" for f in feedback))
+        parts.append("The user's feedback (follow it):\n" + "\n".join(f"- {f}" for f in feedback))
     if own_partial.strip():
         parts.append(
-            "# Your answer so far (interrupted by the feedback above)\n"
+            "Your answer so far, interrupted by that feedback:\n"
             f"{_clip(own_partial)}\n\nRevise it to follow the feedback."
         )
-    parts.append(f"Write your contribution as the {role.display_name} for the stage '{chunk.title}'.")
+    parts.append(f"As the {role.display_name.lower()}, give your contribution to the {chunk.title.lower()} stage.")
     return (
         ChatMessage("system", role.system_prompt.strip()),
         ChatMessage("user", "\n\n".join(parts)),
@@ -93,11 +93,11 @@ def synthesis_messages(
     feedback: Sequence[str] = (),
 ) -> tuple[ChatMessage, ...]:
     parts = _header(task, context, history)
-    parts.append(f"# Stage to merge: {chunk.title}\n{chunk.goal}")
+    parts.append(f"Stage to merge: {chunk.title}. {chunk.goal}")
     for name, text in outputs.items():
-        parts.append(f"# {workflow.role(name).display_name} ({name})\n{_clip(text) or '(no output)'}")
+        parts.append(f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}")
     if feedback:
-        parts.append("# Feedback from the user\n" + "\n".join(f"- {f}" for f in feedback))
+        parts.append("The user's feedback:\n" + "\n".join(f"- {f}" for f in feedback))
     parts.append("Merge these into one result for this stage, in the required format.")
     return (
         ChatMessage("system", workflow.synthesizer.system_prompt.strip()),

@@ -19,6 +19,7 @@ from facilitair_tui import models
 from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem, TextDelta, Usage
 
 DEFAULT_CONTEXT_TOKENS = 8192
+REPEAT_PENALTY = 1.2
 
 
 class _Done(Exception):
@@ -178,6 +179,8 @@ class LocalModelProvider:
                     prompt=tokens,
                     max_tokens=min(request.max_tokens, room),
                     temperature=request.temperature,
+                    # A 135M model loops on its own lines without it ("- A." forty times).
+                    repeat_penalty=REPEAT_PENALTY,
                     stop=ctx.stop,
                     stream=True,
                 )

@@ -29,7 +29,7 @@ TASK = "Build a URL shortener with a REST API"
 def chunk_of(request: ChatRequest) -> int:
     text = request.messages[-1].content
     for index, title in enumerate(TITLES, start=1):
-        if f"# Current stage: {title}\n" in text or f"# Stage to merge: {title}\n" in text:
+        if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
             return index
     raise AssertionError(f"no chunk in prompt: {text!r}")
 

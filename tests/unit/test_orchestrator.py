@@ -52,7 +52,7 @@ def agent_of(request: ChatRequest) -> str:
 def chunk_of(request: ChatRequest) -> int:
     text = request.messages[-1].content
     for index, title in enumerate(TITLES, start=1):
-        if f"# Current stage: {title}\n" in text or f"# Stage to merge: {title}\n" in text:
+        if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
             return index
     raise AssertionError(f"no chunk in prompt: {text!r}")
 
@@ -378,7 +378,7 @@ async def test_agents_overlap_and_readers_see_the_partial_upstream_text() -> Non
         assert partial == "".join(script.deltas("architect", chunk)[:3])
         (coder_call,) = calls_of(h.provider, "coder", chunk)
         coder_prompt = prompt(coder_call)
-        assert f"# What the Architect has written so far on this stage\n{partial}\n\n" in coder_prompt
+        assert f"The Architect's notes so far (still being written):\n{partial}\n\n" in coder_prompt
         assert script.full_text("architect", chunk) not in coder_prompt
 
         # The reviewer reads both, each as written at the moment it started.
@@ -391,7 +391,7 @@ async def test_agents_overlap_and_readers_see_the_partial_upstream_text() -> Non
             seen = "".join(t.text for t in tokens(events, upstream, chunk) if t.seq < reviewer_start.seq)
             assert len(seen) > 0
             title = upstream.capitalize()
-            assert f"# What the {title} has written so far on this stage\n{seen}\n\n" in reviewer_prompt
+            assert f"The {title}'s notes so far (still being written):\n{seen}\n\n" in reviewer_prompt
         assert script.full_text("architect", chunk) not in reviewer_prompt
 
 
