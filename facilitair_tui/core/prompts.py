@@ -75,7 +75,9 @@ def agent_messages(
             "Your answer so far, interrupted by that feedback:\n"
             f"{_clip(own_partial)}\n\nRevise it to follow the feedback."
         )
-    parts.append(f"As the {role.display_name.lower()}, give your contribution to the {chunk.title.lower()} stage.")
+    parts.append(
+        f"As the {role.display_name.lower()}, give your contribution to the {chunk.title.lower()} stage."
+    )
     return (
         ChatMessage("system", role.system_prompt.strip()),
         ChatMessage("user", "\n\n".join(parts)),
@@ -95,7 +97,9 @@ def synthesis_messages(
     parts = _header(task, context, history)
     parts.append(f"Stage to merge: {chunk.title}. {chunk.goal}")
     for name, text in outputs.items():
-        parts.append(f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}")
+        parts.append(
+            f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}"
+        )
     if feedback:
         parts.append("The user's feedback:\n" + "\n".join(f"- {f}" for f in feedback))
     parts.append("Merge these into one result for this stage, in the required format.")
