@@ -13,9 +13,14 @@ RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
 DEMO_TASK ?= Build a small REST API for a todo list with user accounts
 DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3 --max-tokens 200
 
-.PHONY: run test setup lint typecheck rust-check pytest bench clean
+.PHONY: run demo test setup lint typecheck rust-check pytest bench screenshots clean
 
+# The TUI's task entry, on the embedded model (the default strategy).
 run: setup
+	$(VENV)/bin/facilitair-tui
+
+# The headless CLI on a fixed task.
+demo: setup
 	$(VENV)/bin/facilitair collaborate "$(DEMO_TASK)" $(DEMO_ARGS)
 
 setup: $(STAMPS)/native $(STAMPS)/model
@@ -76,6 +81,11 @@ test: lint typecheck rust-check pytest
 bench: setup
 	$(PY) bench/orchestration_overhead.py
 	$(PY) bench/local_model.py
+	$(PY) bench/tui_throughput.py
+
+# SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.
+screenshots: setup
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) rust/target .mypy_cache .ruff_cache .pytest_cache

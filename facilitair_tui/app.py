@@ -10,18 +10,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from . import paths
 from .core import events as ev
 from .core.orchestrator import Collaboration
+from .keymap import unknown_binding_ids
+from .launch import EntryOptions, missing_model
+from .library import (
+    CacheCatalog,
+    EmptyCacheCatalog,
+    EventSink,
+    JsonlSessionHistory,
+    JsonlSessionRecorder,
+    SessionHistory,
+)
 from .messages import SessionCrashed
+from .screens.cache_inspector import CacheInspectorScreen, Clock, utc_now
 from .screens.confirm import ConfirmScreen
 from .screens.error import ErrorScreen
+from .screens.first_run import FirstRunScreen
 from .screens.help import HelpScreen, binding_rows
+from .screens.history import HistoryScreen
 from .screens.main import MainScreen
+from .screens.task_entry import PrepareSession, TaskEntryScreen
+
+if TYPE_CHECKING:
+    from .session import Prepared
 
 CollaborationSource = Collaboration | Callable[[], Collaboration]
 
@@ -45,6 +63,11 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         ),
         # Textual's own quit key, made to ask first too (kept out of the footer: q is there).
         Binding("ctrl+q", "request_quit", "Quit", id="quit_ctrl_q", tooltip="Quit, like q", show=False),
+        # After quit, so a narrow footer cuts these rather than the way out.
+        Binding(
+            "c", "cache_inspector", "Cache", id="cache", tooltip="Browse, search and delete cached solutions"
+        ),
+        Binding("h", "history", "History", id="history", tooltip="Past sessions; replay one"),
         Binding(
             "ctrl+p",
             "command_palette",
@@ -58,21 +81,70 @@ class FacilitairApp(App[ev.SessionFinished | None]):
 
     def __init__(
         self,
-        collaboration: CollaborationSource,
+        collaboration: CollaborationSource | None = None,
         *,
+        entry: EntryOptions | None = None,
+        prepare: PrepareSession | None = None,
         keymap: Mapping[str, str] | None = None,
         live_clock: bool = True,
+        recorder: EventSink | None = None,
+        catalog: CacheCatalog | None = None,
+        history: SessionHistory | None = None,
+        now: Clock = utc_now,
     ) -> None:
+        """Run ``collaboration`` at once, or (without one) open the task entry with ``entry``."""
         super().__init__()
+        if collaboration is None and entry is None:
+            raise ValueError("FacilitairApp needs a collaboration or the task entry's options")
         self._collaboration_source = collaboration
+        self._entry = entry
+        self._prepare = prepare
         self._live_clock = live_clock
+        # Live sessions are recorded for the history; the session store replaces both later.
+        sessions_dir = paths.data_dir() / "sessions"
+        self.recorder: EventSink = recorder or JsonlSessionRecorder(sessions_dir)
+        self.history: SessionHistory = history or JsonlSessionHistory(sessions_dir)
+        self.catalog: CacheCatalog = catalog or EmptyCacheCatalog()
+        self._now = now
+        # The session the task entry prepared; the caller closes it (``close_session``) after the run.
+        self.prepared: Prepared | None = None
         self.keymap: dict[str, str] = dict(keymap or {})
         self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
+        unknown = unknown_binding_ids(self.keymap)
+        if unknown:
+            self.notify(
+                f"[keys] in the config file names no binding: {', '.join(unknown)}. "
+                "The README lists the binding ids.",
+                title="Unknown key binding",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         source = self._collaboration_source
+        if source is None:
+            assert self._entry is not None
+            self._open_task_entry(self._entry)
+            return
         collaboration = source if isinstance(source, Collaboration) else source()
-        self.push_screen(MainScreen(collaboration, live_clock=self._live_clock))
+        self.push_screen(MainScreen(collaboration, live_clock=self._live_clock, recorder=self.recorder))
+
+    def _open_task_entry(self, entry: EntryOptions) -> None:
+        self.push_screen(TaskEntryScreen(entry, prepare=self._prepare))
+        model = missing_model(entry.models_of(entry.default_strategy))
+        if model is not None:
+            self.push_screen(FirstRunScreen(model, entry.default_strategy))
+
+    def on_task_entry_screen_started(self, message: TaskEntryScreen.Started) -> None:
+        self.prepared = message.prepared
+        self.switch_screen(
+            MainScreen(message.prepared.collaboration, live_clock=self._live_clock, recorder=self.recorder)
+        )
+
+    async def close_session(self) -> None:
+        if self.prepared is not None:
+            await self.prepared.aclose()
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -88,6 +160,19 @@ class FacilitairApp(App[ev.SessionFinished | None]):
             return
         nodes = {"screen": self.main_screen or self.screen, "app": self}
         self.push_screen(HelpScreen(binding_rows(self, nodes, self.keymap)))
+
+    def action_cache_inspector(self) -> None:
+        if not isinstance(self.screen, CacheInspectorScreen):
+            self.push_screen(CacheInspectorScreen(self.catalog, now=self._now))
+
+    def action_history(self) -> None:
+        if isinstance(self.screen, HistoryScreen):
+            return
+        main = self.main_screen
+        workflows = [main.collaboration.workflow] if main is not None else []
+        self.push_screen(
+            HistoryScreen(self.history, workflows=workflows, now=self._now, live_clock=self._live_clock)
+        )
 
     def action_request_quit(self) -> None:
         main = self.main_screen

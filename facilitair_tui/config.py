@@ -43,6 +43,8 @@ class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
     providers: dict[str, EndpointSettings] = Field(default_factory=dict)
+    # Binding id -> key(s), e.g. {"pause": "x"} or {"help": "f1,question_mark"} (App.set_keymap).
+    keys: dict[str, str] = Field(default_factory=dict)
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

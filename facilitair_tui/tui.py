@@ -1,7 +1,8 @@
 """``facilitair-tui``: the Textual front end's entry point.
 
 ``facilitair-tui --task "..." [--context K=V ...] [--strategy NAME] [--model P:M] [--max-tokens N]``
-builds the collaboration exactly like the CLI (``session.prepare``) and runs the app. Bad input
+builds the collaboration exactly like the CLI (``session.prepare``) and runs the app. Without
+``--task`` it opens the task entry screen (the other options prefill and steer it). Bad input
 or configuration is one line on stderr and exit code 2 (usage) or 3 (configuration), like
 ``facilitair``. Exit codes after a run: 0 done, 3 failed, 130 stopped or quit early.
 """
@@ -23,8 +24,6 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_INTERRUPTED = 130
-
-NO_TASK_MESSAGE = 'facilitair-tui: the task entry screen comes next; for now give the task with --task "..."'
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -83,33 +82,56 @@ def main(
     max_tokens: int | None,
 ) -> None:
     """Watch and steer a collaboration of LLM agents on your software task, live."""
-    if task is None:
-        click.echo(NO_TASK_MESSAGE, err=True)
-        sys.exit(EXIT_USAGE)
     if task == "-":
         task = sys.stdin.read()
 
+    from .config import load_settings
+    from .launch import EntryOptions
     from .session import Prepared, prepare
 
+    prepared: Prepared | None = None
+    entry: EntryOptions | None = None
     try:
-        prepared = prepare(
-            task, context=context, strategy=strategy, model=model, workflow=workflow, max_tokens=max_tokens
-        )
+        settings = load_settings()
+        if task is None:
+            entry = EntryOptions.load(
+                context=context,
+                strategy=strategy,
+                model=model,
+                workflow=workflow,
+                max_tokens=max_tokens,
+                settings=settings,
+            )
+        else:
+            prepared = prepare(
+                task,
+                context=context,
+                strategy=strategy,
+                model=model,
+                workflow=workflow,
+                max_tokens=max_tokens,
+                settings=settings,
+            )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_CONFIG)
 
-    async def run(prepared: Prepared) -> ev.SessionFinished | None:
+    async def run() -> ev.SessionFinished | None:
         from .app import FacilitairApp
 
-        app = FacilitairApp(prepared.collaboration)
+        if prepared is not None:
+            app = FacilitairApp(prepared.collaboration, keymap=settings.keys)
+        else:
+            app = FacilitairApp(entry=entry, keymap=settings.keys)
         try:
             return await app.run_async()
         finally:
-            await prepared.aclose()
+            if prepared is not None:
+                await prepared.aclose()
+            await app.close_session()
 
-    sys.exit(exit_code(asyncio.run(run(prepared))))
+    sys.exit(exit_code(asyncio.run(run())))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -101,6 +101,9 @@ class LocalModelProvider:
         self._lock = threading.Lock()
         self._idle: dict[str, list[_Context]] = {}
         self._created: dict[str, int] = {}
+        # Generation threads still running, with their stop flags: closing waits for them, since
+        # freeing a llama context (or exiting) under a running decode crashes the process.
+        self._running: dict[threading.Thread, threading.Event] = {}
         self._active = 0
         self._available: tuple[asyncio.AbstractEventLoop, asyncio.Condition] | None = None
 
@@ -204,11 +207,14 @@ class LocalModelProvider:
                 # Give the context back before saying we are done, so the next call finds it.
                 with self._lock:
                     self._active -= 1
+                    self._running.pop(threading.current_thread(), None)
                 self._release(request.model, ctx, loop)
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(queue.put_nowait, outcome or _DONE)
 
         worker = threading.Thread(target=generate, name=f"local-{request.model}", daemon=True)
+        with self._lock:
+            self._running[worker] = cancelled
         worker.start()
         try:
             while True:
@@ -227,6 +233,21 @@ class LocalModelProvider:
             # On cancellation the thread stops at its next token and returns the context itself.
             cancelled.set()
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout_s: float = 30.0) -> None:
+        """Stop every generation, wait for their threads, then free the contexts."""
         with self._lock:
+            running = dict(self._running)
+        for stop in running.values():
+            stop.set()
+
+        def join() -> None:
+            for thread in running:
+                thread.join(timeout_s)
+
+        await asyncio.to_thread(join)
+        with self._lock:
+            contexts = [ctx for idle in self._idle.values() for ctx in idle]
             self._idle.clear()
+            self._created.clear()
+        for ctx in contexts:
+            ctx.llm.close()

@@ -9,6 +9,10 @@ task, and uses its plain controls (pause, resume, feedback, stop).
 Pausing stops the visible flow at once: the engine holds the events it produces while paused,
 and the screen also holds the batches it had not applied yet. On resume, the held batches are
 applied first, then the engine's (in the order they happened): nothing is lost.
+
+The source can also be a ``Replay`` of a recorded session: the same events through the same
+path, without stop and feedback (the screen says "replay"). A live session's events are also
+given to the ``recorder`` as they arrive, so the history can replay them later.
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from facilitair_tui.commands import SessionCommands
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.orchestrator import Collaboration
+from facilitair_tui.library import EventSink
 from facilitair_tui.messages import SessionCrashed, SessionEvents
+from facilitair_tui.replay import Replay, speed_label
 from facilitair_tui.session_view import SessionView, Verbosity, next_verbosity
 from facilitair_tui.widgets.agent_pane import AgentPane
 from facilitair_tui.widgets.final_output import FinalOutput, summary
@@ -60,6 +66,10 @@ _FINISH_SEVERITY: dict[ev.SessionStatus, SeverityLevel] = {
     "stopped": "warning",
     "failed": "error",
 }
+
+
+class _StreamEnded(Exception):
+    """The event source ended without session_finished."""
 
 
 def layout_for(width: int) -> Layout:
@@ -91,15 +101,26 @@ class MainScreen(Screen[None]):
             id="toggle_output",
             tooltip="Switch between the final output and the agents' panes",
         ),
+        Binding("escape", "close_replay", "Back", id="replay.back", tooltip="End the replay and go back"),
     ]
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SessionCommands}
 
     current_layout: reactive[Layout] = reactive("wide")
     verbosity: reactive[Verbosity] = reactive("all")
 
-    def __init__(self, collaboration: Collaboration, *, live_clock: bool = True) -> None:
+    def __init__(
+        self,
+        collaboration: Collaboration | Replay,
+        *,
+        live_clock: bool = True,
+        recorder: EventSink | None = None,
+    ) -> None:
         super().__init__()
         self.collaboration = collaboration
+        self.replaying = isinstance(collaboration, Replay)
+        # Replays are recordings already: only a live session is recorded.
+        self._recorder = None if self.replaying else recorder
+        self._replay_ended = False
         self.view = SessionView.for_workflow(collaboration.workflow)
         # Elapsed times come from event t. With the live clock on, a running session's "now"
         # also advances between events (once a second); tests turn it off to stay deterministic.
@@ -115,7 +136,11 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         view = self.view
         titles = {name: agent.title for name, agent in view.agents.items()}
-        yield SessionHeader(self.collaboration.spec.task, titles, id="session-header")
+        source = self.collaboration
+        if isinstance(source, Replay):
+            yield Static(self._replay_banner(source), id="replay-banner", markup=False)
+        task = source.task if isinstance(source, Replay) else source.spec.task
+        yield SessionHeader(task, titles, id="session-header")
         tabs = [
             Tab(Content(f"{view.agents[name].icon} {view.agents[name].title}"), id=f"tab-{name}")
             for name in view.roles
@@ -173,7 +198,7 @@ class MainScreen(Screen[None]):
 
     @property
     def session_running(self) -> bool:
-        return not self.view.finished and not self._crashed
+        return not self.view.finished and not self._crashed and not self._replay_ended
 
     # ------------------------------------------------------------------ the session worker
 
@@ -184,7 +209,12 @@ class MainScreen(Screen[None]):
         pump = asyncio.create_task(self._pump(queue), name="session-events")
         try:
             while True:
-                batch = [await self._next_event(queue, pump)]
+                try:
+                    batch = [await self._next_event(queue, pump)]
+                except _StreamEnded:
+                    if not self.replaying:
+                        raise RuntimeError("the event stream ended without session_finished") from None
+                    return None  # an interrupted recording: it simply ends
                 if not isinstance(batch[0], ev.SessionFinished):
                     await asyncio.sleep(FRAME_S)  # let the rest of this frame's events arrive
                     while not queue.empty() and not isinstance(batch[-1], ev.SessionFinished):
@@ -199,7 +229,23 @@ class MainScreen(Screen[None]):
 
     async def _pump(self, queue: asyncio.Queue[ev.Event]) -> None:
         async for event in self.collaboration.events():
+            self._record(event)
             queue.put_nowait(event)
+
+    def _record(self, event: ev.Event) -> None:
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.record(event)
+        except OSError as exc:
+            # The session goes on; only its recording (for the history) ends here.
+            self._recorder = None
+            self.notify(
+                f"{exc.strerror or exc}. The session goes on, but the history will not have it.",
+                title="Recording stopped",
+                severity="warning",
+                markup=False,
+            )
 
     @staticmethod
     async def _next_event(queue: asyncio.Queue[ev.Event], pump: asyncio.Task[None]) -> ev.Event:
@@ -214,9 +260,19 @@ class MainScreen(Screen[None]):
         if getter.done() and not getter.cancelled():
             return getter.result()
         pump.result()  # the stream failed: raise its error in the worker
-        raise RuntimeError("the event stream ended without a session_finished event")
+        raise _StreamEnded("the event stream ended without a session_finished event")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        replay_ended = self.replaying and event.state == WorkerState.SUCCESS and event.worker.result is None
+        if event.worker is self.session_worker and replay_ended:
+            self._replay_ended = True
+            self._refresh_state()
+            self.refresh_bindings()
+            self.notify(
+                "The recording ends here: the session was interrupted or the replay was ended.",
+                title="Replay ended",
+                markup=False,
+            )
         if event.worker is self.session_worker and event.state == WorkerState.ERROR:
             error = event.worker.error
             assert error is not None
@@ -366,8 +422,12 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: the session controls while it runs, the output
         # switch once it is over (the help screen still lists them all).
-        if action in ("toggle_pause", "feedback", "stop"):
+        if action in ("feedback", "stop"):
+            return self.session_running and not self.replaying
+        if action == "toggle_pause":
             return self.session_running
+        if action == "close_replay":
+            return self.replaying
         if action == "toggle_output":
             return self.view.finished
         return True
@@ -391,7 +451,7 @@ class MainScreen(Screen[None]):
         self.app.push_screen(FeedbackScreen(), callback=self._send_feedback)
 
     def _send_feedback(self, request: FeedbackRequest | None) -> None:
-        if request is None:
+        if request is None or isinstance(self.collaboration, Replay):
             return
         try:
             self.collaboration.inject_feedback(request.text, request.applies_to)
@@ -415,3 +475,15 @@ class MainScreen(Screen[None]):
 
     def action_toggle_output(self) -> None:
         self.toggle_class("-show-output")
+
+    @staticmethod
+    def _replay_banner(replay: Replay) -> str:
+        return (
+            f"▶ Replay of a recorded session at {speed_label(replay.speed)}: p pauses, "
+            "Esc goes back; stop and feedback belong to live sessions"
+        )
+
+    def action_close_replay(self) -> None:
+        if self.replaying:
+            self.collaboration.stop()
+            self.dismiss(None)

@@ -97,13 +97,17 @@ class FinalOutput(Vertical):
 
     async def show(self, event: ev.SessionFinished) -> None:
         style = {"done": "bold $success", "stopped": "bold $warning", "failed": "bold $error"}[event.status]
-        self.query_one(".output-summary", Static).update(Content.styled(summary(event), style))
-        sections = split_output(event.output)
+        await self.show_document(event.output, Content.styled(summary(event), style))
+
+    async def show_document(self, output: str, summary_line: Content) -> None:
+        """Any output document (a session's, a cached solution's) under a one-line summary."""
+        self.query_one(".output-summary", Static).update(summary_line)
+        sections = split_output(output)
         empty = "_Nothing for this part: the session ended before this stage was written._"
         for tab in TABS:
             text = sections.text(tab)
             await self.query_one(f"#{tab} .output-text", Markdown).update(text or empty)
-        whole = event.output.strip() or "_The session ended before any agent wrote anything._"
+        whole = output.strip() or "_The session ended before any agent wrote anything._"
         await self.query_one(f"#{FULL_TAB} .output-text", Markdown).update(whole)
         tabs = self.query_one(TabbedContent)
         if sections.matched:

@@ -37,7 +37,8 @@ def run_tui(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        ((), 2, "the task entry screen comes next"),
+        (("--strategy", "nope"), 2, "unknown strategy 'nope'"),
+        (("--context", "language"), 2, "is not KEY=VALUE"),
         (("--task", "x", "--model", "nonsense"), 2, "is not of the form PROVIDER:MODEL"),
         (("--task", "x", "--strategy", "nope"), 2, "unknown strategy 'nope'"),
         (("--task", "x", "--max-tokens", "0"), 2, "--max-tokens"),
@@ -55,7 +56,10 @@ def test_bad_input_is_one_line_on_stderr_with_the_cli_exit_codes(
     assert result.stdout == ""
 
 
-def test_a_good_task_builds_the_session_and_runs_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_good_task_builds_the_session_and_runs_the_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
     collab = collaboration(ScriptedProvider(Script()))
     closed: list[bool] = []
 
@@ -110,3 +114,26 @@ def test_exit_codes_follow_the_final_status() -> None:
     assert tui.exit_code(final("failed")) == 3
     assert tui.exit_code(final("stopped")) == 130
     assert tui.exit_code(None) == 130
+
+
+def test_no_task_opens_the_task_entry_prefilled_with_the_keymap_from_the_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text('[keys]\npause = "x"\n', encoding="utf-8")
+    seen: dict[str, FacilitairApp] = {}
+
+    async def fake_run(self: FacilitairApp) -> None:
+        seen["app"] = self
+        return None
+
+    monkeypatch.setattr(FacilitairApp, "run_async", fake_run)
+    result = CliRunner().invoke(tui.main, ["--context", "language=python", "--strategy", "balanced"])
+    assert result.exit_code == 130, result.output  # quit before starting
+    app = seen["app"]
+    assert app.keymap == {"pause": "x"}
+    entry = app._entry
+    assert entry is not None
+    assert entry.context == {"language": "python"} and entry.default_strategy == "balanced"
+    assert "local" in entry.strategies

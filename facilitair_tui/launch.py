@@ -1,0 +1,80 @@
+"""What the task entry starts from: the command line's choices, checked before the app opens.
+
+``EntryOptions.load`` validates the options ``facilitair-tui`` got without ``--task`` (context,
+strategy, model, workflow) so bad input still fails in one line before any screen appears.
+``missing_model`` says whether the chosen strategy needs an embedded model that is not
+installed yet (the first-run screen offers to install it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import models
+from .config import Settings, load_settings
+from .core.context import parse_context
+from .core.provider import ConfigurationError, ModelRef, UsageError
+from .core.workflow import load_workflow
+
+
+@dataclass(frozen=True)
+class EntryOptions:
+    strategies: tuple[str, ...]
+    default_strategy: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    model: str | None = None
+    workflow: Path | None = None
+    max_tokens: int | None = None
+    # The models each strategy runs (role -> "provider:model"), for the first-run check.
+    strategy_models: Mapping[str, tuple[ModelRef, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        context: Sequence[str] = (),
+        strategy: str | None = None,
+        model: str | None = None,
+        workflow: Path | None = None,
+        max_tokens: int | None = None,
+        settings: Settings | None = None,
+    ) -> EntryOptions:
+        """Raises UsageError / ConfigurationError with the same messages as ``session.prepare``."""
+        settings = settings or load_settings()
+        wf = load_workflow(workflow)
+        chosen = (strategy or settings.default_strategy or wf.default_strategy).strip().lower()
+        if chosen not in wf.strategies:
+            raise UsageError(f"unknown strategy {chosen!r}; this workflow offers: {', '.join(wf.strategies)}")
+        if model:
+            ModelRef.parse(model)
+        return cls(
+            strategies=wf.strategies,
+            default_strategy=chosen,
+            context=parse_context(context),
+            model=model,
+            workflow=workflow,
+            max_tokens=max_tokens,
+            strategy_models={name: tuple(wf.models_for(name).values()) for name in wf.strategies},
+        )
+
+    def models_of(self, strategy: str) -> tuple[ModelRef, ...]:
+        if self.model:
+            return (ModelRef.parse(self.model),)
+        return self.strategy_models.get(strategy, ())
+
+
+def missing_model(refs: Sequence[ModelRef]) -> models.EmbeddedModel | None:
+    """The first embedded model these refs need that is not installed (unknown names are left to
+    ``session.prepare``, which reports them)."""
+    for ref in refs:
+        if ref.provider != "local":
+            continue
+        try:
+            model = models.get(ref.model)
+        except ConfigurationError:
+            continue
+        if not model.installed():
+            return model
+    return None

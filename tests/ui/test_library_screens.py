@@ -1,0 +1,258 @@
+"""The cache inspector and the session history, including replay through the main screen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Input, Static
+
+from facilitair_tui.app import FacilitairApp
+from facilitair_tui.core import events as ev
+from facilitair_tui.library import (
+    EmptyCacheCatalog,
+    JsonlSessionHistory,
+    JsonlSessionRecorder,
+    MemoryCacheCatalog,
+)
+from facilitair_tui.providers.scripted import ScriptedProvider
+from facilitair_tui.screens.cache_inspector import EMPTY_CACHE, CacheInspectorScreen, SolutionScreen
+from facilitair_tui.screens.confirm import ConfirmScreen
+from facilitair_tui.screens.help import HelpScreen
+from facilitair_tui.screens.history import RESUME_NOTE, HistoryScreen
+from facilitair_tui.screens.main import MainScreen
+from facilitair_tui.widgets.final_output import FULL_TAB, FinalOutput
+
+from .library_support import NOW, ScreenApp, fixed_now, recorded_session, seeded_solutions, write_recording
+from .support import ROLES, FakeClock, Script, collaboration, wait_until
+
+
+def cache_app(catalog: MemoryCacheCatalog | EmptyCacheCatalog) -> ScreenApp:
+    return ScreenApp(lambda: CacheInspectorScreen(catalog, now=fixed_now))
+
+
+def tasks_of(table: DataTable[str]) -> list[str]:
+    return [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
+
+
+# ---------------------------------------------------------------------------- cache inspector
+
+
+async def test_cache_inspector_lists_the_seeded_solutions_newest_first() -> None:
+    app = cache_app(MemoryCacheCatalog(seeded_solutions()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CacheInspectorScreen)
+        assert tasks_of(screen.table) == [
+            "Design a rate limiter",
+            "Build a REST API for a todo list",
+            "Write a URL shortener",
+        ]
+        assert screen.table.get_row_at(0)[1:] == ["language=rust, team_size=3", "12 min ago", "5", "$0.1875"]
+        assert screen.table.get_row_at(2)[3:] == ["0", "—"]
+        assert "Design a rate limiter: the **code**." in screen.preview.source
+        await pilot.press("down")
+        assert "Build a REST API for a todo list" in screen.preview.source
+
+
+async def test_search_filters_by_task_and_context_as_you_type() -> None:
+    app = cache_app(MemoryCacheCatalog(seeded_solutions()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CacheInspectorScreen)
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"python")
+        assert tasks_of(screen.table) == ["Build a REST API for a todo list"]
+        screen.search.value = ""
+        await pilot.press(*"url")
+        assert tasks_of(screen.table) == ["Write a URL shortener"]
+        await pilot.press(*" nothing")
+        assert tasks_of(screen.table) == []
+        assert "No cached solution matches “url nothing”." in str(screen.empty_note.render())
+        await pilot.press("enter")  # back to the table
+        assert app.focused is screen.table
+
+
+async def test_delete_removes_the_solution_only_after_confirming() -> None:
+    catalog = MemoryCacheCatalog(seeded_solutions())
+    app = cache_app(catalog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CacheInspectorScreen)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is screen and len(catalog.list()) == 3
+        await pilot.press("d")
+        await pilot.press("y")
+        assert app.screen is screen
+        assert catalog.get("sol-3") is None
+        assert tasks_of(screen.table) == ["Build a REST API for a todo list", "Write a URL shortener"]
+
+
+async def test_open_shows_the_output_read_only_and_escape_goes_back() -> None:
+    app = cache_app(MemoryCacheCatalog(seeded_solutions()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        inspector = app.screen
+        await pilot.press("enter")
+        solution = app.screen
+        assert isinstance(solution, SolutionScreen)
+        await pilot.pause()
+        output = solution.query_one("#solution-output", FinalOutput)
+        assert "Design a rate limiter: the **code**." in output.text_of(FULL_TAB)
+        await pilot.press("escape")
+        assert app.screen is inspector
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CacheInspectorScreen)
+
+
+async def test_an_empty_cache_says_so_and_how_it_fills() -> None:
+    app = cache_app(EmptyCacheCatalog())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CacheInspectorScreen)
+        assert screen.table.row_count == 0
+        assert str(screen.empty_note.render()) == EMPTY_CACHE
+        assert screen.check_action("delete", ()) is False
+
+
+# ---------------------------------------------------------------------------- history and replay
+
+
+def live_app(tmp_path: Path, step: float = 0.25) -> FacilitairApp:
+    sessions = tmp_path / "sessions"
+    return FacilitairApp(
+        collaboration(ScriptedProvider(Script()), clock=FakeClock(step)),
+        recorder=JsonlSessionRecorder(sessions),
+        history=JsonlSessionHistory(sessions),
+        catalog=EmptyCacheCatalog(),
+        live_clock=False,
+    )
+
+
+async def wait_done(pilot, screen: MainScreen) -> None:  # type: ignore[no-untyped-def]
+    await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+    await wait_until(
+        pilot,
+        lambda: all(p.rendered_source == p.text for p in screen.panes),
+        "the panes rendered every token",
+    )
+
+
+async def test_a_live_session_is_recorded_and_replays_identically_at_instant_speed(tmp_path: Path) -> None:
+    app = live_app(tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        live = app.main_screen
+        assert live is not None
+        await wait_done(pilot, live)
+
+        await pilot.press("h")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        assert history.table.row_count == 1
+        [summary] = history.sessions
+        assert summary.status == "done" and summary.task == live.view.task
+
+        await pilot.press("i")
+        assert "instant (i)" in str(history.query_one("#history-speed", Static).render())
+        await pilot.press("enter")
+        replay = app.screen
+        assert isinstance(replay, MainScreen) and replay.replaying
+        await wait_done(pilot, replay)
+
+        assert replay.view.final is not None and live.view.final is not None
+        assert replay.view.final.output == live.view.final.output
+        assert replay.final_output.text_of(FULL_TAB) == live.final_output.text_of(FULL_TAB)
+        recorded = JsonlSessionHistory(tmp_path / "sessions").events(summary.id)
+        for agent in ROLES:
+            pane = replay.pane(agent)
+            assert pane.text == live.pane(agent).text
+            for chunk in range(1, 5):
+                tokens = [
+                    e.text
+                    for e in recorded
+                    if isinstance(e, ev.Token) and (e.agent, e.chunk) == (agent, chunk)
+                ]
+                assert tokens and "".join(tokens) in pane.text
+        # Stop and feedback belong to live sessions; the screen says it is a replay.
+        assert replay.check_action("stop", ()) is False and replay.check_action("feedback", ()) is False
+        assert "Replay of a recorded session at instant" in str(
+            replay.query_one("#replay-banner", Static).render()
+        )
+
+        await pilot.press("escape")
+        assert app.screen is history
+
+
+async def test_replay_at_4x_pauses_and_resumes(tmp_path: Path) -> None:
+    app = live_app(tmp_path, step=0.05)  # about 9 s recorded: some 2 s at 4x
+    async with app.run_test(size=(200, 50)) as pilot:
+        live = app.main_screen
+        assert live is not None
+        await wait_done(pilot, live)
+        await pilot.press("h", "4", "enter")
+        replay = app.screen
+        assert isinstance(replay, MainScreen) and replay.replaying
+        await pilot.press("p")
+        assert replay.collaboration.paused
+        await wait_until(pilot, lambda: replay.view.state == "paused", "the replay shows the pause")
+        assert not replay.view.finished
+        await pilot.press("p")
+        assert not replay.collaboration.paused
+        await wait_done(pilot, replay)
+        assert replay.view.final == live.view.final
+
+
+async def test_history_shows_interrupted_sessions_with_resume_unavailable(tmp_path: Path) -> None:
+    write_recording(tmp_path, recorded_session("cut", "Half a task", finished=False, cost=0.01), NOW)
+    app = ScreenApp(lambda: HistoryScreen(JsonlSessionHistory(tmp_path), now=fixed_now, live_clock=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert screen.table.get_row_at(0)[1:3] == ["Half a task", "interrupted"]
+        resume = screen.query_one("#history-resume", Button)
+        assert resume.display and resume.disabled
+        assert RESUME_NOTE in str(screen.query_one("#history-note", Static).render())
+        # Its replay ends where the recording does, without an error.
+        await pilot.press("i", "enter")
+        replay = app.screen
+        assert isinstance(replay, MainScreen)
+        await wait_until(pilot, lambda: not replay.session_running, "the recording ended")
+        assert replay.pane("architect").text.endswith("word7 ")
+        assert replay.view.final is None
+
+
+async def test_an_empty_history_says_so(tmp_path: Path) -> None:
+    app = ScreenApp(lambda: HistoryScreen(JsonlSessionHistory(tmp_path / "none"), now=fixed_now))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "No recorded sessions yet" in str(app.screen.query_one("#history-empty", Static).render())
+
+
+async def test_c_and_h_are_in_the_help_and_the_footer_and_open_their_screens(tmp_path: Path) -> None:
+    app = live_app(tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        live = app.main_screen
+        assert live is not None
+        await wait_done(pilot, live)
+        footer_keys = {b.binding.id for b in app.active_bindings.values()}
+        assert {"cache", "history"} <= footer_keys
+        await pilot.press("f1")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert {"cache", "history"} <= {row.binding_id for row in help_screen.rows}
+        await pilot.press("escape", "c")
+        assert isinstance(app.screen, CacheInspectorScreen)
+        assert str(app.screen.empty_note.render()) == EMPTY_CACHE
+        await pilot.press("escape", "h")
+        assert isinstance(app.screen, HistoryScreen)
+
+
+def test_a_session_files_age_is_its_start(tmp_path: Path) -> None:
+    write_recording(tmp_path, recorded_session("a", "Task", finished=True, cost=0.01), NOW)
+    [summary] = JsonlSessionHistory(tmp_path).list()
+    assert summary.started_at == NOW - timedelta(seconds=1.3)

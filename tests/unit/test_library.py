@@ -1,0 +1,278 @@
+"""The read interfaces the cache inspector and the history use, and their first implementations."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.workflow import load_workflow
+from facilitair_tui.library import (
+    CachedSolution,
+    EmptyCacheCatalog,
+    JsonlSessionHistory,
+    JsonlSessionRecorder,
+    MemoryCacheCatalog,
+    format_age,
+)
+from facilitair_tui.replay import INSTANT, Replay, ReplayError, replay_workflow
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
+
+
+def solution(id: str, task: str, context: dict[str, str], age_h: int) -> CachedSolution:
+    return CachedSolution(
+        id=id,
+        task=task,
+        context=context,
+        output=f"## Implementation\n{task}",
+        syntheses=["merged"],
+        models={"architect": "local:smollm2"},
+        cost_usd=0.01,
+        duration_s=12.0,
+        created_at=T0 - timedelta(hours=age_h),
+    )
+
+
+def session_events(sid: str = "s1", *, finished: bool = True) -> list[ev.Event]:
+    events: list[ev.Event] = [
+        ev.SessionStarted(
+            session_id=sid,
+            seq=1,
+            t=0.0,
+            task="Build a todo API",
+            context={"language": "python"},
+            strategy="test",
+            workflow="scripted",
+            models={"architect": "scripted:a", "coder": "scripted:c", "synthesizer": "scripted:s"},
+            chunks=["Requirements", "Review"],
+        ),
+        ev.ChunkStarted(session_id=sid, seq=2, t=0.1, chunk=1, title="Requirements", total=2),
+        ev.AgentStarted(session_id=sid, seq=3, t=0.2, agent="coder", chunk=1, model="m", reads=["architect"]),
+        ev.Token(session_id=sid, seq=4, t=0.3, agent="coder", chunk=1, text="hello "),
+        ev.AgentFinished(
+            session_id=sid,
+            seq=5,
+            t=0.4,
+            agent="coder",
+            chunk=1,
+            input_tokens=3,
+            output_tokens=1,
+            latency_ms=1.0,
+            cost_usd=0.002,
+            status="done",
+        ),
+        ev.Synthesis(session_id=sid, seq=6, t=0.5, chunk=1, agreed=[], debated=[], confidence=None, text="m"),
+    ]
+    if finished:
+        events.append(
+            ev.SessionFinished(
+                session_id=sid,
+                seq=7,
+                t=0.6,
+                status="done",
+                output="## Requirements\nhello",
+                input_tokens=3,
+                output_tokens=1,
+                cost_usd=0.002,
+                duration_s=0.6,
+            )
+        )
+    return events
+
+
+def record(directory: Path, events: list[ev.Event]) -> JsonlSessionRecorder:
+    recorder = JsonlSessionRecorder(directory)
+    for event in events:
+        recorder.record(event)
+    return recorder
+
+
+# ---------------------------------------------------------------------------- cache catalogs
+
+
+def test_memory_catalog_searches_task_and_context_words_newest_first() -> None:
+    catalog = MemoryCacheCatalog(
+        [
+            solution("a", "Build a todo API", {"language": "python"}, age_h=5),
+            solution("b", "Build a URL shortener", {"language": "go"}, age_h=1),
+            solution("c", "Write a todo CLI", {"language": "python", "team_size": "3"}, age_h=3),
+        ]
+    )
+    assert [e.id for e in catalog.list()] == ["b", "c", "a"]
+    assert [e.id for e in catalog.list("todo")] == ["c", "a"]
+    assert [e.id for e in catalog.list("TODO python cli")] == ["c"]
+    assert [e.id for e in catalog.list("language=go")] == ["b"]
+    assert [e.id for e in catalog.list(context_filter={"language": "python"})] == ["c", "a"]
+    assert [e.id for e in catalog.list("build", context_filter={"language": "Python"})] == ["a"]
+    assert catalog.list("nothing-like-this") == []
+
+
+def test_memory_catalog_get_and_delete() -> None:
+    catalog = MemoryCacheCatalog([solution("a", "Build a todo API", {}, age_h=1)])
+    entry = catalog.get("a")
+    assert entry is not None and entry.task == "Build a todo API"
+    assert catalog.delete("a") is True
+    assert catalog.delete("a") is False
+    assert catalog.get("a") is None
+    assert catalog.list() == []
+
+
+def test_empty_catalog_has_nothing() -> None:
+    catalog = EmptyCacheCatalog()
+    assert catalog.list("x") == [] and catalog.get("x") is None and catalog.delete("x") is False
+
+
+def test_ages_read_like_a_person_would_say_them() -> None:
+    assert format_age(T0, T0 + timedelta(seconds=30)) == "just now"
+    assert format_age(T0, T0 + timedelta(minutes=5)) == "5 min ago"
+    assert format_age(T0, T0 + timedelta(hours=3)) == "3 h ago"
+    assert format_age(T0, T0 + timedelta(days=2, hours=1)) == "2 d ago"
+
+
+# ---------------------------------------------------------------------------- recorder and history
+
+
+def test_recorded_session_reads_back_event_for_event(tmp_path: Path) -> None:
+    directory = tmp_path / "sessions"
+    events = session_events()
+    record(directory, events)
+    path = directory / "s1.jsonl"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    os.utime(path, (T0.timestamp(), T0.timestamp()))
+
+    history = JsonlSessionHistory(directory)
+    assert history.events("s1") == events
+    [summary] = history.list()
+    assert summary.id == "s1"
+    assert summary.task == "Build a todo API"
+    assert summary.status == "done"
+    assert summary.cost_usd == pytest.approx(0.002)
+    assert summary.duration_s == pytest.approx(0.6)
+    assert (summary.chunks_done, summary.chunks_total) == (1, 2)
+    assert summary.started_at == T0 - timedelta(seconds=0.6)
+    assert not summary.resumable and summary.note == ""
+
+
+def test_a_session_without_session_finished_is_interrupted(tmp_path: Path) -> None:
+    record(tmp_path, session_events(finished=False))
+    [summary] = JsonlSessionHistory(tmp_path).list()
+    assert summary.status == "interrupted"
+    assert summary.cost_usd == pytest.approx(0.002)
+    assert summary.duration_s == pytest.approx(0.5)
+    assert summary.resumable
+
+
+def test_a_truncated_last_line_ends_the_recording_there_and_is_noted(tmp_path: Path) -> None:
+    events = session_events()
+    record(tmp_path, events)
+    path = tmp_path / "s1.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 20])  # the last write was cut short
+
+    history = JsonlSessionHistory(tmp_path)
+    assert history.events("s1") == events[:-1]
+    [summary] = history.list()
+    assert summary.status == "interrupted"
+    assert "line 7 is not a valid event" in summary.note
+
+
+def test_garbage_files_never_crash_the_history(tmp_path: Path) -> None:
+    (tmp_path / "junk.jsonl").write_bytes(b"\x00\xffnot json\n")
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    summaries = {s.id: s for s in JsonlSessionHistory(tmp_path).list()}
+    assert set(summaries) == {"junk", "empty"}
+    assert "line 1 is not a valid event" in summaries["junk"].note
+    assert "no session_started" in summaries["empty"].note
+    with pytest.raises(KeyError):
+        JsonlSessionHistory(tmp_path).events("../etc/passwd")
+    assert JsonlSessionHistory(tmp_path / "missing").list() == []
+
+
+def test_a_rerun_of_the_same_session_id_gets_its_own_file(tmp_path: Path) -> None:
+    recorder = record(tmp_path, session_events())
+    for event in session_events():
+        recorder.record(event)
+    history = JsonlSessionHistory(tmp_path)
+    assert sorted(s.id for s in history.list()) == ["s1", "s1-2"]
+    assert history.events("s1-2") == session_events()
+
+
+def test_newest_session_comes_first(tmp_path: Path) -> None:
+    record(tmp_path, session_events("old"))
+    record(tmp_path, session_events("new"))
+    os.utime(tmp_path / "old.jsonl", (T0.timestamp() - 3600, T0.timestamp() - 3600))
+    os.utime(tmp_path / "new.jsonl", (T0.timestamp(), T0.timestamp()))
+    assert [s.id for s in JsonlSessionHistory(tmp_path).list()] == ["new", "old"]
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+def test_replay_uses_a_known_workflow_or_rebuilds_one() -> None:
+    events = session_events()
+    rebuilt = replay_workflow(events, [WORKFLOW])  # a different role set: not this one
+    assert [r.name for r in rebuilt.roles] == ["architect", "coder"]
+    assert rebuilt.role("coder").reads == ("architect",)
+    assert rebuilt.synthesizer.name == "synthesizer"
+    assert [c.title for c in rebuilt.chunks] == ["Requirements", "Review"]
+    with pytest.raises(ReplayError):
+        replay_workflow(events[1:])
+
+
+async def _collect(replay: Replay) -> list[ev.Event]:
+    return [event async for event in replay.events()]
+
+
+def test_instant_replay_emits_the_recording_unchanged() -> None:
+    events = session_events()
+    replay = Replay(events, replay_workflow(events), speed=INSTANT)
+    assert asyncio.run(_collect(replay)) == events
+    assert replay.complete and math.isinf(replay.speed)
+
+
+def test_a_paused_replay_holds_until_resumed_and_stop_ends_it() -> None:
+    events = session_events()
+
+    async def scenario() -> list[ev.Event]:
+        replay = Replay(events, replay_workflow(events), speed=INSTANT)
+        replay.pause()
+        seen: list[ev.Event] = []
+        stream = replay.events()
+        seen.append(await anext(stream))  # the first recorded event was due before the pause
+        seen.append(await anext(stream))  # then the pause shows
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # held
+        replay.resume()
+        seen.append(await waiting)
+        seen.append(await anext(stream))
+        replay.stop()
+        seen.extend([event async for event in stream])
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert isinstance(seen[0], ev.SessionStarted)
+    assert isinstance(seen[1], ev.Paused)
+    assert isinstance(seen[2], ev.Resumed)
+    assert seen[3] == events[1]
+    assert len(seen) == 4  # stopped: nothing more
+
+
+def test_the_read_interfaces_and_replay_load_no_ui() -> None:
+    code = (
+        "import sys\nimport facilitair_tui.library, facilitair_tui.replay\n"
+        "print(','.join(m for m in ('textual', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
