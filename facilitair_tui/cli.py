@@ -25,12 +25,8 @@ from .config import load_settings
 from .core import events as ev
 from .core.orchestrator import Collaboration
 from .core.provider import ConfigurationError, UsageError
+from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
 from .render import LiveRenderer
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CONFIG = 3
-EXIT_INTERRUPTED = 130
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -65,30 +61,7 @@ class _OneLineUsageErrors(click.Command):
 
 @main.command(cls=_OneLineUsageErrors)
 @click.argument("task")
-@click.option(
-    "--context",
-    "-c",
-    "context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Context the answer must fit, e.g. language=python (repeatable).",
-)
-@click.option("--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow).")
-@click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model.")
-@click.option(
-    "--workflow",
-    "-w",
-    "workflow",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="A workflow TOML file instead of the default one.",
-)
-@click.option(
-    "--max-tokens",
-    type=click.IntRange(min=1, max=32768),
-    metavar="N",
-    help="Cap every model call at N output tokens.",
-)
+@session_options
 @click.option(
     "--read-after",
     "read_after",
@@ -141,15 +114,7 @@ def collaborate(
         renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
         with renderer:
             status = asyncio.run(_drive(collaboration, renderer.handle, prepared.aclose))
-    sys.exit(_exit_code(status))
-
-
-def _exit_code(final: ev.SessionFinished | None) -> int:
-    if final is None or final.status == "stopped":
-        return EXIT_INTERRUPTED
-    if final.status == "failed":
-        return EXIT_CONFIG
-    return EXIT_OK
+    sys.exit(exit_code(status))
 
 
 async def _drive(

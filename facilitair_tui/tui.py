@@ -19,11 +19,7 @@ import click
 from . import __version__
 from .core import events as ev
 from .core.provider import ConfigurationError, UsageError
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CONFIG = 3
-EXIT_INTERRUPTED = 130
+from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -39,40 +35,10 @@ class _OneLineUsageErrors(click.Command):
             _fail(f"{exc.format_message()} (see: facilitair-tui --help)", EXIT_USAGE)
 
 
-def exit_code(final: ev.SessionFinished | None) -> int:
-    if final is None or final.status == "stopped":
-        return EXIT_INTERRUPTED
-    if final.status == "failed":
-        return EXIT_CONFIG
-    return EXIT_OK
-
-
 @click.command(cls=_OneLineUsageErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="facilitair-tui")
 @click.option("--task", "-t", metavar="TEXT", help='What the agents should build ("-" reads standard input).')
-@click.option(
-    "--context",
-    "-c",
-    "context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Context the answer must fit, e.g. language=python (repeatable).",
-)
-@click.option("--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow).")
-@click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model.")
-@click.option(
-    "--workflow",
-    "-w",
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="A workflow TOML file instead of the default one.",
-)
-@click.option(
-    "--max-tokens",
-    type=click.IntRange(min=1, max=32768),
-    metavar="N",
-    help="Cap every model call at N output tokens.",
-)
+@session_options
 def main(
     task: str | None,
     context: tuple[str, ...],

@@ -1,0 +1,63 @@
+"""What both front ends (``facilitair`` and ``facilitair-tui``) share: exit codes and the options
+that describe a session. One definition, so the two commands can't drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .core import events as ev
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code(final: ev.SessionFinished | None) -> int:
+    """0 done, 3 failed (a provider or configuration problem), 130 stopped or never finished."""
+    if final is None or final.status == "stopped":
+        return EXIT_INTERRUPTED
+    if final.status == "failed":
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def session_options(command: F) -> F:
+    """The options that shape a collaboration: context, strategy, model, workflow, max tokens."""
+    options = [
+        click.option(
+            "--context",
+            "-c",
+            "context",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Context the answer must fit, e.g. language=python (repeatable).",
+        ),
+        click.option(
+            "--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow)."
+        ),
+        click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model."),
+        click.option(
+            "--workflow",
+            "-w",
+            "workflow",
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="A workflow TOML file instead of the default one.",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=1, max=32768),
+            metavar="N",
+            help="Cap every model call at N output tokens.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
