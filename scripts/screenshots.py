@@ -23,13 +23,13 @@ from textual.pilot import Pilot  # noqa: E402
 from facilitair_tui.app import FacilitairApp  # noqa: E402
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
+from tests.support.scripted import chunk_of  # noqa: E402
 from tests.ui.support import (  # noqa: E402
     WORKFLOW,
     FakeClock,
     GatedProvider,
     Hold,
     Script,
-    chunk_of,
     hold_at,
     hold_from_chunk,
     wait_until,

@@ -18,20 +18,12 @@ from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ChatRequest, StreamItem, TextDelta
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.providers.scripted import Call, Reply, ScriptedProvider, SingleProviderResolver
+from tests.support.scripted import chunk_of
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
 ROLES = ("architect", "coder", "reviewer")
 SYNTH = "synthesizer"
-TITLES = ("Requirements", "Architecture", "Implementation", "Review")
 TASK = "Build a URL shortener with a REST API"
-
-
-def chunk_of(request: ChatRequest) -> int:
-    text = request.messages[-1].content
-    for index, title in enumerate(TITLES, start=1):
-        if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
-            return index
-    raise AssertionError(f"no chunk in prompt: {text!r}")
 
 
 def agent_deltas(agent: str, chunk: int, n: int = 6) -> list[str]:

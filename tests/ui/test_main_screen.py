@@ -18,16 +18,15 @@ from facilitair_tui.screens.error import ErrorScreen
 from facilitair_tui.screens.feedback import EMPTY_MESSAGE, FeedbackScreen
 from facilitair_tui.screens.help import HelpScreen
 from facilitair_tui.screens.main import MainScreen
+from tests.support.scripted import TITLES, chunk_of
 
 from .support import (
     ROLES,
     SYNTH,
-    TITLES,
     FakeClock,
     GatedProvider,
     Script,
     agent_deltas,
-    chunk_of,
     collaboration,
     hold_at,
     wait_until,

@@ -22,6 +22,7 @@ from facilitair_tui.core.orchestrator import MAX_TASK_CHARS, Collaboration, Sess
 from facilitair_tui.core.provider import ChatRequest, ModelRef, Usage, UsageError
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.providers.scripted import Call, Reply, ScriptedProvider, SingleProviderResolver
+from tests.support.scripted import TITLES, chunk_of
 
 # --------------------------------------------------------------------------------------- setup
 
@@ -29,7 +30,6 @@ WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow
 ROLES = ("architect", "coder", "reviewer")
 SYNTH = "synthesizer"
 AGENTS = (*ROLES, SYNTH)
-TITLES = ("Requirements", "Architecture", "Implementation", "Review")
 TASK = "Build a URL shortener"
 E = TypeVar("E", bound=ev.Event)
 # Only a guard so that a hung session fails the test instead of blocking the suite; no
@@ -47,14 +47,6 @@ _SYSTEM_PROMPTS = {
 def agent_of(request: ChatRequest) -> str:
     """Which role a request is for (by its system prompt, so it works with a model override)."""
     return _SYSTEM_PROMPTS[request.messages[0].content]
-
-
-def chunk_of(request: ChatRequest) -> int:
-    text = request.messages[-1].content
-    for index, title in enumerate(TITLES, start=1):
-        if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
-            return index
-    raise AssertionError(f"no chunk in prompt: {text!r}")
 
 
 def agent_deltas(agent: str, chunk: int, n: int = 6) -> list[str]:
