@@ -84,6 +84,9 @@ class SessionView:
     final: ev.SessionFinished | None = None
     errors: list[ev.Error] = field(default_factory=list)
     feedback: list[ev.Feedback] = field(default_factory=list)
+    # The screen holds the events it receives (the user paused). The engine paused at the same
+    # moment, but its own "paused" event may still be on its way: the pause shows at once.
+    held: bool = False
 
     @classmethod
     def for_workflow(cls, workflow: Workflow) -> SessionView:
@@ -112,12 +115,17 @@ class SessionView:
     def finished(self) -> bool:
         return self.final is not None
 
+    @property
+    def shown_state(self) -> SessionState:
+        """The session's state, paused from the moment the screen holds its events."""
+        return "paused" if self.held and self.state in ("starting", "running") else self.state
+
     def status(self, name: str) -> str:
         """The agent's status in words, derived from events only."""
         agent = self.agents[name]
         if agent.phase in FINISHED_PHASES:
             return agent.phase
-        if self.state == "paused" and agent.phase in ("waiting", "generating"):
+        if self.shown_state == "paused" and agent.phase in ("waiting", "generating"):
             return "paused"
         if agent.phase == "waiting":
             busy = [self.agents[u].title for u in agent.reads if self.agents[u].phase == "generating"]

@@ -84,12 +84,13 @@ def main(
         _fail(str(exc), EXIT_CONFIG)
 
     async def run() -> ev.SessionFinished | None:
-        from .app import FacilitairApp
+        from .app import FacilitairApp, tune_gc_for_streaming
 
         if prepared is not None:
             app = FacilitairApp(prepared.collaboration, keymap=settings.keys)
         else:
             app = FacilitairApp(entry=entry, keymap=settings.keys)
+        tune_gc_for_streaming()
         try:
             return await app.run_async()
         finally:

@@ -1,7 +1,7 @@
 """The workspace: every agent's live pane, the synthesis, the status line and, at the end, the output.
 
 Data flows one way. A worker iterates ``collaboration.events()`` and posts the events in batches
-(``SessionEvents``: whatever arrived within one frame, so a burst of tokens is one UI update);
+(``SessionEvents``: at most one per half frame, so a burst of tokens is one UI update);
 the screen folds each batch into a ``SessionView`` and calls its widgets' methods. Besides the
 events, the screen only reads the collaboration's workflow (roles, titles, who reads whom) and
 task, and uses its plain controls (pause, resume, feedback, stop).
@@ -55,8 +55,9 @@ Layout = Literal["wide", "narrow"]
 
 # Terminals at least this wide show the agents side by side; narrower ones show one tab at a time.
 WIDE_MIN_WIDTH = 120
-# Events that arrive within one frame are applied together.
-FRAME_S = 0.016
+# Events are applied in batches at most this often: half a frame (Textual draws at most 60 per
+# second), so under a stream every frame has new text to show and a batch never waits a frame.
+FRAME_S = 0.008
 # How long quitting waits for a stopped session to close before leaving anyway.
 STOP_TIMEOUT_S = 5.0
 SYNTHESIS_TAB = "tab-synthesis"
@@ -207,6 +208,8 @@ class MainScreen(Screen[None]):
         """Drive the collaboration; post its events, a frame's worth at a time. Touches no widget."""
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
         pump = asyncio.create_task(self._pump(queue), name="session-events")
+        loop = asyncio.get_running_loop()
+        posted = -FRAME_S  # when the last batch was posted
         try:
             while True:
                 try:
@@ -215,10 +218,14 @@ class MainScreen(Screen[None]):
                     if not self.replaying:
                         raise RuntimeError("the event stream ended without session_finished") from None
                     return None  # an interrupted recording: it simply ends
-                if not isinstance(batch[0], ev.SessionFinished):
-                    await asyncio.sleep(FRAME_S)  # let the rest of this frame's events arrive
-                    while not queue.empty() and not isinstance(batch[-1], ev.SessionFinished):
-                        batch.append(queue.get_nowait())
+                # At most one batch per frame: an event that comes after a quiet frame goes at
+                # once; under a stream, the rest of the frame's events join it.
+                wait = posted + FRAME_S - loop.time()
+                if wait > 0 and not isinstance(batch[0], ev.SessionFinished):
+                    await asyncio.sleep(wait)
+                while not queue.empty() and not isinstance(batch[-1], ev.SessionFinished):
+                    batch.append(queue.get_nowait())
+                posted = loop.time()
                 self.post_message(SessionEvents(batch))
                 final = batch[-1]
                 if isinstance(final, ev.SessionFinished):
@@ -300,7 +307,7 @@ class MainScreen(Screen[None]):
                 self._held.append(event)
             elif isinstance(event, ev.Resumed):
                 # The engine resumed (the user, or stop() resuming held agents so they can end).
-                self._holding = False
+                self._holding = self.view.held = False
                 self._held.append(event)
             elif isinstance(event, (ev.Paused, ev.Feedback)):
                 # Control events describe the pause or the user's own request: never held back.
@@ -343,8 +350,8 @@ class MainScreen(Screen[None]):
                 await self._finish(event)
         self._event_wall = time.monotonic()
         for pane in self.panes:
-            await pane.flush()
-        await self.synthesis_panel.flush()
+            pane.flush()
+        self.synthesis_panel.flush()
         self._refresh_state()
 
     def _show_error(self, event: ev.Error) -> None:
@@ -443,6 +450,10 @@ class MainScreen(Screen[None]):
         else:
             collaboration.pause()
             self._holding = collaboration.paused
+        # Shown in this frame, with the text already stopped; not a frame later with the
+        # engine's own "paused" event.
+        self.view.held = self._holding
+        self._refresh_state()
 
     def action_cycle_verbosity(self) -> None:
         self.verbosity = next_verbosity(self.verbosity)

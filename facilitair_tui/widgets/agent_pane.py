@@ -1,13 +1,12 @@
 """One agent's live pane: who it is, what it is doing (from events), and its text as Markdown.
 
-Text arrives in batches (one per frame, see ``MainScreen``) and goes to the Markdown widget
-through ``Markdown.get_stream``, which merges writes the widget cannot keep up with: the
-document is never re-rendered per token. Once the text fills the pane, the scroll container is
-anchored: it follows new text until the user scrolls up, and again once they are back at the
-bottom.
+Text arrives in batches (one per frame, see ``MainScreen``) and goes to a ``StreamView``, which
+renders only the Markdown block being written: a batch costs the same however long the answer
+has grown. The view follows new text until the user scrolls up, and again once they are back at
+the bottom.
 
 While the pane only shows the latest paragraph ("filtered") or is hidden ("synthesis"), text is
-kept aside and handed to the Markdown widget in one write when the full view comes back.
+kept aside and handed to the view in one piece when the full view comes back.
 """
 
 from __future__ import annotations
@@ -16,12 +15,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
 from facilitair_tui.render import clock
 from facilitair_tui.session_view import AgentView, Verbosity
 
+from .stream_view import StreamView
+
+_PHASE_CLASSES = ("generating", "done", "failed", "cancelled")
 _STATUS_STYLES = {
     "generating": "bold $accent",
     "done": "bold $success",
@@ -70,21 +71,13 @@ class AgentPane(Vertical):
         self._chunk_start = 0  # index in _document where the current chunk's text begins
         self._chunk_heading = ""
         self._unrendered: list[str] = []
-        self._stream: MarkdownStream | None = None
         self._header_cache = ""
 
     def compose(self) -> ComposeResult:
         yield Static(agent_header(self._agent, "idle", 0.0), classes="pane-header")
-        with VerticalScroll(classes="pane-scroll"):
-            yield Markdown(classes="pane-text")
-            yield Static("", classes="pane-latest", markup=False)
-
-    def on_mount(self) -> None:
-        self._stream = Markdown.get_stream(self.query_one(".pane-text", Markdown))
-
-    async def on_unmount(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
+        yield StreamView(classes="pane-text")
+        with VerticalScroll(classes="pane-latest"):
+            yield Static("", classes="pane-latest-text", markup=False)
 
     # ------------------------------------------------------------------ what the screen calls
 
@@ -95,8 +88,8 @@ class AgentPane(Vertical):
 
     @property
     def rendered_source(self) -> str:
-        """What the Markdown widget holds now (lags ``text`` while filtered, hidden or streaming)."""
-        return self.query_one(".pane-text", Markdown).source
+        """What the text view holds now (lags ``text`` while filtered or hidden)."""
+        return self.query_one(".pane-text", StreamView).source
 
     def start_chunk(self, chunk: int, title: str) -> None:
         prefix = ""
@@ -118,31 +111,29 @@ class AgentPane(Vertical):
         quoted = "\n".join(f"> {line}" for line in note.splitlines() or [""])
         self._write(f"{separator}{quoted}\n\n")
 
-    async def flush(self) -> None:
-        """Hand the batch to the Markdown stream (full view) or to the latest-paragraph line."""
+    def flush(self) -> None:
+        """Hand the batch to the text view (full view) or to the latest-paragraph line."""
         if self.verbosity == "all":
-            if self._unrendered and self._stream is not None:
+            if self._unrendered:
                 fragment = "".join(self._unrendered)
                 self._unrendered.clear()
-                await self._stream.write(fragment)
-            scroll = self.query_one(".pane-scroll", VerticalScroll)
-            # Anchored only once the text overflows: an anchored container keeps its content
-            # at the bottom, which would leave a short text hanging under an empty pane.
-            if not scroll.is_anchored and scroll.max_scroll_y > 0:
-                scroll.anchor()
+                self.query_one(".pane-text", StreamView).append(fragment)
         elif self.verbosity == "filtered":
             paragraph = latest_paragraph("".join(self._document[self._chunk_start :]))
             heading = self._chunk_heading
             line = f"{heading}\n\n{paragraph}" if heading and paragraph else heading or paragraph
-            self.query_one(".pane-latest", Static).update(line)
+            self.query_one(".pane-latest-text", Static).update(line)
 
     def show_state(self, agent: AgentView, status: str, now: float) -> None:
         header = agent_header(agent, status, now)
         if header.markup != self._header_cache:  # Content's == compares the text only
             self._header_cache = header.markup
-            self.query_one(".pane-header", Static).update(header)
-        for name in ("generating", "done", "failed", "cancelled", "paused"):
-            self.set_class(status == name, f"-{name}")
+            # One line high: its size never changes, no layout needed.
+            self.query_one(".pane-header", Static).update(header, layout=False)
+        # The classes (the border's colour) follow the agent's own phase, not the session's
+        # pause: a paused agent's call is still open, and restyling three panes on p would
+        # delay the frame that shows the pause. One update for the whole change.
+        self.update_classes({f"-{phase}": agent.phase == phase for phase in _PHASE_CLASSES})
 
     # ------------------------------------------------------------------ internals
 
@@ -151,6 +142,6 @@ class AgentPane(Vertical):
             self._document.append(text)
             self._unrendered.append(text)
 
-    async def watch_verbosity(self, verbosity: Verbosity) -> None:
+    def watch_verbosity(self, verbosity: Verbosity) -> None:
         self.set_class(verbosity == "filtered", "-filtered")
-        await self.flush()
+        self.flush()

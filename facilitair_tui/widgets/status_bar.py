@@ -22,8 +22,9 @@ def status_line(view: SessionView, now: float, verbosity: Verbosity) -> Content:
     cost = "unknown" if view.cost_usd is None else f"${view.cost_usd:.4f}"
     elapsed = view.final.duration_s if view.final is not None else now
     # State first: on a narrow terminal the end of the line is what gets cut.
+    state = view.shown_state
     return Content.assemble(
-        (view.state, _STATE_STYLES.get(view.state, "dim")),
+        (state, _STATE_STYLES.get(state, "dim")),
         ("  verbosity ", "dim"),
         verbosity,
         "  ",
@@ -45,4 +46,4 @@ class StatusBar(Static):
         line = status_line(view, now, verbosity)
         if line.markup != self._cache:  # Content's == compares the text only
             self._cache = line.markup
-            self.update(line)
+            self.update(line, layout=False)  # one line high: its size never changes

@@ -110,7 +110,7 @@ class SynthesisPanel(Vertical):
         self.add_class("-has-synthesis")
         self.query_one(".pane-scroll", VerticalScroll).scroll_home(animate=False)
 
-    async def flush(self) -> None:
+    def flush(self) -> None:
         if self._live_dirty:
             self._live_dirty = False
             self.query_one(".synthesis-live", Static).update(self.live_text)
@@ -120,4 +120,5 @@ class SynthesisPanel(Vertical):
         header = agent_header(agent, status, now)
         if header.markup != self._header_cache:  # Content's == compares the text only
             self._header_cache = header.markup
-            self.query_one(".pane-header", Static).update(header)
+            # One line high: its size never changes, no layout needed.
+            self.query_one(".pane-header", Static).update(header, layout=False)

@@ -7,7 +7,7 @@ calls (the prompts). Sessions are held mid-run by a gate, never by sleeping.
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Markdown, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
@@ -18,6 +18,7 @@ from facilitair_tui.screens.error import ErrorScreen
 from facilitair_tui.screens.feedback import EMPTY_MESSAGE, FeedbackScreen
 from facilitair_tui.screens.help import HelpScreen
 from facilitair_tui.screens.main import MainScreen
+from facilitair_tui.widgets.stream_view import StreamView
 from tests.support.scripted import TITLES, chunk_of
 
 from .support import (
@@ -61,7 +62,7 @@ def full_transcript(script: Script, agent: str, chunks: int = 4) -> list[str]:
 
 async def wait_finished(pilot, screen: MainScreen) -> None:  # type: ignore[no-untyped-def]
     await wait_until(pilot, lambda: screen.view.finished, "the session finished")
-    # The final batch also fed the panes' Markdown streams; let them catch up.
+    # The final batch also fed the panes' text views; let them catch up.
     await wait_until(
         pilot,
         lambda: all(p.rendered_source == p.text for p in screen.panes),
@@ -290,14 +291,15 @@ async def test_verbosity_cycles_through_all_filtered_and_synthesis_only() -> Non
         await wait_until(pilot, lambda: provider.held == 1, "chunk 2's architect waits at the gate")
         architect = screen.pane("architect")
         await wait_until(pilot, lambda: architect.rendered_source == architect.text, "the pane caught up")
-        latest = architect.query_one(".pane-latest", Static)
-        markdown = architect.query_one(".pane-text", Markdown)
-        assert markdown.display and not latest.display
+        latest_box = architect.query_one(".pane-latest")
+        latest = architect.query_one(".pane-latest-text", Static)
+        markdown = architect.query_one(".pane-text", StreamView)
+        assert markdown.display and not latest_box.display
         assert "verbosity all" in status_text(screen)
 
         await pilot.press("v")
         assert screen.verbosity == "filtered"
-        assert not markdown.display and latest.display
+        assert not markdown.display and latest_box.display
         shown = str(latest.render())
         assert "Chunk 2: Architecture" in shown
         assert "".join(agent_deltas("architect", 2)[:3]).strip() in shown
