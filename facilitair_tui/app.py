@@ -71,7 +71,7 @@ def tune_gc_for_streaming() -> None:
 
 class FacilitairApp(App[ev.SessionFinished | None]):
     TITLE = "Facilitair"
-    CSS_PATH = Path(__file__).resolve().parent.parent / "styles" / "app.tcss"
+    CSS_PATH = Path(__file__).resolve().parent / "styles" / "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="List every key and what it does"),
         Binding(

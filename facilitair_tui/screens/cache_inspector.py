@@ -26,7 +26,7 @@ from facilitair_tui.widgets.final_output import FinalOutput
 
 from .confirm import ConfirmScreen
 
-STYLES = Path(__file__).resolve().parents[2] / "styles" / "library.tcss"
+STYLES = Path(__file__).resolve().parents[1] / "styles" / "library.tcss"
 
 EMPTY_CACHE = (
     "The cache is empty. A solution is stored here when a session finishes, and a later task "

@@ -39,7 +39,7 @@ class FirstRunScreen(Screen[bool]):
         Binding("i", "install", "Install", id="first_run.install", tooltip="Download and install the model"),
         Binding("escape", "quit_app", "Quit", id="first_run.quit", tooltip="Quit without installing"),
     ]
-    CSS_PATH = Path(__file__).resolve().parents[2] / "styles" / "entry.tcss"
+    CSS_PATH = Path(__file__).resolve().parents[1] / "styles" / "entry.tcss"
 
     class InstallLog(Message):
         def __init__(self, line: str) -> None:

@@ -65,7 +65,7 @@ class TaskEntryScreen(Screen[None]):
             tooltip="Save the context fields as a profile under the name given",
         ),
     ]
-    CSS_PATH = Path(__file__).resolve().parents[2] / "styles" / "entry.tcss"
+    CSS_PATH = Path(__file__).resolve().parents[1] / "styles" / "entry.tcss"
 
     class Started(Message):
         """The form was valid: here is the session, ready to run."""
