@@ -10,13 +10,16 @@ and the layout refresh both end there); its interval is the time between two fra
    (the roles' phase of a chunk: the synthesizer runs only after them, so it never streams
    here). Per rate: p50/p95 frame interval, mean frame work, and the achieved rate (tokens the
    panes were given per second). Target: >= 2,000 tok/s with p95 <= 17 ms.
-2. Pause latency under load (2,000 tok/s): ``p`` pressed through the pilot at random moments,
-   20 samples; from just before the key press to the first frame drawn once the panes' text
-   has stopped growing and the state shown is "paused" (a task of its own polls the app every
-   millisecond meanwhile). Later frames that only move a clock are not token flow and are not
-   counted. Target: p99 <= 50 ms.
+2. Pause latency at the embedded model's pace (150 tok/s) and under load (2,000 tok/s): ``p``
+   pressed through the pilot at random moments, 20 samples; from just before the key press to
+   the first frame drawn once the panes' text has stopped growing and the state shown is
+   "paused" (a task of its own polls the app every millisecond meanwhile). Later frames that
+   only move a clock are not token flow and are not counted. Target: p99 <= 50 ms.
 3. Start-up: a fresh process per run, from spawn to the first frame of the main screen; and
    the import time of ``facilitair_tui.app``. Target: first frame <= 1 s.
+
+Both apps run with the frame cap facilitair-tui sets (``TEXTUAL_FPS`` 90 unless set; Textual's
+own default is 60) and the garbage-collector settings it uses.
 
 Baseline, measured in the same run with the same streams and the same probes: a bare Textual
 app that appends every token to one ``Log`` widget (pause: a flag, tokens held while it is set),
@@ -27,9 +30,14 @@ Prints numbers; asserts nothing (this is not a test).
 
 from __future__ import annotations
 
+from facilitair_tui.tui import frame_rate_headroom
+
+frame_rate_headroom()  # before Textual is imported, as facilitair-tui does
+
 import asyncio
 import itertools
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -56,7 +64,8 @@ WORKFLOW = load_workflow(ROOT / "tests" / "data" / "scripted_workflow.toml")
 STREAMS = len(WORKFLOW.roles)
 SIZE = (160, 48)
 RATES = tuple(int(r) for r in sys.argv[1:]) or (250, 500, 1000, 2000, 4000, 8000)
-PAUSE_RATE = 2000
+# The embedded model's real pace (~140 tok/s on this machine) and the target load.
+PAUSE_RATES = (150, 2000)
 PAUSE_SAMPLES = 20
 WARMUP_S = 0.4
 WINDOW_S = 1.5
@@ -329,9 +338,9 @@ async def watch_until_still(subject: Subject, pressed: float) -> tuple[float, fl
         await asyncio.sleep(0.001)
 
 
-async def measure_pause(factory: Factory, seed: int) -> list[float]:
+async def measure_pause(factory: Factory, rate: float, seed: int) -> list[float]:
     rng = random.Random(seed)
-    subject = factory(PAUSE_RATE)
+    subject = factory(rate)
     samples = []
     async with subject.app.run_test(size=SIZE) as pilot:
         await wait_for_tokens(pilot, subject)
@@ -385,7 +394,10 @@ async def main() -> None:
         f"== Frames while streaming: {STREAMS} concurrent role streams (scripted workflow, roles' "
         f"phase), headless {SIZE[0]}x{SIZE[1]}, {WINDOW_S:.1f} s per rate =="
     )
-    print("  frame = one compositor refresh of the current screen; interval between frame ends")
+    print(
+        "  frame = one compositor refresh of the current screen; interval between frame ends;"
+        f" frame cap TEXTUAL_FPS={os.environ.get('TEXTUAL_FPS')}"
+    )
     print(
         f"  {'target':>8} | {'bare Log: p50':>13} {'p95':>6} {'work':>6} {'tok/s':>7} |"
         f" {'Facilitair: p50':>15} {'p95':>6} {'work':>6} {'tok/s':>7} | {'p95 ratio':>9}"
@@ -405,21 +417,18 @@ async def main() -> None:
     print(f"  highest target rate with Facilitair p95 <= {FRAME_TARGET_MS:.0f} ms: {best_text}")
     print("  (target: >= 2,000 tok/s at p95 <= 17 ms; 'work' = mean ms inside one compositor refresh)")
 
-    print(
-        f"== Pause latency at {PAUSE_RATE:,} tok/s: key p -> first frame with the text stopped "
-        "and 'paused' shown =="
-    )
-    base_pause = await measure_pause(BareSubject, seed=1)
-    ours_pause = await measure_pause(FacilitairSubject, seed=1)
-    for label, samples in (("bare Log app", base_pause), ("Facilitair", ours_pause)):
-        print(
-            f"  {label + ':':<14} p50 {pct(samples, 0.5):6.1f} ms  p99 {pct(samples, 0.99):6.1f} ms"
-            f"  (n={len(samples)})"
-        )
-    print(
-        f"  p99 ratio {ratio(pct(ours_pause, 0.99), pct(base_pause, 0.99))}; target p99 <= 50 ms"
-        " (with 20 samples, p99 is the largest one)"
-    )
+    print("== Pause latency: key p -> first frame with the text stopped and 'paused' shown ==")
+    for rate in PAUSE_RATES:
+        base_pause = await measure_pause(BareSubject, rate, seed=1)
+        ours_pause = await measure_pause(FacilitairSubject, rate, seed=1)
+        print(f"  at {rate:,} tok/s:")
+        for label, samples in (("bare Log app", base_pause), ("Facilitair", ours_pause)):
+            print(
+                f"    {label + ':':<14} p50 {pct(samples, 0.5):6.1f} ms  p99 {pct(samples, 0.99):6.1f} ms"
+                f"  (n={len(samples)})"
+            )
+        print(f"    p99 ratio {ratio(pct(ours_pause, 0.99), pct(base_pause, 0.99))}")
+    print("  target p99 <= 50 ms (with 20 samples, p99 is the largest one)")
 
     print(f"== Start-up, fresh process each, median of {STARTUP_RUNS} ==")
     for kind, label in (("bare", "bare textual App"), ("app", "FacilitairApp")):

@@ -273,7 +273,7 @@ class Collaboration:
                             chunk=index,
                             recoverable=False,
                             message=f"no agent produced any text in chunk {index} ({chunk.title}); "
-                            "the session cannot go on. See the errors above for the cause",
+                            "the session cannot go on (each agent's error says why)",
                         )
                     )
                     status = "failed"

@@ -49,6 +49,7 @@ from facilitair_tui.widgets.status_bar import StatusBar
 from facilitair_tui.widgets.synthesis_panel import SynthesisPanel
 
 from .confirm import ConfirmScreen
+from .error import ErrorScreen
 from .feedback import FeedbackRequest, FeedbackScreen
 
 Layout = Literal["wide", "narrow"]
@@ -61,6 +62,11 @@ FRAME_S = 0.008
 # How long quitting waits for a stopped session to close before leaving anyway.
 STOP_TIMEOUT_S = 5.0
 SYNTHESIS_TAB = "tab-synthesis"
+SESSION_FAILED_FIX = (
+    "Each error above says what to change (a key, a model, a server to start). What the agents "
+    "wrote is kept: o shows the output, the panes keep their text. Fix it, quit with q and run "
+    "the task again."
+)
 
 _FINISH_SEVERITY: dict[ev.SessionStatus, SeverityLevel] = {
     "done": "information",
@@ -346,19 +352,30 @@ class MainScreen(Screen[None]):
             elif isinstance(event, ev.Feedback):
                 when = "now: the chunk restarts" if event.applies_to == "now" else f"from chunk {event.chunk}"
                 self.notify(event.text, title=f"Feedback sent, applies {when}", markup=False)
-            elif isinstance(event, ev.SessionFinished):
-                await self._finish(event)
         self._event_wall = time.monotonic()
         for pane in self.panes:
             pane.flush()
         self.synthesis_panel.flush()
         self._refresh_state()
+        # Last, once every pane shows its final state: the output is awaited (it renders).
+        if isinstance(batch[-1], ev.SessionFinished):
+            await self._finish(batch[-1])
 
     def _show_error(self, event: ev.Error) -> None:
         target = self._target(event.agent) if event.agent else None
         if target is not None:
             target.add_note(f"⚠ {event.message}")
-        if target is None or not event.recoverable:
+        if not event.recoverable and not self.replaying:
+            # The session ends: say why, with every agent's own error (each names its fix).
+            agents = self.view.agents
+            causes = [
+                f"• {agents[e.agent].title if e.agent in agents else e.agent}: {e.message}"
+                for e in self.view.errors
+                if e.agent and e.chunk == event.chunk
+            ]
+            detail = "\n".join([event.message, *causes])
+            self.app.push_screen(ErrorScreen("The session cannot go on", detail, SESSION_FAILED_FIX))
+        elif target is None or not event.recoverable:
             title = "The session cannot go on" if not event.recoverable else "Problem"
             self.notify(event.message, title=title, severity="error", timeout=15, markup=False)
 

@@ -22,6 +22,7 @@ from bisect import bisect_right
 from itertools import accumulate
 
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
 from rich.style import Style
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -34,6 +35,14 @@ DARK_CODE_THEME = "monokai"
 LIGHT_CODE_THEME = "friendly"
 # Rendered blocks kept; a screenful is a handful of blocks, scrolling back renders again.
 RENDERED_BLOCKS = 32
+
+
+def _is_bare_blank(line: list[Segment], style: Style) -> bool:
+    """A line of spaces on the view's own background (not, say, a code block's padding)."""
+    return all(
+        not segment.text.strip() and (segment.style is None or segment.style.bgcolor == style.bgcolor)
+        for segment in line
+    )
 
 
 class StreamView(ScrollView, can_focus=True):
@@ -95,6 +104,8 @@ class StreamView(ScrollView, can_focus=True):
         options = console.options.update_width(self._width)
         style = self._base_style()
         lines = console.render_lines(renderable, options, style=style, pad=True)
+        while lines and _is_bare_blank(lines[0], style):  # Rich opens a list with a blank line
+            del lines[0]
         strips = [Strip(line, self._width) for line in lines]
         return [Strip.blank(self._width, style), *strips] if separated else strips
 

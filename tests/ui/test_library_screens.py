@@ -134,7 +134,7 @@ def live_app(tmp_path: Path, step: float = 0.25) -> FacilitairApp:
 
 
 async def wait_done(pilot, screen: MainScreen) -> None:  # type: ignore[no-untyped-def]
-    await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+    await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
     await wait_until(
         pilot,
         lambda: all(p.rendered_source == p.text for p in screen.panes),

@@ -61,7 +61,8 @@ def full_transcript(script: Script, agent: str, chunks: int = 4) -> list[str]:
 
 
 async def wait_finished(pilot, screen: MainScreen) -> None:  # type: ignore[no-untyped-def]
-    await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+    # Finished as shown: the output is rendered and the screen switched to it.
+    await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
     # The final batch also fed the panes' text views; let them catch up.
     await wait_until(
         pilot,
@@ -144,6 +145,25 @@ async def test_a_failing_agent_shows_failed_while_the_others_finish() -> None:
             assert "done" in header_text(screen, agent)
         assert screen.view.final is not None and screen.view.final.status == "done"
         assert screen.pane("coder").has_class("-failed")
+
+
+async def test_a_session_that_cannot_go_on_shows_the_error_screen_with_every_cause() -> None:
+    script = Script(failing={agent: Reply(fail_after=0) for agent in ROLES})
+    app = FacilitairApp(collaboration(ScriptedProvider(script)), live_clock=False)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = main_of(app)
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorScreen), "the error screen shows")
+        error = app.screen
+        assert isinstance(error, ErrorScreen)
+        assert error.title_text == "The session cannot go on"
+        assert "no agent produced any text in chunk 1" in error.message
+        for agent in ROLES:
+            assert f"{agent.title()}: " in error.message
+        assert error.message.count("stream ended without completion") == len(ROLES)
+        assert "o shows the output" in error.fix
+        await pilot.press("escape")
+        await wait_finished(pilot, screen)
+        assert screen.view.final is not None and screen.view.final.status == "failed"
 
 
 # ---------------------------------------------------------------------------- pause
@@ -315,7 +335,7 @@ async def test_verbosity_cycles_through_all_filtered_and_synthesis_only() -> Non
 
         # Text that arrives while the panes are hidden is not lost: it shows once they are back.
         provider.gate.set()
-        await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+        await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
         await pilot.press("o")  # back from the final output to the panes
         await pilot.press("v")
         assert screen.verbosity == "all"
@@ -342,7 +362,7 @@ async def test_stop_with_confirmation_ends_stopped_and_shows_the_partial_output(
 
         await pilot.press("s")
         await pilot.press("y")
-        await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+        await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
         final = screen.view.final
         assert final is not None and final.status == "stopped"
         assert "stopped" in status_text(screen)
@@ -385,7 +405,7 @@ async def test_quit_after_the_session_finished_does_not_ask() -> None:
     app = FacilitairApp(collaboration(ScriptedProvider(Script())), live_clock=False)
     async with app.run_test(size=WIDE) as pilot:
         screen = main_of(app)
-        await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+        await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
         await pilot.press("q")
         await wait_until(pilot, lambda: app.return_value is not None, "the app exited")
     assert app.return_value is not None and app.return_value.status == "done"
@@ -518,7 +538,7 @@ async def test_the_app_also_takes_a_factory_for_the_collaboration() -> None:
     app = FacilitairApp(factory, live_clock=False)
     async with app.run_test(size=WIDE) as pilot:
         screen = main_of(app)
-        await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+        await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
         assert made == [screen.collaboration]
 
 
@@ -607,6 +627,6 @@ async def test_a_burst_of_events_reaches_the_screen_as_one_batch(monkeypatch: py
     app = FacilitairApp(Burst(collaboration(ScriptedProvider(Script())).spec, None), live_clock=False)  # type: ignore[arg-type]
     async with app.run_test(size=WIDE) as pilot:
         screen = main_of(app)
-        await wait_until(pilot, lambda: screen.view.finished, "the session finished")
+        await wait_until(pilot, lambda: screen.has_class("-finished"), "the session finished")
         assert batches == [len(tokens) + 4]
         assert "".join(tokens) in screen.pane("architect").text

@@ -14,8 +14,18 @@ from typing import Any
 from textual.pilot import Pilot
 
 from facilitair_tui.app import FacilitairApp
+from facilitair_tui.providers.scripted import Reply
+from facilitair_tui.screens.error import ErrorScreen
 
-from .support import GatedProvider, Script, collaboration, hold_at, hold_from_chunk, wait_until
+from .support import (
+    GatedProvider,
+    Script,
+    agent_deltas,
+    collaboration,
+    hold_at,
+    hold_from_chunk,
+    wait_until,
+)
 
 SnapCompare = Callable[..., bool]
 
@@ -86,6 +96,19 @@ def test_synthesis_tab_after_chunk_1_80x24(snap_compare: SnapCompare) -> None:
         screen.agent_tabs.active = "tab-synthesis"
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_error_state_a_failed_agent_then_a_session_that_cannot_go_on(snap_compare: SnapCompare) -> None:
+    # The coder fails after 2 tokens in chunk 1, the others go on; in chunk 2 no one writes.
+    script = Script(replies={("coder", 1): Reply(agent_deltas("coder", 1)[:4], fail_after=2)})
+    for agent in ("architect", "coder", "reviewer"):
+        script.replies[agent, 2] = Reply(fail_after=0)
+    app = _app(GatedProvider(script, hold_from_chunk(3)))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorScreen), "the error screen shows")
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
 
 
 def test_help_screen(snap_compare: SnapCompare) -> None:
