@@ -29,6 +29,7 @@ from facilitair_tui._native import StreamRouter
 
 from . import events as ev
 from .cost import PriceTable, add_costs
+from .gateway import Billed, Gateway, ProviderLimit, RetryPolicy
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
 from .provider import (
     ChatMessage,
@@ -60,6 +61,8 @@ class SessionSpec:
     max_tokens: int | None = None
     read_after_tokens: int | None = None
     session_id: str | None = None
+    # Models tried in turn when a role's own model keeps failing, by role name.
+    fallbacks: Mapping[str, Sequence[ModelRef]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.task.strip():
@@ -102,12 +105,14 @@ class Collaboration:
         *,
         prices: PriceTable | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        retry: RetryPolicy | None = None,
+        limits: Mapping[str, ProviderLimit] | None = None,
     ) -> None:
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
         self.session_id = spec.session_id or uuid.uuid4().hex[:16]
-        self._resolver = resolver
+        self._gateway = Gateway(resolver, retry or RetryPolicy(), limits)
         self._prices = prices or PriceTable()
         self._clock = clock
         self._t0 = clock()
@@ -421,12 +426,13 @@ class Collaboration:
             threshold = self.workflow.defaults.read_after_tokens
         ready = self._ready.get(agent)
         result = _AgentResult()
-        usage: Usage | None = None
+
         started = self._clock()
         self._emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
+        models = (ref, *self.spec.fallbacks.get(agent, ()))
+        billed: list[Billed] = []
         try:
-            provider = self._resolver.resolve(ref)
-            async for item in provider.stream(request):
+            async for item in self._gateway.stream(models, request):
                 if isinstance(item, TextDelta):
                     if not item.text:
                         continue
@@ -434,8 +440,14 @@ class Collaboration:
                     self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
                     if ready is not None and count >= threshold:
                         ready.set()
-                else:
-                    usage = item
+                elif isinstance(item, Billed):
+                    billed.append(item)
+                else:  # a retry or a fallback: the agent goes on, the user sees why
+                    self._emit(
+                        ev.Error(
+                            session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True
+                        )
+                    )
         except asyncio.CancelledError:
             result.status = "cancelled"
             raise
@@ -448,10 +460,18 @@ class Collaboration:
             self._emit(ev.Error(session_id=sid, agent=agent, chunk=index, message=message, recoverable=True))
         finally:
             result.text = self._router.text(agent)
-            if usage is None:
-                # The stream ended early; count what we saw so the totals stay honest.
+            if billed:
+                usage = Usage(
+                    sum(b.usage.input_tokens for b in billed),
+                    sum(b.usage.output_tokens for b in billed),
+                    estimated=any(b.usage.estimated for b in billed),
+                )
+                cost = add_costs(self._prices.cost(b.model, b.usage) for b in billed)
+            else:
+                # Cancelled, or no attempt produced text: count what we saw so totals stay honest.
                 chars = sum(len(m.content) for m in messages)
                 usage = Usage(max(1, chars // 4), self._router.count(agent), estimated=True)
+                cost = self._prices.cost(ref, usage)
             if result.status == "done" and not result.text.strip():
                 result.status = "failed"
                 self._emit(
@@ -465,7 +485,7 @@ class Collaboration:
                 )
             result.input_tokens = usage.input_tokens
             result.output_tokens = usage.output_tokens
-            result.cost_usd = self._prices.cost(ref, usage)
+            result.cost_usd = cost
             self._results.append(result)
             self._emit(
                 ev.AgentFinished(

@@ -64,7 +64,8 @@ class ProviderError(Exception):
     """A backend failed. ``fix`` tells the user what to do about it.
 
     ``retryable`` marks failures a later attempt could cure (rate limits, 5xx, dropped
-    connections); the reliability layer uses it, the engine reports it.
+    connections); the reliability layer uses it, the engine reports it. ``retry_after_s`` is the
+    wait the server asked for (a Retry-After header), if it asked.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class ProviderError(Exception):
         model: str = "",
         fix: str = "",
         retryable: bool = False,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -82,6 +84,7 @@ class ProviderError(Exception):
         self.model = model
         self.fix = fix
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
     def __str__(self) -> str:
         where = f"{self.provider}:{self.model}" if self.model else self.provider

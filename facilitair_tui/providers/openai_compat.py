@@ -27,7 +27,7 @@ from facilitair_tui.core.provider import (
     Usage,
 )
 
-__all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact"]
+__all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact", "retry_after_s"]
 
 # Sent as the bearer token when the endpoint needs no key (local servers). The SDK refuses to
 # build a client without one, and passing it explicitly keeps the SDK from picking up
@@ -47,6 +47,22 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
     return text
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The wait a response asks for: ``retry-after-ms``, or ``retry-after`` in seconds (an HTTP
+    date is ignored: clocks disagree, and backoff covers it)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds >= 0 and seconds == seconds:  # not NaN
+            return seconds
+    return None
 
 
 def _display_url(url: str) -> str:
@@ -229,13 +245,16 @@ class OpenAICompatibleProvider:
 
     # -- error mapping -------------------------------------------------------------------
 
-    def _error(self, message: str, model: str, *, fix: str, retryable: bool) -> ProviderError:
+    def _error(
+        self, message: str, model: str, *, fix: str, retryable: bool, retry_after_s: float | None = None
+    ) -> ProviderError:
         return ProviderError(
             redact(message, self._secrets),
             provider=self.name,
             model=model,
             fix=redact(fix, self._secrets),
             retryable=retryable,
+            retry_after_s=retry_after_s,
         )
 
     def _key_hint(self) -> str:
@@ -303,13 +322,14 @@ class OpenAICompatibleProvider:
                     fix="Add credit or raise the spending limit of this account, or choose another provider",
                     retryable=False,
                 )
-            retry_after = exc.response.headers.get("retry-after")
-            wait = f"; the server asks to wait {retry_after}s" if retry_after else ""
+            retry_after = retry_after_s(exc.response.headers)
+            wait = f"; the server asks to wait {retry_after:g}s" if retry_after is not None else ""
             return self._error(
                 f"rate limited (HTTP 429){wait}: {detail}",
                 model,
                 fix="Wait a moment and retry, or run fewer agents at once on this provider",
                 retryable=True,
+                retry_after_s=retry_after,
             )
         if status >= 500 or status == 408:
             return self._error(
@@ -317,6 +337,7 @@ class OpenAICompatibleProvider:
                 model,
                 fix="The provider is having trouble; retry shortly or choose another model",
                 retryable=True,
+                retry_after_s=retry_after_s(exc.response.headers),
             )
         if status in (400, 413, 422):
             return self._error(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ChatRequest, StreamItem, TextDelta
 from facilitair_tui.core.workflow import load_workflow
@@ -135,7 +136,8 @@ def collaboration(
     provider: ScriptedProvider | GatedProvider, *, clock: FakeClock | None = None
 ) -> Collaboration:
     spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", session_id="ui-test")
-    return Collaboration(spec, SingleProviderResolver(provider), clock=clock or FakeClock())
+    # One attempt per call: a scripted failure shows at once (the gateway's retries have their own tests).
+    return Collaboration(spec, SingleProviderResolver(provider), clock=clock or FakeClock(), retry=NO_RETRY)
 
 
 async def wait_until(

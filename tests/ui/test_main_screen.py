@@ -557,7 +557,9 @@ async def test_resizing_switches_the_layout() -> None:
 
 
 async def test_a_failing_session_worker_shows_an_error_screen_and_the_app_stays_up() -> None:
+    from facilitair_tui.core.gateway import NO_RETRY
     from facilitair_tui.core.orchestrator import Collaboration
+    from facilitair_tui.providers.scripted import SingleProviderResolver
 
     class Broken(Collaboration):
         async def events(self):  # type: ignore[no-untyped-def, override]
@@ -570,7 +572,7 @@ async def test_a_failing_session_worker_shows_an_error_screen_and_the_app_stays_
 
     provider = GatedProvider(Script(), hold_at({("architect", 1): 4}))
     base = collaboration(provider)
-    broken = Broken(base.spec, base._resolver, clock=FakeClock())
+    broken = Broken(base.spec, SingleProviderResolver(provider), clock=FakeClock(), retry=NO_RETRY)
     app = FacilitairApp(broken, live_clock=False)
     async with app.run_test(size=WIDE) as pilot:
         screen = main_of(app)

@@ -18,6 +18,7 @@ import pytest
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import PriceTable, add_costs
+from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import MAX_TASK_CHARS, Collaboration, SessionSpec
 from facilitair_tui.core.provider import ChatRequest, ModelRef, Usage, UsageError
 from facilitair_tui.core.workflow import load_workflow
@@ -117,7 +118,8 @@ def make(script: Script | None = None, *, model_override: ModelRef | None = None
     script = script or Script()
     provider = ScriptedProvider(script)
     spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", model_override=model_override)
-    return Harness(Collaboration(spec, SingleProviderResolver(provider)), provider, script)
+    # One attempt per call: these tests are about the engine; the gateway's retries have their own.
+    return Harness(Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY), provider, script)
 
 
 async def run(

@@ -1,0 +1,300 @@
+"""Model calls that survive a flaky backend: retries, fallback models, stalls and per-provider limits.
+
+The engine streams every model call through ``Gateway.stream(models, request)``. ``models`` is
+the role's model followed by its fallbacks. A failure the provider marks retryable (429, 5xx,
+overloaded, timeouts, dropped connections, malformed events) is retried on the same model with
+exponential backoff and jitter, waiting at least what the server asked for (Retry-After); once a
+model's attempts are spent, or at once for a failure retrying cannot fix (401, 400, unknown
+model, context too long), the next model of the list takes over. A stream that sends nothing
+for ``stall_s`` seconds counts as a retryable failure.
+
+A stream that breaks after some text is not started over: the next attempt is asked to continue
+the partial answer (which it is given), and what it repeats of the partial text's end is cut
+off. So whoever consumes the stream sees every piece of text once, in order, however many
+attempts it took. Each attempt that produced text is billed (``Billed``, estimated when the
+stream broke before the provider reported its usage); each retry or fallback is announced
+(``Recovery``) so the user sees what is happening and why.
+
+No SDK here: providers turn their failures into ``ProviderError`` and this layer only reads
+``retryable`` and ``retry_after_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+from .provider import (
+    ChatMessage,
+    ChatRequest,
+    ConfigurationError,
+    ModelRef,
+    ProviderError,
+    ProviderResolver,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stopped: do not repeat "
+    "anything already written and do not add a preamble."
+)
+# How much of a continuation is held back to find where it repeats the partial answer's end.
+OVERLAP_WINDOW = 160
+# Shorter repeats are not cut: a few shared characters are as likely to be a coincidence.
+MIN_OVERLAP = 6
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts_per_model: int = 3
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    # A Retry-After beyond this is not waited for: the next model is tried instead.
+    max_retry_after_s: float = 120.0
+    stall_s: float = 60.0
+    jitter: float = 0.25  # each backoff delay is scaled by a random factor in [1 - jitter, 1 + jitter]
+
+    def delay(self, failures: int, retry_after_s: float | None, rng: random.Random) -> float:
+        """Seconds to wait after the ``failures``-th failed attempt on one model."""
+        backoff: float = min(self.max_delay_s, self.base_delay_s * 2.0 ** (failures - 1))
+        backoff *= 1.0 + rng.uniform(-self.jitter, self.jitter)
+        if retry_after_s is not None:
+            return max(retry_after_s, backoff)
+        return backoff
+
+
+NO_RETRY = RetryPolicy(attempts_per_model=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLimit:
+    """At most ``max_concurrent`` calls at once and ``requests_per_minute`` call starts per minute."""
+
+    max_concurrent: int | None = None
+    requests_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """The usage of one attempt on ``model`` (a call can take several)."""
+
+    model: ModelRef
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A failed attempt and what happens next, in words for the user."""
+
+    message: str
+
+
+GatewayItem = TextDelta | Billed | Recovery
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Limiter:
+    """One provider's concurrency slots and its window of recent request starts."""
+
+    def __init__(self, limit: ProviderLimit, clock: Callable[[], float], sleep: Sleep) -> None:
+        self._limit = limit
+        self._slots = asyncio.Semaphore(limit.max_concurrent) if limit.max_concurrent else None
+        self._starts: deque[float] = deque()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            await self._wait_for_rate()
+            yield
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    async def _wait_for_rate(self) -> None:
+        per_minute = self._limit.requests_per_minute
+        if not per_minute:
+            return
+        async with self._lock:  # one waiter at a time, so starts stay in order
+            while True:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= 60.0:
+                    self._starts.popleft()
+                if len(self._starts) < per_minute:
+                    self._starts.append(now)
+                    return
+                await self._sleep(60.0 - (now - self._starts[0]))
+
+
+class _OverlapTrimmer:
+    """Cuts what a continuation repeats of the end of the text before it."""
+
+    def __init__(self, before: str) -> None:
+        self._tail = before[-OVERLAP_WINDOW:]
+        self._held = ""
+        self._done = False
+
+    def feed(self, text: str) -> str:
+        if self._done:
+            return text
+        self._held += text
+        if len(self._held) < OVERLAP_WINDOW:
+            return ""
+        return self.flush()
+
+    def flush(self) -> str:
+        if self._done:
+            return ""
+        self._done = True
+        held, self._held = self._held, ""
+        return held[_overlap(self._tail, held) :]
+
+
+def _overlap(before: str, after: str) -> int:
+    """The length of the longest end of ``before`` that ``after`` starts with (0 if shorter than
+    ``MIN_OVERLAP``); leading whitespace of ``after`` does not count against it."""
+    stripped = after.lstrip()
+    skipped = len(after) - len(stripped)
+    for size in range(min(len(before), len(stripped)), MIN_OVERLAP - 1, -1):
+        if before.endswith(stripped[:size]):
+            return skipped + size
+    return 0
+
+
+def _estimated(request: ChatRequest, output_deltas: int) -> Usage:
+    chars = sum(len(m.content) for m in request.messages)
+    return Usage(max(1, chars // 4), output_deltas, estimated=True)
+
+
+class Gateway:
+    """Streams a call on the first model of a list that can answer it; see the module's doc."""
+
+    def __init__(
+        self,
+        resolver: ProviderResolver,
+        policy: RetryPolicy = RetryPolicy(),
+        limits: Mapping[str, ProviderLimit] | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy
+        self._resolver = resolver
+        self._limits = dict(limits or {})
+        self._limiters: dict[str, _Limiter] = {}
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def _limiter(self, provider: str) -> _Limiter:
+        limiter = self._limiters.get(provider)
+        if limiter is None:
+            limit = self._limits.get(provider, ProviderLimit())
+            limiter = self._limiters[provider] = _Limiter(limit, self._clock, self._sleep)
+        return limiter
+
+    async def stream(self, models: Sequence[ModelRef], request: ChatRequest) -> AsyncIterator[GatewayItem]:
+        """Text deltas (each piece once), ``Billed`` per attempt, ``Recovery`` per failed attempt.
+
+        Raises the last model's ``ProviderError`` (or ``ConfigurationError``) once every model
+        failed; the failures before it were announced as ``Recovery`` items.
+        """
+        if not models:
+            raise ValueError("a call needs at least one model")
+        policy = self.policy
+        partial = ""
+        for position, model in enumerate(models):
+            following = models[position + 1] if position + 1 < len(models) else None
+            for attempt in range(1, policy.attempts_per_model + 1):
+                attempt_request = self._request_for(model, request, partial)
+                trimmer = _OverlapTrimmer(partial) if partial else None
+                deltas = 0
+                usage: Usage | None = None
+                try:
+                    async with self._limiter(model.provider).slot():
+                        provider = self._resolver.resolve(model)
+                        async for item in self._watched(provider.stream(attempt_request), model):
+                            if isinstance(item, Usage):
+                                usage = item
+                                continue
+                            deltas += 1
+                            text = trimmer.feed(item.text) if trimmer else item.text
+                            if text:
+                                partial += text
+                                yield TextDelta(text)
+                    if trimmer is not None and (rest := trimmer.flush()):
+                        partial += rest
+                        yield TextDelta(rest)
+                    yield Billed(model, usage or _estimated(attempt_request, deltas))
+                    return
+                except ConfigurationError as exc:
+                    if following is None:
+                        raise
+                    yield Recovery(f"{exc}. Falling back to {following}")
+                    break
+                except ProviderError as exc:
+                    if deltas:  # the provider worked for this text even if it never said how much
+                        yield Billed(model, _estimated(attempt_request, deltas))
+                    if trimmer is not None and (rest := trimmer.flush()):
+                        partial += rest
+                        yield TextDelta(rest)
+                    wait = policy.delay(attempt, exc.retry_after_s, self._rng)
+                    too_long = exc.retry_after_s is not None and exc.retry_after_s > policy.max_retry_after_s
+                    if not exc.retryable or attempt == policy.attempts_per_model or too_long:
+                        if following is None:
+                            raise
+                        yield Recovery(f"{exc}. Falling back to {following}")
+                        break
+                    next_try = f"attempt {attempt + 1} of {policy.attempts_per_model}"
+                    keep = f", continuing from the {len(partial)} characters received" if partial else ""
+                    yield Recovery(f"{exc}. Retrying in {wait:.1f}s ({next_try}{keep})")
+                    await self._sleep(wait)
+        raise AssertionError("unreachable: the last model's failure is raised")  # pragma: no cover
+
+    @staticmethod
+    def _request_for(model: ModelRef, request: ChatRequest, partial: str) -> ChatRequest:
+        messages = request.messages
+        if partial:
+            messages = (
+                *messages,
+                ChatMessage("assistant", partial),
+                ChatMessage("user", CONTINUE_INSTRUCTION),
+            )
+        return replace(request, model=model.model, messages=messages)
+
+    async def _watched(self, stream: AsyncIterator[StreamItem], model: ModelRef) -> AsyncIterator[StreamItem]:
+        """``stream``, failing when no item comes for ``stall_s`` seconds; closed however it ends."""
+        stall_s = self.policy.stall_s
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(stall_s):
+                        item = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise ProviderError(
+                        f"the stream stalled: nothing for {stall_s:g}s",
+                        provider=model.provider,
+                        model=model.model,
+                        fix="Retry; a server that is overloaded or stuck can be given more time with "
+                        "the stall setting",
+                        retryable=True,
+                    ) from None
+                yield item
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()

@@ -1,0 +1,322 @@
+"""The gateway: retries, continuation after a broken stream, fallback, stalls and limits.
+
+Remote faults come from the real local server speaking the OpenAI streaming format, through the
+real SDK (``OpenAICompatibleProvider``). Waiting is recorded, not done: the gateway is given a
+``sleep`` that notes each delay, so the tests assert which waits were asked for, never how long
+anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from facilitair_tui.core.gateway import (
+    CONTINUE_INSTRUCTION,
+    Billed,
+    Gateway,
+    GatewayItem,
+    ProviderLimit,
+    Recovery,
+    RetryPolicy,
+)
+from facilitair_tui.core.provider import (
+    ChatMessage,
+    ChatProvider,
+    ChatRequest,
+    ConfigurationError,
+    ModelRef,
+    ProviderError,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+from facilitair_tui.providers.openai_compat import OpenAICompatibleProvider
+from tests.support.openai_sse_server import OpenAISSEServer, Script
+
+TEXT = ["The ", "plan: ", "short ", "codes, ", "SQLite, ", "no ", "cache ", "yet."]
+PRIMARY = ModelRef("local", "primary-model")
+BACKUP = ModelRef("local", "backup-model")
+SECRET = "sk-test-GATEWAY-SECRET-42"
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAISSEServer]:
+    with OpenAISSEServer() as srv:
+        yield srv
+
+
+class Resolver:
+    """Every ``local:*`` model on the test server; other providers are unknown."""
+
+    def __init__(self, provider: ChatProvider) -> None:
+        self.provider = provider
+
+    def resolve(self, ref: ModelRef) -> ChatProvider:
+        if ref.provider != "local":
+            raise ConfigurationError(f"unknown provider {ref.provider!r}")
+        return self.provider
+
+
+class Waits:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def provider(server: OpenAISSEServer) -> AsyncIterator[OpenAICompatibleProvider]:
+    prov = OpenAICompatibleProvider("local", base_url=server.base_url, api_key=SECRET, timeout_s=20.0)
+    yield prov
+    await prov.aclose()
+
+
+def gateway(provider: ChatProvider, waits: Waits, policy: RetryPolicy | None = None) -> Gateway:
+    policy = policy or RetryPolicy(attempts_per_model=3, base_delay_s=1.0, jitter=0.0, stall_s=20.0)
+    return Gateway(Resolver(provider), policy, sleep=waits, rng=random.Random(7))
+
+
+def request() -> ChatRequest:
+    messages = (ChatMessage("system", "Be brief."), ChatMessage("user", "Plan a URL shortener."))
+    return ChatRequest(model="ignored", messages=messages, max_tokens=64)
+
+
+async def run(gw: Gateway, models: tuple[ModelRef, ...] = (PRIMARY,)) -> list[GatewayItem]:
+    return [item async for item in gw.stream(models, request())]
+
+
+def text_of(items: list[GatewayItem]) -> str:
+    return "".join(item.text for item in items if isinstance(item, TextDelta))
+
+
+def recoveries(items: list[GatewayItem]) -> list[str]:
+    return [item.message for item in items if isinstance(item, Recovery)]
+
+
+def billed(items: list[GatewayItem]) -> list[Billed]:
+    return [item for item in items if isinstance(item, Billed)]
+
+
+# ---------------------------------------------------------------------------- success and retries
+
+
+async def test_a_healthy_stream_passes_through_once_billed_with_the_reported_usage(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.script = Script(deltas=TEXT, prompt_tokens=21, completion_tokens=9)
+    items = await run(gateway(provider, Waits()))
+    assert text_of(items) == "".join(TEXT)
+    assert [i.text for i in items if isinstance(i, TextDelta)] == TEXT  # no re-chunking
+    assert billed(items) == [Billed(PRIMARY, Usage(21, 9))]
+    assert recoveries(items) == []
+    assert server.requests[0].body["model"] == "primary-model"
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (Script(status=429, retry_after="7", error_message="slow down"), "rate limited (HTTP 429)"),
+        (Script(status=500, error_message="boom"), "server error (HTTP 500)"),
+        (Script(status=529, error_message="Overloaded"), "server error (HTTP 529)"),
+        (Script(deltas=TEXT, fault="drop", fault_after=0), "stream broke after 0 text deltas"),
+    ],
+    ids=["429-retry-after", "500", "529-overloaded", "reset-before-any-text"],
+)
+async def test_a_retryable_failure_before_any_text_is_retried_and_the_text_comes_once(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider, fault: Script, said: str
+) -> None:
+    server.enqueue(fault, Script(deltas=TEXT))
+    waits = Waits()
+    items = await run(gateway(provider, waits))
+    assert text_of(items) == "".join(TEXT)
+    (recovery,) = recoveries(items)
+    assert said in recovery and "Retrying in" in recovery and "attempt 2 of 3" in recovery
+    assert len(server.requests) == 2
+    assert server.requests[1].body["messages"] == server.requests[0].body["messages"]
+    if fault.retry_after is not None:
+        assert waits.delays == [7.0]  # the server's Retry-After, not the shorter backoff
+    else:
+        assert waits.delays == [1.0]  # base delay, no jitter in this policy
+    assert len(billed(items)) == 1  # nothing was produced by the failed attempt
+
+
+@pytest.mark.parametrize("fault", ["drop", "malformed"])
+async def test_a_stream_broken_midway_continues_from_the_partial_text_without_loss_or_repeat(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider, fault: str
+) -> None:
+    # The retry repeats the last words before going on, as models do; the repeat is cut.
+    server.enqueue(
+        Script(deltas=TEXT, fault=fault, fault_after=4),  # type: ignore[arg-type]
+        Script(deltas=["short codes, ", "SQLite, ", "no ", "cache ", "yet."]),
+    )
+    waits = Waits()
+    items = await run(gateway(provider, waits))
+    assert text_of(items) == "".join(TEXT)
+    continuation = server.requests[1].body["messages"]
+    assert continuation[-2] == {"role": "assistant", "content": "The plan: short codes, "}
+    assert continuation[-1] == {"role": "user", "content": CONTINUE_INSTRUCTION}
+    (recovery,) = recoveries(items)
+    assert "stream broke after 4 text deltas" in recovery
+    assert "continuing from the 23 characters received" in recovery
+    first, second = billed(items)
+    assert first.usage.estimated and first.usage.output_tokens == 4  # broke before reporting
+    assert second.usage == Usage(17, 5)
+
+
+async def test_a_stall_counts_as_a_failure_and_is_retried(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(Script(deltas=TEXT, fault="stall", fault_after=2, stall_s=30.0), Script(deltas=TEXT[2:]))
+    policy = RetryPolicy(attempts_per_model=2, base_delay_s=1.0, jitter=0.0, stall_s=0.3)
+    items = await run(gateway(provider, Waits(), policy))
+    assert text_of(items) == "".join(TEXT)
+    (recovery,) = recoveries(items)
+    assert "the stream stalled: nothing for 0.3s" in recovery
+    assert server.wait_client_disconnected_during_stall(timeout=10)  # the stalled call was closed
+
+
+async def test_backoff_grows_exponentially_with_jitter_within_bounds() -> None:
+    policy = RetryPolicy(base_delay_s=1.0, max_delay_s=5.0, jitter=0.25)
+    rng = random.Random(1)
+    for failures, nominal in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)):
+        for _ in range(50):
+            assert nominal * 0.75 <= policy.delay(failures, None, rng) <= nominal * 1.25
+    assert policy.delay(1, 12.0, rng) == 12.0  # Retry-After wins when it is longer
+
+
+# ---------------------------------------------------------------------------- giving up, fallback
+
+
+async def test_a_failure_retrying_cannot_fix_is_not_retried_and_falls_back(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(Script(status=401, error_message="bad key", echo_auth_in_error=True), Script(deltas=TEXT))
+    waits = Waits()
+    items = await run(gateway(provider, waits), (PRIMARY, BACKUP))
+    assert text_of(items) == "".join(TEXT)
+    (recovery,) = recoveries(items)
+    assert "authentication failed (HTTP 401)" in recovery and "Falling back to local:backup-model" in recovery
+    assert SECRET not in recovery
+    assert waits.delays == []
+    assert [r.body["model"] for r in server.requests] == ["primary-model", "backup-model"]
+    assert billed(items) == [Billed(BACKUP, Usage(17, len(TEXT)))]
+
+
+async def test_a_fallback_continues_the_text_the_first_model_left(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    policy = RetryPolicy(attempts_per_model=1, jitter=0.0)
+    server.enqueue(Script(deltas=TEXT, fault="drop", fault_after=3), Script(deltas=TEXT[3:]))
+    items = await run(gateway(provider, Waits(), policy), (PRIMARY, BACKUP))
+    assert text_of(items) == "".join(TEXT)
+    assert server.requests[1].body["model"] == "backup-model"
+    assert server.requests[1].body["messages"][-2]["content"] == "".join(TEXT[:3])
+    assert [b.model for b in billed(items)] == [PRIMARY, BACKUP]
+
+
+async def test_when_every_attempt_fails_the_last_error_is_raised_after_the_partial_text(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(
+        Script(deltas=TEXT, fault="drop", fault_after=2),
+        Script(status=503, error_message="unavailable"),
+        Script(status=503, error_message="still unavailable"),
+    )
+    waits = Waits()
+    items: list[GatewayItem] = []
+    with pytest.raises(ProviderError) as info:
+        async for item in gateway(provider, waits).stream((PRIMARY,), request()):
+            items.append(item)
+    assert "server error (HTTP 503): still unavailable" in str(info.value)
+    assert text_of(items) == "".join(TEXT[:2])  # what arrived is kept, once
+    assert len(recoveries(items)) == 2 and waits.delays == [1.0, 2.0]
+
+
+async def test_an_unknown_provider_in_the_list_is_skipped_for_the_next(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.script = Script(deltas=TEXT)
+    items = await run(gateway(provider, Waits()), (ModelRef("nowhere", "m"), PRIMARY))
+    assert text_of(items) == "".join(TEXT)
+    assert "unknown provider 'nowhere'. Falling back to local:primary-model" in recoveries(items)[0]
+
+
+async def test_a_retry_after_longer_than_the_policy_allows_moves_on_at_once(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(Script(status=429, retry_after="3600"), Script(deltas=TEXT))
+    waits = Waits()
+    items = await run(gateway(provider, waits), (PRIMARY, BACKUP))
+    assert text_of(items) == "".join(TEXT)
+    assert waits.delays == []
+    assert "Falling back to local:backup-model" in recoveries(items)[0]
+
+
+# ---------------------------------------------------------------------------- per-provider limits
+
+
+class CountingProvider:
+    """An in-process provider that notes how many of its streams run at once."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.release = asyncio.Event()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+            yield TextDelta("ok")
+            yield Usage(1, 1)
+        finally:
+            self.running -= 1
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_max_concurrent_holds_extra_calls_until_a_slot_frees() -> None:
+    counting = CountingProvider()
+    gw = Gateway(Resolver(counting), RetryPolicy(), {"local": ProviderLimit(max_concurrent=2)})
+    calls = [asyncio.create_task(run(gw)) for _ in range(5)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert counting.running == 2
+    counting.release.set()
+    results = await asyncio.gather(*calls)
+    assert all(text_of(items) == "ok" for items in results)
+    assert counting.most == 2
+
+
+async def test_requests_per_minute_spaces_call_starts_over_a_sliding_minute() -> None:
+    counting = CountingProvider()
+    counting.release.set()
+    now = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    gw = Gateway(
+        Resolver(counting),
+        RetryPolicy(),
+        {"local": ProviderLimit(requests_per_minute=2)},
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    await run(gw)
+    now[0] += 10.0
+    await run(gw)
+    await run(gw)  # the third start in the minute waits for the first to leave the window
+    assert waits == [50.0]
