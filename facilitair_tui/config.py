@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -22,8 +22,10 @@ class _Section(BaseModel):
 
 
 class EndpointSettings(_Section):
-    """An OpenAI-compatible endpoint: OpenAI itself, OpenRouter, Ollama, llama.cpp, vLLM, LM Studio."""
+    """A model endpoint. ``api = "openai"``: OpenAI itself, OpenRouter, Ollama, llama.cpp, vLLM,
+    LM Studio (anything that speaks Chat Completions); ``api = "anthropic"``: the Messages API."""
 
+    api: Literal["openai", "anthropic"] = "openai"
     base_url: str | None = None
     api_key: SecretStr | None = None
     # Name of an environment variable holding the key (read at run time, never stored).
@@ -31,6 +33,9 @@ class EndpointSettings(_Section):
     timeout_s: float = Field(default=60.0, gt=0)
     # Self-hosted endpoints are free; their cost is 0 rather than unknown.
     free: bool = False
+    # Calls at once and call starts per minute on this endpoint (None: no limit of ours).
+    max_concurrent: int | None = Field(default=None, ge=1, le=1000)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class LocalSettings(_Section):
@@ -39,18 +44,31 @@ class LocalSettings(_Section):
     context_tokens: int = Field(default=8192, ge=512, le=131072)
 
 
+class PriceSettings(_Section):
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
     providers: dict[str, EndpointSettings] = Field(default_factory=dict)
     # Binding id -> key(s), e.g. {"pause": "x"} or {"help": "f1,question_mark"} (App.set_keymap).
     keys: dict[str, str] = Field(default_factory=dict)
+    # Strategy -> role -> model or [model, fallback, ...], over the workflow's own tables.
+    strategies: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
+    # "provider:model" -> prices in US dollars per million tokens, over the built-in table.
+    prices: dict[str, PriceSettings] = Field(default_factory=dict)
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {
     "openai": EndpointSettings(api_key_env="OPENAI_API_KEY"),
+    "anthropic": EndpointSettings(api="anthropic", api_key_env="ANTHROPIC_API_KEY"),
     "openrouter": EndpointSettings(base_url="https://openrouter.ai/api/v1", api_key_env="OPENROUTER_API_KEY"),
 }
+# Base URLs from the environment, as the official SDKs name them (they win over the config file).
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -75,10 +93,9 @@ def load_settings(path: Path | None = None) -> Settings:
         base = endpoints.get(name.lower())
         merged = base.model_copy(update=endpoint.model_dump(exclude_unset=True)) if base else endpoint
         endpoints[name.lower()] = merged
-    if os.environ.get("OPENAI_BASE_URL"):
-        endpoints["openai"] = endpoints["openai"].model_copy(
-            update={"base_url": os.environ["OPENAI_BASE_URL"]}
-        )
+    for name, env in _BASE_URL_ENV.items():
+        if os.environ.get(env):
+            endpoints[name] = endpoints[name].model_copy(update={"base_url": os.environ[env]})
     settings.providers = endpoints
     return settings
 

@@ -16,7 +16,8 @@ from . import models
 from .config import Settings, load_settings
 from .core.context import parse_context
 from .core.provider import ConfigurationError, ModelRef, UsageError
-from .core.workflow import load_workflow
+from .providers.registry import ProviderRegistry
+from .session import choose_strategy, workflow_with_settings
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class EntryOptions:
     ) -> EntryOptions:
         """Raises UsageError / ConfigurationError with the same messages as ``session.prepare``."""
         settings = settings or load_settings()
-        wf = load_workflow(workflow)
-        chosen = (strategy or settings.default_strategy or wf.default_strategy).strip().lower()
+        wf = workflow_with_settings(workflow, settings)
+        chosen = choose_strategy(strategy, settings, wf, ProviderRegistry(settings)).strip().lower()
         if chosen not in wf.strategies:
             raise UsageError(f"unknown strategy {chosen!r}; this workflow offers: {', '.join(wf.strategies)}")
         if model:

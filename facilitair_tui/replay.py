@@ -58,7 +58,7 @@ def replay_workflow(events: Sequence[ev.Event], known: Iterable[Workflow] = ()) 
             roles=tuple(
                 Role(
                     name=name,
-                    models={strategy: started.models[name]},
+                    models={strategy: (started.models[name],)},
                     system_prompt=_RECORDED_PROMPT,
                     reads=tuple(r for r in reads.get(name, ()) if r in roles and r != name),
                 )
@@ -66,7 +66,7 @@ def replay_workflow(events: Sequence[ev.Event], known: Iterable[Workflow] = ()) 
             ),
             synthesizer=Synthesizer(
                 name=synthesizer,
-                models={strategy: started.models[synthesizer]},
+                models={strategy: (started.models[synthesizer],)},
                 system_prompt=_RECORDED_PROMPT,
             ),
             chunks=tuple(

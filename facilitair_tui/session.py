@@ -7,15 +7,18 @@ checks every model can run here before anything starts, and returns a ready ``Co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import paths
 from .config import Settings, load_settings
 from .core.context import parse_context
 from .core.orchestrator import Collaboration, SessionSpec
-from .core.provider import ModelRef
-from .core.workflow import load_workflow
+from .core.provider import ConfigurationError, ModelRef
+from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
+
+BALANCED = "balanced"
 
 
 @dataclass
@@ -40,8 +43,9 @@ def prepare(
 ) -> Prepared:
     """Raises ConfigurationError (with a message saying what to do) for anything that can't run."""
     settings = settings or load_settings()
-    wf = load_workflow(workflow)
-    chosen = strategy or settings.default_strategy or wf.default_strategy
+    wf = workflow_with_settings(workflow, settings)
+    registry = ProviderRegistry(settings)
+    chosen = choose_strategy(strategy, settings, wf, registry)
     spec = SessionSpec(
         task=task,
         workflow=wf,
@@ -51,6 +55,49 @@ def prepare(
         max_tokens=max_tokens,
         read_after_tokens=read_after_tokens,
     )
-    registry = ProviderRegistry(settings)
+    if spec.model_override is None:
+        # Each role runs on the first model of its list that can run here (a key set, the model
+        # installed) and falls back on the others that can; one with none fails on its first.
+        chains = usable_chains(wf, chosen, registry)
+        registry.check_all(wf.models_for(chosen)[name] for name, chain in chains.items() if not chain)
+        spec = replace(
+            spec,
+            role_models={name: chain[0] for name, chain in chains.items()},
+            fallbacks={name: chain[1:] for name, chain in chains.items()},
+        )
     registry.check_all(spec.models().values())
-    return Prepared(Collaboration(spec, registry, prices=registry.prices()), registry)
+    collaboration = Collaboration(spec, registry, prices=registry.prices(), limits=registry.limits())
+    return Prepared(collaboration, registry)
+
+
+def workflow_with_settings(workflow: str | Path | None, settings: Settings) -> Workflow:
+    """The workflow with the config file's ``[strategies]`` tables applied."""
+    wf = load_workflow(workflow)
+    try:
+        return wf.with_strategies(settings.strategies)
+    except ValueError as exc:
+        raise ConfigurationError(f"{paths.config_file()}: {exc}") from None
+
+
+def choose_strategy(
+    requested: str | None, settings: Settings, wf: Workflow, registry: ProviderRegistry
+) -> str:
+    """The strategy asked for, else the config file's default, else BALANCED when every role has
+    a model of its list that can run here (a key is set for it), else the workflow's default
+    (LOCAL: the embedded model, no key needed)."""
+    if requested:
+        return requested
+    if settings.default_strategy:
+        return settings.default_strategy
+    if BALANCED in wf.strategies and all(usable_chains(wf, BALANCED, registry).values()):
+        return BALANCED
+    return wf.default_strategy
+
+
+def usable_chains(wf: Workflow, strategy: str, registry: ProviderRegistry) -> dict[str, tuple[ModelRef, ...]]:
+    """Role -> the models of its list for ``strategy`` that can run here, in order."""
+    firsts, fallbacks = wf.models_for(strategy), wf.fallbacks_for(strategy)
+    return {
+        name: tuple(ref for ref in (first, *fallbacks[name]) if registry.usable(ref))
+        for name, first in firsts.items()
+    }

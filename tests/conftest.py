@@ -16,7 +16,13 @@ from facilitair_tui.models import INSTALL_COMMAND, SMOLLM2
 CLI_TIMEOUT_S = 600
 
 # Variables that would let a developer's shell change what a run can reach or what it costs.
-_KEY_VARIABLES = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY")
+_KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+)
 
 CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 

@@ -61,7 +61,9 @@ class SessionSpec:
     max_tokens: int | None = None
     read_after_tokens: int | None = None
     session_id: str | None = None
-    # Models tried in turn when a role's own model keeps failing, by role name.
+    # The model each role runs on when it is not the strategy's first choice (that one cannot
+    # run here), and the models tried in turn when it keeps failing, by role name.
+    role_models: Mapping[str, ModelRef] = field(default_factory=dict)
     fallbacks: Mapping[str, Sequence[ModelRef]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,7 +81,7 @@ class SessionSpec:
         if self.model_override is not None:
             names = [r.name for r in self.workflow.roles] + [self.workflow.synthesizer.name]
             return dict.fromkeys(names, self.model_override)
-        return self.workflow.models_for(self.strategy)
+        return {**self.workflow.models_for(self.strategy), **self.role_models}
 
 
 class _RestartChunk(Exception):

@@ -35,10 +35,12 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    input_tokens: int
+    input_tokens: int  # every input token, cached ones included
     output_tokens: int
     # True when the backend did not report usage and we counted it ourselves.
     estimated: bool = False
+    # Of the input tokens, those the provider served from its prompt cache (billed lower).
+    cached_input_tokens: int = 0
 
 
 StreamItem = TextDelta | Usage

@@ -27,28 +27,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_models(models: Mapping[str, str]) -> dict[str, str]:
-    normalised: dict[str, str] = {}
+def _check_models(models: object) -> dict[str, tuple[str, ...]]:
+    """Strategy -> models, each a ``provider:model`` or a list of them (the first, then fallbacks)."""
+    if not isinstance(models, Mapping):
+        raise ValueError("expected a table of strategy = model (or list of models)")
+    normalised: dict[str, tuple[str, ...]] = {}
     for strategy, spec in models.items():
-        try:
-            ModelRef.parse(spec)
-        except ConfigurationError as exc:
-            raise ValueError(str(exc)) from None
-        normalised[strategy.strip().lower()] = spec.strip()
+        specs = [spec] if isinstance(spec, str) else spec
+        if not isinstance(specs, list | tuple) or not all(isinstance(s, str) for s in specs):
+            raise ValueError(f"strategy {strategy!r}: expected a model or a list of models")
+        if not specs:
+            raise ValueError(f"strategy {strategy!r} lists no model")
+        for one in specs:
+            try:
+                ModelRef.parse(one)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        normalised[str(strategy).strip().lower()] = tuple(one.strip() for one in specs)
     if not normalised:
         raise ValueError("at least one strategy -> model entry is needed")
     return normalised
 
 
 class _RunsOnModels(_Strict):
-    """Anything that calls a model: a strategy name -> ``provider:model`` table."""
+    """Anything that calls a model: strategy name -> its models, the first used, the rest its
+    fallbacks in order."""
 
     name: str
-    models: dict[str, str]
+    models: dict[str, tuple[str, ...]]
 
-    @field_validator("models")
+    @field_validator("models", mode="before")
     @classmethod
-    def _normalise_models(cls, value: dict[str, str]) -> dict[str, str]:
+    def _normalise_models(cls, value: object) -> dict[str, tuple[str, ...]]:
         return _check_models(value)
 
 
@@ -161,9 +171,37 @@ class Workflow(_Strict):
             raise UsageError(
                 f"unknown strategy {strategy!r}; this workflow offers: {', '.join(self.strategies)}"
             )
-        refs = {r.name: ModelRef.parse(r.models[key]) for r in self.roles}
-        refs[self.synthesizer.name] = ModelRef.parse(self.synthesizer.models[key])
-        return refs
+        return {name: models[0] for name, models in self._chains(key).items()}
+
+    def fallbacks_for(self, strategy: str) -> dict[str, tuple[ModelRef, ...]]:
+        """Role name (and synthesizer) -> the models tried after its own, in order."""
+        return {name: models[1:] for name, models in self._chains(strategy.strip().lower()).items()}
+
+    def _chains(self, key: str) -> dict[str, tuple[ModelRef, ...]]:
+        members = (*self.roles, self.synthesizer)
+        return {m.name: tuple(ModelRef.parse(spec) for spec in m.models[key]) for m in members}
+
+    def with_strategies(self, overrides: Mapping[str, Mapping[str, object]]) -> Workflow:
+        """This workflow with the config file's ``[strategies.NAME]`` tables applied: each sets
+        the model (or model list) of the roles it names for that strategy; a new strategy must
+        name every role and the synthesizer. Raises ``ValueError`` saying what is wrong."""
+        if not overrides:
+            return self
+        data = self.model_dump()
+        members = {m["name"]: m for m in (*data["roles"], data["synthesizer"])}
+        for strategy, table in overrides.items():
+            for name, models in table.items():
+                if name not in members:
+                    raise ValueError(
+                        f"strategies.{strategy}: no role {name!r} in workflow {self.name!r} "
+                        f"(its roles: {', '.join(members)})"
+                    )
+                members[name]["models"][strategy.strip().lower()] = models
+        try:
+            return Workflow.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"strategies: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _format_location(loc: tuple[int | str, ...]) -> str:

@@ -241,7 +241,12 @@ class OpenAICompatibleProvider:
         completion = getattr(usage, "completion_tokens", None)
         if not isinstance(prompt, int) or not isinstance(completion, int):
             return None
-        return Usage(input_tokens=prompt, output_tokens=completion)
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+        return Usage(
+            input_tokens=prompt,
+            output_tokens=completion,
+            cached_input_tokens=cached if isinstance(cached, int) and 0 <= cached <= prompt else 0,
+        )
 
     # -- error mapping -------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from facilitair_tui import models
 from facilitair_tui.config import Settings, api_key
-from facilitair_tui.core.cost import FREE_PROVIDERS, PriceTable
+from facilitair_tui.core.cost import FREE_PROVIDERS, Price, PriceTable
+from facilitair_tui.core.gateway import ProviderLimit
 from facilitair_tui.core.provider import ChatProvider, ConfigurationError, ModelRef
 
 
@@ -52,6 +53,22 @@ class ProviderRegistry:
         for ref in dict.fromkeys(refs):
             self.check(ref)
 
+    def usable(self, ref: ModelRef) -> bool:
+        """Whether ``ref`` can run here (its provider is known, has its key, its model installed)."""
+        try:
+            self.check(ref)
+        except ConfigurationError:
+            return False
+        return True
+
+    def limits(self) -> dict[str, ProviderLimit]:
+        """The per-endpoint call limits set in the config file."""
+        return {
+            name: ProviderLimit(e.max_concurrent, e.requests_per_minute)
+            for name, e in self.settings.providers.items()
+            if e.max_concurrent or e.requests_per_minute
+        }
+
     def resolve(self, ref: ModelRef) -> ChatProvider:
         provider = self._instances.get(ref.provider)
         if provider is None:
@@ -68,16 +85,26 @@ class ProviderRegistry:
             return LocalModelProvider(
                 max_contexts=local.max_contexts, n_ctx=local.context_tokens, threads=local.threads
             )
+        endpoint = self.settings.providers[name]
+        if endpoint.api == "anthropic":
+            from .anthropic_messages import AnthropicProvider
+
+            return AnthropicProvider(
+                name, base_url=endpoint.base_url, api_key=api_key(endpoint), timeout_s=endpoint.timeout_s
+            )
         from .openai_compat import OpenAICompatibleProvider
 
-        endpoint = self.settings.providers[name]
         return OpenAICompatibleProvider(
             name, base_url=endpoint.base_url, api_key=api_key(endpoint), timeout_s=endpoint.timeout_s
         )
 
     def prices(self) -> PriceTable:
         free = set(FREE_PROVIDERS) | {n for n, e in self.settings.providers.items() if e.free}
-        return PriceTable(free_providers=free)
+        overrides = {
+            spec.strip().lower(): Price(p.input, p.output, p.cached_input)
+            for spec, p in self.settings.prices.items()
+        }
+        return PriceTable(free_providers=free).with_prices(overrides)
 
     def statuses(self) -> list[ProviderStatus]:
         out = []
@@ -87,9 +114,14 @@ class ProviderRegistry:
             out.append(ProviderStatus(f"local:{name}", ok, detail))
         for name, endpoint in self.settings.providers.items():
             has_key = api_key(endpoint) is not None
-            where = endpoint.base_url or "https://api.openai.com/v1"
+            if endpoint.api == "anthropic":
+                where = endpoint.base_url or "https://api.anthropic.com"
+                kind = "Anthropic Messages API"
+            else:
+                where = endpoint.base_url or "https://api.openai.com/v1"
+                kind = "OpenAI-compatible endpoint"
             if has_key or endpoint.free or not endpoint.api_key_env:
-                out.append(ProviderStatus(name, True, f"OpenAI-compatible endpoint at {where}"))
+                out.append(ProviderStatus(name, True, f"{kind} at {where}"))
             else:
                 out.append(ProviderStatus(name, False, f"no API key: set {endpoint.api_key_env}"))
         return out

@@ -32,7 +32,7 @@ from facilitair_tui.session import Prepared
 from .support import WORKFLOW, GatedProvider, Script, collaboration, hold_from_chunk, wait_until
 
 NARROW = (80, 24)
-_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY")
+_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from facilitair_tui.session import Prepared
 
 from .support import Script, collaboration
 
-_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY")
+_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
 
 
 def run_tui(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -68,7 +68,7 @@ BAD_INPUTS = [
         "unknown-provider",
         ("collaborate", "--model", "nosuchprovider:x", "t"),
         EXIT_CONFIG,
-        ("'nosuchprovider'", "local, openai, openrouter", "[providers.NAME]"),
+        ("'nosuchprovider'", "local, openai, anthropic, openrouter", "[providers.NAME]"),
     ),
     BadInput(
         "openai-without-key",
@@ -246,6 +246,8 @@ def test_models_list_shows_the_local_model_usable_and_openai_needing_a_key(cli: 
     assert "OPENAI_API_KEY" in str(openai["detail"])
     assert entries["openrouter"]["usable"] is False
     assert "OPENROUTER_API_KEY" in str(entries["openrouter"]["detail"])
+    assert entries["anthropic"]["usable"] is False
+    assert "ANTHROPIC_API_KEY" in str(entries["anthropic"]["detail"])
 
 
 def test_models_list_without_the_model_says_how_to_install_it(tmp_path: Path, facilitair_home: Path) -> None:
@@ -259,8 +261,10 @@ def test_models_list_without_the_model_says_how_to_install_it(tmp_path: Path, fa
 
 
 def test_models_list_never_shows_a_key(cli: CliRunner) -> None:
-    env = {"OPENAI_API_KEY": SECRET, "OPENROUTER_API_KEY": SECRET}
+    env = {"OPENAI_API_KEY": SECRET, "OPENROUTER_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET}
     entries = _models_list(cli, env)
+    assert entries["anthropic"]["usable"] is True
+    assert "Anthropic Messages API" in str(entries["anthropic"]["detail"])
     assert entries["openai"]["usable"] is True
     assert entries["openrouter"]["usable"] is True
     for args in (("models", "list", "--json"), ("models", "list")):

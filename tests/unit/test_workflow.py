@@ -158,7 +158,8 @@ def test_a_strategy_missing_for_one_role_names_the_role_and_the_strategy(
     # The coder's models table is the only one followed directly by the reviewer's [[roles]].
     text = _edited(
         default_text,
-        'cheap = "openai:gpt-4o-mini"\n\n[[roles]]\nname = "reviewer"',
+        'cheap = ["openai:gpt-4.1-mini", "openrouter:deepseek/deepseek-chat", "anthropic:claude-haiku-4-5"]'
+        '\n\n[[roles]]\nname = "reviewer"',
         '\n[[roles]]\nname = "reviewer"',
     )
     path = _write(tmp_path, text)
@@ -169,13 +170,40 @@ def test_a_strategy_missing_for_one_role_names_the_role_and_the_strategy(
 
 
 def test_a_malformed_model_spec_names_the_place_and_the_spec(tmp_path: Path, default_text: str) -> None:
-    text = _edited(default_text, 'balanced = "openai:gpt-4o"\n', 'balanced = "gpt4"\n', count=1)
+    text = _edited(
+        default_text,
+        'balanced = ["anthropic:claude-sonnet-4-5", "openrouter:anthropic/claude-sonnet-4.5", '
+        '"openai:gpt-4.1"]',
+        'balanced = ["anthropic:claude-sonnet-4-5", "gpt4"]',
+        count=1,
+    )
     path = _write(tmp_path, text)
     message = _load_error(path)
     assert str(path) in message
     assert "roles[0].models" in message
     assert "'gpt4'" in message
     assert "PROVIDER:MODEL" in message
+
+
+def test_a_strategy_lists_fallbacks_after_its_model(tmp_path: Path, default_text: str) -> None:
+    wf = load_workflow()
+    assert str(wf.models_for("balanced")["architect"]) == "anthropic:claude-sonnet-4-5"
+    assert [str(r) for r in wf.fallbacks_for("balanced")["architect"]] == [
+        "openrouter:anthropic/claude-sonnet-4.5",
+        "openai:gpt-4.1",
+    ]
+    assert wf.fallbacks_for("local")["coder"] == ()
+
+
+def test_config_strategy_tables_override_roles_and_a_new_strategy_must_cover_every_role() -> None:
+    wf = load_workflow().with_strategies({"cheap": {"coder": ["local:smollm2-135m", "openai:gpt-4.1-nano"]}})
+    assert str(wf.models_for("cheap")["coder"]) == "local:smollm2-135m"
+    assert [str(r) for r in wf.fallbacks_for("cheap")["coder"]] == ["openai:gpt-4.1-nano"]
+    assert str(wf.models_for("cheap")["architect"]) == "openai:gpt-4.1-mini"  # untouched
+    with pytest.raises(ValueError, match="no role 'tester'"):
+        load_workflow().with_strategies({"cheap": {"tester": "openai:gpt-4.1"}})
+    with pytest.raises(ValueError, match="has no model for strategy mine"):
+        load_workflow().with_strategies({"mine": {"coder": "openai:gpt-4.1"}})
 
 
 def test_default_strategy_must_be_offered(tmp_path: Path, default_text: str) -> None:
