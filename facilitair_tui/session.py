@@ -96,8 +96,4 @@ def choose_strategy(
 
 def usable_chains(wf: Workflow, strategy: str, registry: ProviderRegistry) -> dict[str, tuple[ModelRef, ...]]:
     """Role -> the models of its list for ``strategy`` that can run here, in order."""
-    firsts, fallbacks = wf.models_for(strategy), wf.fallbacks_for(strategy)
-    return {
-        name: tuple(ref for ref in (first, *fallbacks[name]) if registry.usable(ref))
-        for name, first in firsts.items()
-    }
+    return wf.usable_chains(strategy, registry.usable)

@@ -101,6 +101,26 @@ class Feedback(Event, tag="feedback"):
     chunk: int = 0  # the chunk it will shape
 
 
+class BudgetExceeded(Event, tag="budget_exceeded"):
+    """The next chunk could pass a budget: the session waits for the user's decision."""
+
+    chunk: int
+    title: str
+    spent_usd: float
+    forecast_usd: float
+    limit_usd: float
+    scope: Literal["session", "day"]
+    # The cheapest other strategy that can run here, and its forecast for this chunk (if any).
+    cheaper: str | None = None
+    cheaper_forecast_usd: float | None = None
+
+
+class BudgetDecision(Event, tag="budget_decision"):
+    choice: Literal["continue", "cheaper", "stop"]
+    strategy: str | None = None  # the strategy switched to, for "cheaper"
+    models: dict[str, str] = {}  # role -> "provider:model" from here on, for "cheaper"
+
+
 class Error(Event, tag="error"):
     message: str
     agent: str | None = None
@@ -127,13 +147,15 @@ AnyEvent = (
     | Paused
     | Resumed
     | Feedback
+    | BudgetExceeded
+    | BudgetDecision
     | Error
     | SessionFinished
 )
 
 # Control events reach consumers even while paused: they describe the pause itself or a
 # request the user just made, and holding them back would make the UI lie about its state.
-CONTROL_EVENTS: tuple[type[Event], ...] = (Paused, Resumed, Feedback)
+CONTROL_EVENTS: tuple[type[Event], ...] = (Paused, Resumed, Feedback, BudgetExceeded, BudgetDecision)
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from facilitair_tui._native import StreamRouter
 
 from . import events as ev
+from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
 from .cost import PriceTable, add_costs
 from .gateway import Billed, Gateway, ProviderLimit, RetryPolicy
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
@@ -46,6 +47,8 @@ from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
 from .workflow import Chunk, Role, Workflow
 
 MAX_TASK_CHARS = 200_000
+# Tokens of a prompt besides the system prompt, task and upstream text (stage, instructions).
+PROMPT_FRAME_TOKENS = 200
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,24 @@ class Collaboration:
         clock: Callable[[], float] = time.perf_counter,
         retry: RetryPolicy | None = None,
         limits: Mapping[str, ProviderLimit] | None = None,
+        budget: Budget | None = None,
+        usable: Callable[[ModelRef], bool] | None = None,
     ) -> None:
+        """``usable`` tells whether a model can run here (its key set, its file installed); the
+        budget guard uses it to offer a cheaper strategy. Without it every model counts."""
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
         self.session_id = spec.session_id or uuid.uuid4().hex[:16]
         self._gateway = Gateway(resolver, retry or RetryPolicy(), limits)
+        self._fallbacks: dict[str, tuple[ModelRef, ...]] = {k: tuple(v) for k, v in spec.fallbacks.items()}
+        self.budget = budget or Budget()
+        self._budget_decision: asyncio.Future[BudgetChoice] | None = None
+        self._budget_warned = False
+        self._usable = usable or (lambda ref: True)
+        self._offered: str | None = None  # the cheaper strategy the guard offered last
+        self._last_input: dict[str, int] = {}  # each agent's input tokens in its latest call
+        self._chunk_output: dict[int, int] = {}  # output tokens written per chunk
         self._prices = prices or PriceTable()
         self._clock = clock
         self._t0 = clock()
@@ -218,6 +233,136 @@ class Collaboration:
             self._run_task.cancel(msg="stop")
         self.resume()
 
+    # ----------------------------------------------------------------- the budget guard
+
+    @property
+    def awaiting_budget(self) -> bool:
+        """The session waits for the user's answer to a ``budget_exceeded`` event."""
+        return self._budget_decision is not None and not self._budget_decision.done()
+
+    def decide_budget(
+        self,
+        choice: BudgetChoice,
+        *,
+        strategy: str | None = None,
+        models: Mapping[str, ModelRef] | None = None,
+        fallbacks: Mapping[str, Sequence[ModelRef]] | None = None,
+    ) -> None:
+        """Answer the budget guard: go on, go on with cheaper models, or stop.
+
+        "cheaper" switches to ``models`` (with ``fallbacks``) when given, else to ``strategy``, else
+        to the strategy the guard offered. Raises ``RuntimeError`` when no decision is pending
+        and ``ValueError`` when "cheaper" has nothing to switch to."""
+        future = self._budget_decision
+        if future is None or future.done():
+            raise RuntimeError("the session is not waiting for a budget decision")
+        if choice == "cheaper":
+            if models is None:
+                strategy = strategy or self._offered
+                if strategy is None:
+                    raise ValueError("no cheaper strategy can run here")
+                chains = self.workflow.usable_chains(strategy, self._usable)
+                if not all(chains.values()):
+                    raise ValueError(f"strategy {strategy!r} cannot run here")
+                models = {name: chain[0] for name, chain in chains.items()}
+                fallbacks = {name: chain[1:] for name, chain in chains.items()}
+            self.models.update(models)
+            self._fallbacks.update({k: tuple(v) for k, v in (fallbacks or {}).items()})
+        shown = {name: str(ref) for name, ref in (models or {}).items()}
+        decision = ev.BudgetDecision(
+            session_id=self.session_id, choice=choice, strategy=strategy, models=shown
+        )
+        decision.t = self._now()
+        self._deliver_or_hold(decision, control=True)
+        future.set_result(choice)
+
+    async def _within_budget(self, index: int, chunk: Chunk) -> bool:
+        """Check the next chunk against the budget; wait for the user when it could pass it."""
+        budget = self.budget
+        while budget.active:
+            spent = add_costs(r.cost_usd for r in self._results)
+            forecast = forecast_usd(self._chunk_calls(index), self._prices)
+            if spent is None or forecast is None:
+                if not self._budget_warned:
+                    self._budget_warned = True
+                    unknown = ", ".join(unpriced(self.models, self._prices)) or "a model used so far"
+                    self._emit(
+                        ev.Error(
+                            session_id=self.session_id,
+                            recoverable=True,
+                            message=f"the price of {unknown} is unknown, so the budget cannot be enforced; "
+                            'add it under [prices."provider:model"] in the config file',
+                        )
+                    )
+                return True
+            breach = budget.breach(spent, forecast)
+            if breach is None:
+                return True
+            scope, limit = breach
+            self._offered, offered_forecast = self._cheapest_other(index, forecast)
+            self._budget_decision = asyncio.get_running_loop().create_future()
+            alert = ev.BudgetExceeded(
+                session_id=self.session_id,
+                chunk=index,
+                title=chunk.title,
+                spent_usd=round(spent, 6),
+                forecast_usd=round(forecast, 6),
+                limit_usd=limit,
+                scope=scope,
+                cheaper=self._offered,
+                cheaper_forecast_usd=None if offered_forecast is None else round(offered_forecast, 6),
+            )
+            alert.t = self._now()
+            self._deliver_or_hold(alert, control=True)
+            try:
+                choice = await self._budget_decision
+            finally:
+                self._budget_decision = None
+            if choice == "stop":
+                return False
+            if choice == "continue":
+                return True
+            # "cheaper": forecast again with the new models.
+        return True
+
+    def _cheapest_other(self, index: int, current: float) -> tuple[str | None, float | None]:
+        """The strategy (not the current models) that can run here with the lowest forecast for
+        chunk ``index``, when it is lower than ``current``."""
+        best: tuple[str | None, float | None] = (None, None)
+        for strategy in self.workflow.strategies:
+            chains = self.workflow.usable_chains(strategy, self._usable)
+            if not all(chains.values()):
+                continue
+            models = {name: chain[0] for name, chain in chains.items()}
+            if models == self.models:
+                continue
+            forecast = forecast_usd(self._chunk_calls(index, models), self._prices)
+            if forecast is not None and forecast < current and (best[1] is None or forecast < best[1]):
+                best = (strategy, forecast)
+        return best
+
+    def _chunk_calls(self, index: int, models: Mapping[str, ModelRef] | None = None) -> list[CallEstimate]:
+        """At most what each call of chunk ``index`` reads and writes (see ``core.budget``)."""
+        wf, spec = self.workflow, self.spec
+        models = models or self.models
+        written_since = self._chunk_output.get(index - 1, 0)
+        base = (len(spec.task) + sum(len(k) + len(v) for k, v in spec.context.items())) // 4
+        out_of = {r.name: spec.max_tokens or r.max_tokens or wf.defaults.max_tokens for r in wf.roles}
+        calls = []
+        for role in wf.roles:
+            if role.name in self._last_input:
+                reads = self._last_input[role.name] + written_since
+            else:
+                upstream = sum(out_of[name] for name in role.reads)
+                reads = base + len(role.system_prompt) // 4 + PROMPT_FRAME_TOKENS + upstream
+            calls.append(CallEstimate(role.name, models[role.name], reads, out_of[role.name]))
+        syn = wf.synthesizer
+        syn_reads = self._last_input.get(syn.name, base + len(syn.system_prompt) // 4 + PROMPT_FRAME_TOKENS)
+        syn_reads += sum(out_of.values()) + written_since
+        syn_out = spec.max_tokens or syn.max_tokens
+        calls.append(CallEstimate(syn.name, models[syn.name], syn_reads, syn_out))
+        return calls
+
     # ----------------------------------------------------------------- emission
 
     def _now(self) -> float:
@@ -268,6 +413,8 @@ class Collaboration:
                 raise asyncio.CancelledError("stop")
             for index, chunk in enumerate(wf.chunks, start=1):
                 await self._wait_unpaused()
+                if not await self._within_budget(index, chunk):
+                    raise asyncio.CancelledError("budget")
                 self._current_chunk = index
                 self._emit(
                     ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
@@ -431,7 +578,7 @@ class Collaboration:
 
         started = self._clock()
         self._emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
-        models = (ref, *self.spec.fallbacks.get(agent, ()))
+        models = (ref, *self._fallbacks.get(agent, ()))
         billed: list[Billed] = []
         try:
             async for item in self._gateway.stream(models, request):
@@ -487,6 +634,8 @@ class Collaboration:
                 )
             result.input_tokens = usage.input_tokens
             result.output_tokens = usage.output_tokens
+            self._last_input[agent] = usage.input_tokens
+            self._chunk_output[index] = self._chunk_output.get(index, 0) + usage.output_tokens
             result.cost_usd = cost
             self._results.append(result)
             self._emit(

@@ -7,7 +7,7 @@ reads any other. Every problem in a file is reported with the file, the place an
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,13 @@ class Workflow(_Strict):
     def fallbacks_for(self, strategy: str) -> dict[str, tuple[ModelRef, ...]]:
         """Role name (and synthesizer) -> the models tried after its own, in order."""
         return {name: models[1:] for name, models in self._chains(strategy.strip().lower()).items()}
+
+    def usable_chains(
+        self, strategy: str, usable: Callable[[ModelRef], bool]
+    ) -> dict[str, tuple[ModelRef, ...]]:
+        """Role (and synthesizer) -> the models of its list for ``strategy`` that ``usable`` accepts."""
+        chains = self._chains(strategy.strip().lower())
+        return {name: tuple(ref for ref in refs if usable(ref)) for name, refs in chains.items()}
 
     def _chains(self, key: str) -> dict[str, tuple[ModelRef, ...]]:
         members = (*self.roles, self.synthesizer)
