@@ -166,25 +166,25 @@ class Workflow(_Strict):
 
     def models_for(self, strategy: str) -> dict[str, ModelRef]:
         """Role name (and synthesizer) -> model for a strategy."""
-        key = strategy.strip().lower()
-        if key not in self.strategies:
-            raise UsageError(
-                f"unknown strategy {strategy!r}; this workflow offers: {', '.join(self.strategies)}"
-            )
-        return {name: models[0] for name, models in self._chains(key).items()}
+        return {name: models[0] for name, models in self._chains(strategy).items()}
 
     def fallbacks_for(self, strategy: str) -> dict[str, tuple[ModelRef, ...]]:
         """Role name (and synthesizer) -> the models tried after its own, in order."""
-        return {name: models[1:] for name, models in self._chains(strategy.strip().lower()).items()}
+        return {name: models[1:] for name, models in self._chains(strategy).items()}
 
     def usable_chains(
         self, strategy: str, usable: Callable[[ModelRef], bool]
     ) -> dict[str, tuple[ModelRef, ...]]:
         """Role (and synthesizer) -> the models of its list for ``strategy`` that ``usable`` accepts."""
-        chains = self._chains(strategy.strip().lower())
+        chains = self._chains(strategy)
         return {name: tuple(ref for ref in refs if usable(ref)) for name, refs in chains.items()}
 
-    def _chains(self, key: str) -> dict[str, tuple[ModelRef, ...]]:
+    def _chains(self, strategy: str) -> dict[str, tuple[ModelRef, ...]]:
+        key = strategy.strip().lower()
+        if key not in self.strategies:
+            raise UsageError(
+                f"unknown strategy {strategy!r}; this workflow offers: {', '.join(self.strategies)}"
+            )
         members = (*self.roles, self.synthesizer)
         return {m.name: tuple(ModelRef.parse(spec) for spec in m.models[key]) for m in members}
 
