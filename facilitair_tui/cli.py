@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import click
 from rich.console import Console
@@ -23,6 +23,7 @@ from rich.markup import escape
 from . import __version__, models
 from .config import load_settings
 from .core import events as ev
+from .core.budget import BudgetChoice
 from .core.orchestrator import Collaboration
 from .core.provider import ConfigurationError, UsageError
 from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
@@ -72,6 +73,14 @@ class _OneLineUsageErrors(click.Command):
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
 )
+@click.option(
+    "--on-budget",
+    type=click.Choice(["ask", "continue", "cheaper", "stop"]),
+    default="ask",
+    show_default=True,
+    help="What to do when a chunk could pass the budget: ask (on the terminal; without one, stop), "
+    "go on, switch to the cheaper strategy offered, or stop.",
+)
 def collaborate(
     task: str,
     context: tuple[str, ...],
@@ -79,8 +88,10 @@ def collaborate(
     model: str | None,
     workflow: Path | None,
     max_tokens: int | None,
+    budget_usd: float | None,
     read_after: int | None,
     as_json: bool,
+    on_budget: str,
 ) -> None:
     """Run a collaboration on TASK ("-" reads the task from standard input)."""
     from .session import prepare
@@ -96,6 +107,7 @@ def collaborate(
             workflow=workflow,
             max_tokens=max_tokens,
             read_after_tokens=read_after,
+            budget_usd=budget_usd,
         )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE, as_json=as_json)
@@ -109,18 +121,64 @@ def collaborate(
             sys.stdout.buffer.write(ev.to_json(event) + b"\n")
             sys.stdout.flush()
 
-        status = asyncio.run(_drive(collaboration, sink, prepared.aclose))
+        status = asyncio.run(_drive(collaboration, sink, prepared.aclose, _budget_answer(on_budget, False)))
     else:
         renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
         with renderer:
-            status = asyncio.run(_drive(collaboration, renderer.handle, prepared.aclose))
+            answer = _budget_answer(on_budget, True, renderer)
+            status = asyncio.run(_drive(collaboration, renderer.handle, prepared.aclose, answer))
+    prepared.record_spend(status)
     sys.exit(exit_code(status))
+
+
+BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
+
+
+def _budget_answer(policy: str, human: bool, renderer: LiveRenderer | None = None) -> BudgetAnswer:
+    """How the CLI answers the budget guard: the --on-budget choice, or a question on the terminal."""
+
+    async def fixed(alert: ev.BudgetExceeded) -> BudgetChoice:
+        # "ask" without a terminal, or "cheaper" with nothing cheaper that can run here: stop,
+        # never go past the budget unasked.
+        choice = cast(BudgetChoice, policy) if policy in ("continue", "stop") else "stop"
+        if policy == "cheaper" and alert.cheaper is not None:
+            choice = "cheaper"
+        if policy == "ask":
+            err_console.print(
+                "The next chunk could pass the budget and there is no terminal to ask: stopping. "
+                "Run with --on-budget continue (or cheaper) to decide ahead, or raise --budget."
+            )
+        return choice
+
+    async def ask(alert: ev.BudgetExceeded) -> BudgetChoice:
+        options = {"c": "continue", "s": "stop"}
+        prompt = "[c]ontinue past the budget, [s]top"
+        if alert.cheaper is not None:
+            options["x"] = "cheaper"
+            prompt += f", switch to [x] {alert.cheaper.upper()}"
+        if renderer is not None:
+            renderer.pause_live()
+        try:
+            answer = await asyncio.to_thread(
+                click.prompt, prompt, type=click.Choice(list(options)), show_choices=False, err=True
+            )
+        except (click.Abort, EOFError):
+            answer = "s"
+        finally:
+            if renderer is not None:
+                renderer.resume_live()
+        return cast(BudgetChoice, options[answer])
+
+    if policy == "ask" and human and sys.stdin.isatty():
+        return ask
+    return fixed
 
 
 async def _drive(
     collaboration: Collaboration,
     sink: Callable[[ev.Event], None],
     aclose: Callable[[], object],
+    budget_answer: BudgetAnswer,
 ) -> ev.SessionFinished | None:
     """Feed every event to ``sink``; Ctrl-C stops the session cleanly, a second one hard."""
     loop = asyncio.get_running_loop()
@@ -140,6 +198,8 @@ async def _drive(
     try:
         async for event in collaboration.events():
             sink(event)
+            if isinstance(event, ev.BudgetExceeded) and collaboration.awaiting_budget:
+                collaboration.decide_budget(await budget_answer(event))
             if isinstance(event, ev.SessionFinished):
                 final = event
     except BrokenPipeError:

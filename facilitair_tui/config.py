@@ -50,6 +50,13 @@ class PriceSettings(_Section):
     cached_input: float | None = Field(default=None, ge=0)
 
 
+class BudgetSettings(_Section):
+    """US dollars; a session pauses before a chunk that could pass either (None: no limit)."""
+
+    session_usd: float | None = Field(default=None, ge=0)
+    daily_usd: float | None = Field(default=None, ge=0)
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
@@ -60,6 +67,7 @@ class Settings(_Section):
     strategies: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
     # "provider:model" -> prices in US dollars per million tokens, over the built-in table.
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
+    budget: BudgetSettings = BudgetSettings()
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

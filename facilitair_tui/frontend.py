@@ -29,7 +29,7 @@ def exit_code(final: ev.SessionFinished | None) -> int:
 
 
 def session_options(command: F) -> F:
-    """The options that shape a collaboration: context, strategy, model, workflow, max tokens."""
+    """The options that shape a collaboration: context, strategy, model, workflow, max tokens, budget."""
     options = [
         click.option(
             "--context",
@@ -56,6 +56,13 @@ def session_options(command: F) -> F:
             type=click.IntRange(min=1, max=32768),
             metavar="N",
             help="Cap every model call at N output tokens.",
+        ),
+        click.option(
+            "--budget",
+            "budget_usd",
+            type=click.FloatRange(min=0),
+            metavar="USD",
+            help="Pause before a chunk that could take the session's cost past USD dollars.",
         ),
     ]
     for option in reversed(options):

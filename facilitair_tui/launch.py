@@ -28,6 +28,7 @@ class EntryOptions:
     model: str | None = None
     workflow: Path | None = None
     max_tokens: int | None = None
+    budget_usd: float | None = None
     # The models each strategy runs (role -> "provider:model"), for the first-run check.
     strategy_models: Mapping[str, tuple[ModelRef, ...]] = field(default_factory=dict)
 
@@ -40,6 +41,7 @@ class EntryOptions:
         model: str | None = None,
         workflow: Path | None = None,
         max_tokens: int | None = None,
+        budget_usd: float | None = None,
         settings: Settings | None = None,
     ) -> EntryOptions:
         """Raises UsageError / ConfigurationError with the same messages as ``session.prepare``."""
@@ -57,6 +59,7 @@ class EntryOptions:
             model=model,
             workflow=workflow,
             max_tokens=max_tokens,
+            budget_usd=budget_usd,
             strategy_models={name: tuple(wf.models_for(name).values()) for name in wf.strategies},
         )
 

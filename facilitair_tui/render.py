@@ -40,6 +40,18 @@ class _AgentView:
     status: str = "waiting"
 
 
+def budget_question(e: ev.BudgetExceeded) -> str:
+    """The budget guard's question in words (shared by the CLI's renderer and prompt)."""
+    limit = "the session's budget" if e.scope == "session" else "today's budget"
+    text = (
+        f"💰 chunk {e.chunk} ({e.title}) could cost up to {money(e.forecast_usd)}; with {money(e.spent_usd)} "
+        f"spent that may pass {limit} of {money(e.limit_usd)}. The session waits"
+    )
+    if e.cheaper is not None:
+        text += f" (a cheaper strategy, {e.cheaper.upper()}, forecasts {money(e.cheaper_forecast_usd)})"
+    return text
+
+
 class LiveRenderer:
     def __init__(self, console: Console, workflow: Workflow) -> None:
         self.console = console
@@ -104,6 +116,15 @@ class LiveRenderer:
         return table
 
     # ------------------------------------------------------------------ events
+
+    def pause_live(self) -> None:
+        """Take the live footer off the screen (while the user answers a question)."""
+        if self._live.is_started:
+            self._live.stop()
+
+    def resume_live(self) -> None:
+        if not self._live.is_started:
+            self._live.start()
 
     def handle(self, event: ev.Event) -> None:
         method = getattr(self, f"_on_{type(event).__name__}", None)
@@ -194,6 +215,17 @@ class LiveRenderer:
 
     def _on_Resumed(self, e: ev.Resumed) -> None:
         self._note(e.t, f"▶ resumed ({e.held} held events follow)", "yellow")
+
+    def _on_BudgetExceeded(self, e: ev.BudgetExceeded) -> None:
+        self._note(e.t, budget_question(e), "bold yellow")
+
+    def _on_BudgetDecision(self, e: ev.BudgetDecision) -> None:
+        said = {
+            "continue": "going on past the budget for this chunk",
+            "cheaper": f"switching to {(e.strategy or 'cheaper models').upper()}",
+            "stop": "stopping the session",
+        }[e.choice]
+        self._note(e.t, f"💰 budget: {said}", "yellow")
 
     def _on_Feedback(self, e: ev.Feedback) -> None:
         when = "now (restarting the chunk)" if e.applies_to == "now" else f"from chunk {e.chunk}"

@@ -6,12 +6,15 @@ checks every model can run here before anything starts, and returns a ready ``Co
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import paths
+from . import paths, spend
 from .config import Settings, load_settings
+from .core import events as ev
+from .core.budget import Budget
 from .core.context import parse_context
 from .core.orchestrator import Collaboration, SessionSpec
 from .core.provider import ConfigurationError, ModelRef
@@ -29,6 +32,12 @@ class Prepared:
     async def aclose(self) -> None:
         await self.registry.aclose()
 
+    def record_spend(self, final: ev.SessionFinished | None) -> None:
+        """Count the session's cost in today's spend (for the daily budget)."""
+        if final is not None:
+            with contextlib.suppress(OSError):  # losing the tally must not lose the session
+                spend.record(final.cost_usd)
+
 
 def prepare(
     task: str,
@@ -39,6 +48,7 @@ def prepare(
     workflow: str | Path | None = None,
     max_tokens: int | None = None,
     read_after_tokens: int | None = None,
+    budget_usd: float | None = None,
     settings: Settings | None = None,
 ) -> Prepared:
     """Raises ConfigurationError (with a message saying what to do) for anything that can't run."""
@@ -66,7 +76,19 @@ def prepare(
             fallbacks={name: chain[1:] for name, chain in chains.items()},
         )
     registry.check_all(spec.models().values())
-    collaboration = Collaboration(spec, registry, prices=registry.prices(), limits=registry.limits())
+    budget = Budget(
+        session_usd=budget_usd if budget_usd is not None else settings.budget.session_usd,
+        daily_usd=settings.budget.daily_usd,
+        spent_today_usd=spend.spent_today() if settings.budget.daily_usd is not None else 0.0,
+    )
+    collaboration = Collaboration(
+        spec,
+        registry,
+        prices=registry.prices(),
+        limits=registry.limits(),
+        budget=budget,
+        usable=registry.usable,
+    )
     return Prepared(collaboration, registry)
 
 

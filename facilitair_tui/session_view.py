@@ -19,7 +19,8 @@ from .core.cost import add_costs
 from .core.workflow import Workflow
 
 Phase = Literal["idle", "waiting", "generating", "done", "failed", "cancelled"]
-SessionState = Literal["starting", "running", "paused", "done", "stopped", "failed"]
+# "budget": waiting for the user's answer to the budget guard.
+SessionState = Literal["starting", "running", "paused", "budget", "done", "stopped", "failed"]
 Verbosity = Literal["all", "filtered", "synthesis"]
 VERBOSITIES: tuple[Verbosity, ...] = ("all", "filtered", "synthesis")
 
@@ -189,6 +190,15 @@ class SessionView:
         elif isinstance(event, ev.Resumed):
             if not self.finished:
                 self.state = "running"
+        elif isinstance(event, ev.BudgetExceeded):
+            if not self.finished:
+                self.state = "budget"
+        elif isinstance(event, ev.BudgetDecision):
+            if not self.finished and self.state == "budget":
+                self.state = "running"
+            if event.choice == "cheaper":
+                self.strategy = event.strategy or self.strategy
+                self.models.update(event.models)
         elif isinstance(event, ev.Error):
             self.errors.append(event)
         elif isinstance(event, ev.Feedback):

@@ -58,6 +58,7 @@ def main(
     model: str | None,
     workflow: Path | None,
     max_tokens: int | None,
+    budget_usd: float | None,
 ) -> None:
     """Watch and steer a collaboration of LLM agents on your software task, live."""
     if task == "-":
@@ -78,6 +79,7 @@ def main(
                 model=model,
                 workflow=workflow,
                 max_tokens=max_tokens,
+                budget_usd=budget_usd,
                 settings=settings,
             )
         else:
@@ -88,6 +90,7 @@ def main(
                 model=model,
                 workflow=workflow,
                 max_tokens=max_tokens,
+                budget_usd=budget_usd,
                 settings=settings,
             )
     except UsageError as exc:
@@ -105,9 +108,14 @@ def main(
         else:
             app = FacilitairApp(entry=entry, keymap=settings.keys)
         tune_gc_for_streaming()
+        final: ev.SessionFinished | None = None
         try:
-            return await app.run_async()
+            final = await app.run_async()
+            return final
         finally:
+            session = prepared or app.prepared
+            if session is not None:
+                session.record_spend(final)
             if prepared is not None:
                 await prepared.aclose()
             await app.close_session()

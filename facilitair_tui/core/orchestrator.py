@@ -256,6 +256,8 @@ class Collaboration:
         future = self._budget_decision
         if future is None or future.done():
             raise RuntimeError("the session is not waiting for a budget decision")
+        if choice not in ("continue", "cheaper", "stop"):
+            raise ValueError(f"a budget decision is continue, cheaper or stop, not {choice!r}")
         if choice == "cheaper":
             if models is None:
                 strategy = strategy or self._offered

@@ -37,6 +37,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from facilitair_tui.commands import SessionCommands
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.messages import SessionCrashed, SessionEvents
@@ -48,6 +49,7 @@ from facilitair_tui.widgets.session_header import SessionHeader
 from facilitair_tui.widgets.status_bar import StatusBar
 from facilitair_tui.widgets.synthesis_panel import SynthesisPanel
 
+from .budget import BudgetScreen
 from .confirm import ConfirmScreen
 from .error import ErrorScreen
 from .feedback import FeedbackRequest, FeedbackScreen
@@ -77,6 +79,14 @@ _FINISH_SEVERITY: dict[ev.SessionStatus, SeverityLevel] = {
 
 class _StreamEnded(Exception):
     """The event source ended without session_finished."""
+
+
+def budget_decision_text(decision: ev.BudgetDecision) -> str:
+    if decision.choice == "cheaper":
+        return f"Switched to {(decision.strategy or 'cheaper models').upper()} for the rest of the session."
+    if decision.choice == "continue":
+        return "Going on past the budget for this chunk."
+    return "Stopped at the budget."
 
 
 def layout_for(width: int) -> Layout:
@@ -315,7 +325,7 @@ class MainScreen(Screen[None]):
                 # The engine resumed (the user, or stop() resuming held agents so they can end).
                 self._holding = self.view.held = False
                 self._held.append(event)
-            elif isinstance(event, (ev.Paused, ev.Feedback)):
+            elif isinstance(event, (ev.Paused, ev.Feedback, ev.BudgetExceeded, ev.BudgetDecision)):
                 # Control events describe the pause or the user's own request: never held back.
                 await self._apply([event])
             else:
@@ -349,6 +359,12 @@ class MainScreen(Screen[None]):
                 )
             elif isinstance(event, ev.Error):
                 self._show_error(event)
+            elif isinstance(event, ev.BudgetExceeded):
+                self._ask_budget(event)
+            elif isinstance(event, ev.BudgetDecision):
+                if event.choice == "cheaper":
+                    self.header.show_session(view.task, view.strategy, view.models)
+                self.notify(budget_decision_text(event), title="Budget", markup=False)
             elif isinstance(event, ev.Feedback):
                 when = "now: the chunk restarts" if event.applies_to == "now" else f"from chunk {event.chunk}"
                 self.notify(event.text, title=f"Feedback sent, applies {when}", markup=False)
@@ -360,6 +376,17 @@ class MainScreen(Screen[None]):
         # Last, once every pane shows its final state: the output is awaited (it renders).
         if isinstance(batch[-1], ev.SessionFinished):
             await self._finish(batch[-1])
+
+    def _ask_budget(self, alert: ev.BudgetExceeded) -> None:
+        collaboration = self.collaboration
+        if isinstance(collaboration, Replay) or not collaboration.awaiting_budget:
+            return  # a replay shows what happened; the decision follows as its own event
+
+        def decided(choice: BudgetChoice | None) -> None:
+            if choice is not None and collaboration.awaiting_budget:
+                collaboration.decide_budget(choice)
+
+        self.app.push_screen(BudgetScreen(alert), callback=decided)
 
     def _show_error(self, event: ev.Error) -> None:
         target = self._target(event.agent) if event.agent else None

@@ -155,6 +155,7 @@ class TaskEntryScreen(Screen[None]):
                 model=self.options.model,
                 workflow=self.options.workflow,
                 max_tokens=self.options.max_tokens,
+                budget_usd=self.options.budget_usd,
             )
         except ConfigurationError as exc:  # UsageError included: both are the user's to fix
             self.show_error(str(exc))

@@ -11,6 +11,7 @@ from facilitair_tui.session_view import SessionView, Verbosity
 _STATE_STYLES = {
     "running": "bold $accent",
     "paused": "bold $warning",
+    "budget": "bold $warning",
     "done": "bold $success",
     "stopped": "bold $warning",
     "failed": "bold $error",
@@ -23,8 +24,9 @@ def status_line(view: SessionView, now: float, verbosity: Verbosity) -> Content:
     elapsed = view.final.duration_s if view.final is not None else now
     # State first: on a narrow terminal the end of the line is what gets cut.
     state = view.shown_state
+    label = "waiting for your budget decision" if state == "budget" else state
     return Content.assemble(
-        (state, _STATE_STYLES.get(state, "dim")),
+        (label, _STATE_STYLES.get(state, "dim")),
         ("  verbosity ", "dim"),
         verbosity,
         "  ",
