@@ -30,7 +30,7 @@ from facilitair_tui._native import StreamRouter
 from . import events as ev
 from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
 from .cost import PriceTable, add_costs
-from .gateway import Billed, Gateway, ProviderLimit, RetryPolicy
+from .gateway import Billed, Gateway, GatewayItem, ProviderLimit, RetryPolicy
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
 from .provider import (
     ChatMessage,
@@ -582,23 +582,24 @@ class Collaboration:
         self._emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
         models = (ref, *self._fallbacks.get(agent, ()))
         billed: list[Billed] = []
+
+        def on_item(item: GatewayItem) -> None:
+            if isinstance(item, TextDelta):
+                if not item.text:
+                    return
+                count = self._router.append(agent, item.text)
+                self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
+                if ready is not None and count >= threshold:
+                    ready.set()
+            elif isinstance(item, Billed):
+                billed.append(item)
+            else:  # a retry or a fallback: the agent goes on, the user sees why
+                self._emit(
+                    ev.Error(session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True)
+                )
+
         try:
-            async for item in self._gateway.stream(models, request):
-                if isinstance(item, TextDelta):
-                    if not item.text:
-                        continue
-                    count = self._router.append(agent, item.text)
-                    self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
-                    if ready is not None and count >= threshold:
-                        ready.set()
-                elif isinstance(item, Billed):
-                    billed.append(item)
-                else:  # a retry or a fallback: the agent goes on, the user sees why
-                    self._emit(
-                        ev.Error(
-                            session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True
-                        )
-                    )
+            await self._gateway.call(models, request, on_item)
         except asyncio.CancelledError:
             result.status = "cancelled"
             raise

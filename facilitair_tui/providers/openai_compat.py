@@ -208,9 +208,8 @@ class OpenAICompatibleProvider:
                     break
                 except Exception as exc:
                     raise self._stream_error(exc, request.model, deltas) from None
-                usage = self._usage_of(chunk)
-                if usage is not None:
-                    reported = usage
+                if getattr(chunk, "usage", None) is not None:
+                    reported = self._usage_of(chunk) or reported
                 text = self._text_of(chunk)
                 if text:
                     deltas += 1

@@ -88,7 +88,9 @@ def request() -> ChatRequest:
 
 
 async def run(gw: Gateway, models: tuple[ModelRef, ...] = (PRIMARY,)) -> list[GatewayItem]:
-    return [item async for item in gw.stream(models, request())]
+    items: list[GatewayItem] = []
+    await gw.call(models, request(), items.append)
+    return items
 
 
 def text_of(items: list[GatewayItem]) -> str:
@@ -231,8 +233,7 @@ async def test_when_every_attempt_fails_the_last_error_is_raised_after_the_parti
     waits = Waits()
     items: list[GatewayItem] = []
     with pytest.raises(ProviderError) as info:
-        async for item in gateway(provider, waits).stream((PRIMARY,), request()):
-            items.append(item)
+        await gateway(provider, waits).call((PRIMARY,), request(), items.append)
     assert "server error (HTTP 503): still unavailable" in str(info.value)
     assert text_of(items) == "".join(TEXT[:2])  # what arrived is kept, once
     assert len(recoveries(items)) == 2 and waits.delays == [1.0, 2.0]
