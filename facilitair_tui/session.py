@@ -20,6 +20,7 @@ from .core.orchestrator import Collaboration, SessionSpec
 from .core.provider import ConfigurationError, ModelRef
 from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
+from .tokens import count_tokens
 
 BALANCED = "balanced"
 
@@ -88,6 +89,7 @@ def prepare(
         limits=registry.limits(),
         budget=budget,
         usable=registry.usable,
+        count_tokens=count_tokens,
     )
     return Prepared(collaboration, registry)
 

@@ -12,7 +12,8 @@ A stream that breaks after some text is not started over: the next attempt is as
 the partial answer (which it is given), and what it repeats of the partial text's end is cut
 off. So whoever consumes the stream sees every piece of text once, in order, however many
 attempts it took. Each attempt that produced text is billed (``Billed``, estimated when the
-stream broke before the provider reported its usage); each retry or fallback is announced
+stream broke before the provider reported its usage: counted with the tokenizer given, the
+same as for a provider that never reports usage); each retry or fallback is announced
 (``Recovery``) so the user sees what is happening and why.
 
 No SDK here: providers turn their failures into ``ProviderError`` and this layer only reads
@@ -213,9 +214,14 @@ class _StallWatch:
         self._handle.cancel()
 
 
-def _estimated(request: ChatRequest, output_deltas: int) -> Usage:
-    chars = sum(len(m.content) for m in request.messages)
-    return Usage(max(1, chars // 4), output_deltas, estimated=True)
+TokenCounter = Callable[[str], int]
+# Tokens a chat format adds around each message's content.
+PER_MESSAGE_TOKENS = 4
+
+
+def rough_token_count(text: str) -> int:
+    """About four characters per token: the fallback when no tokenizer is given."""
+    return (len(text) + 3) // 4
 
 
 class Gateway:
@@ -230,6 +236,7 @@ class Gateway:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        count_tokens: TokenCounter = rough_token_count,
     ) -> None:
         self.policy = policy
         self._resolver = resolver
@@ -238,6 +245,7 @@ class Gateway:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
+        self._count_tokens = count_tokens
 
     def _limiter(self, provider: str) -> _Limiter:
         limiter = self._limiters.get(provider)
@@ -263,6 +271,7 @@ class Gateway:
             for attempt in range(1, policy.attempts_per_model + 1):
                 attempt_request = self._request_for(model, request, partial)
                 trimmer = _OverlapTrimmer(partial) if partial else None
+                written = len(partial)  # this attempt's text is partial[written:]
                 deltas = 0
                 usage: Usage | None = None
                 try:
@@ -302,7 +311,9 @@ class Gateway:
                     if trimmer is not None and (rest := trimmer.flush()):
                         partial += rest
                         sink(TextDelta(rest))
-                    sink(Billed(model, usage or _estimated(attempt_request, deltas)))
+                    if usage is None or usage.estimated:
+                        usage = self._estimate(attempt_request, partial[written:])
+                    sink(Billed(model, usage))
                     return
                 except ConfigurationError as exc:
                     if following is None:
@@ -311,7 +322,7 @@ class Gateway:
                     break
                 except ProviderError as exc:
                     if deltas:  # the provider worked for this text even if it never said how much
-                        sink(Billed(model, _estimated(attempt_request, deltas)))
+                        sink(Billed(model, self._estimate(attempt_request, partial[written:])))
                     if trimmer is not None and (rest := trimmer.flush()):
                         partial += rest
                         sink(TextDelta(rest))
@@ -338,6 +349,12 @@ class Gateway:
                 ChatMessage("user", CONTINUE_INSTRUCTION),
             )
         return replace(request, model=model.model, messages=messages)
+
+    def _estimate(self, request: ChatRequest, output: str) -> Usage:
+        """Usage counted with the tokenizer (the provider reported none), marked estimated."""
+        count = self._count_tokens
+        reads = sum(count(m.content) + PER_MESSAGE_TOKENS for m in request.messages)
+        return Usage(max(1, reads), count(output), estimated=True)
 
     def _stalled(self, model: ModelRef) -> ProviderError:
         return ProviderError(

@@ -30,7 +30,15 @@ from facilitair_tui._native import StreamRouter
 from . import events as ev
 from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
 from .cost import PriceTable, add_costs
-from .gateway import Billed, Gateway, GatewayItem, ProviderLimit, RetryPolicy
+from .gateway import (
+    Billed,
+    Gateway,
+    GatewayItem,
+    ProviderLimit,
+    RetryPolicy,
+    TokenCounter,
+    rough_token_count,
+)
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
 from .provider import (
     ChatMessage,
@@ -114,6 +122,7 @@ class Collaboration:
         limits: Mapping[str, ProviderLimit] | None = None,
         budget: Budget | None = None,
         usable: Callable[[ModelRef], bool] | None = None,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
         """``usable`` tells whether a model can run here (its key set, its file installed); the
         budget guard uses it to offer a cheaper strategy. Without it every model counts."""
@@ -121,7 +130,9 @@ class Collaboration:
         self.workflow = spec.workflow
         self.models = spec.models()
         self.session_id = spec.session_id or uuid.uuid4().hex[:16]
-        self._gateway = Gateway(resolver, retry or RetryPolicy(), limits)
+        self._gateway = Gateway(
+            resolver, retry or RetryPolicy(), limits, count_tokens=count_tokens or rough_token_count
+        )
         self._fallbacks: dict[str, tuple[ModelRef, ...]] = {k: tuple(v) for k, v in spec.fallbacks.items()}
         self.budget = budget or Budget()
         self._budget_decision: asyncio.Future[BudgetChoice] | None = None
