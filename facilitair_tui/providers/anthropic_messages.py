@@ -16,13 +16,9 @@ it decides, using ``ProviderError.retryable`` and ``ProviderError.retry_after_s`
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import anthropic
 import httpx2
@@ -36,12 +32,18 @@ from facilitair_tui.core.provider import (
     TextDelta,
     Usage,
 )
-from facilitair_tui.providers.openai_compat import NO_KEY_PLACEHOLDER, redact
+from facilitair_tui.providers.http_common import (
+    NO_KEY_PLACEHOLDER,
+    ErrorMaker,
+    cause_text,
+    display_url,
+    estimate_input_tokens,
+    one_line,
+    retry_after_s,
+)
 
 __all__ = ["AnthropicProvider"]
 
-_MAX_SERVER_MESSAGE = 500
-_KEY_ENV_VARS = {"anthropic": "ANTHROPIC_API_KEY"}
 # The Messages API wants the conversation to open with a user turn; this one stands in when the
 # request opens with the assistant or holds only system prompts.
 _OPENING_USER_TURN = "Please proceed."
@@ -71,19 +73,6 @@ _INPUT_USAGE_FIELDS: tuple[tuple[str, str], ...] = (
     ("cache_read", "cache_read_input_tokens"),
     ("cache_write", "cache_creation_input_tokens"),
 )
-
-
-def _display_url(url: str) -> str:
-    """The URL without user info, query or fragment: safe to show, still recognisable."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    # The SDK appends a slash to base_url; show it as the user wrote it.
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def _to_sdk_request(messages: Sequence[ChatMessage]) -> tuple[str, list[MessageParam]]:
@@ -117,10 +106,6 @@ def _to_sdk_request(messages: Sequence[ChatMessage]) -> tuple[str, list[MessageP
         else:
             sdk_messages.append({"role": "assistant", "content": content})
     return system, sdk_messages
-
-
-def _estimate_input_tokens(request: ChatRequest) -> int:
-    return max(1, sum(len(m.content) for m in request.messages) // 4)
 
 
 def _int_or_none(value: object) -> int | None:
@@ -168,7 +153,7 @@ class _UsageTally:
             input_tokens = self.input + (self.cache_read or 0) + (self.cache_write or 0)
         if input_tokens is None or self.output is None:
             return Usage(
-                input_tokens=input_tokens if input_tokens is not None else _estimate_input_tokens(request),
+                input_tokens=input_tokens if input_tokens is not None else estimate_input_tokens(request),
                 output_tokens=self.output if self.output is not None else deltas,
                 estimated=True,
                 cached_input_tokens=self.cache_read or 0 if input_tokens is not None else 0,
@@ -178,11 +163,6 @@ class _UsageTally:
         )
 
 
-def _one_line(text: str, limit: int = _MAX_SERVER_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _server_message(exc: anthropic.APIError) -> str:
     """The server's own explanation of an error (``error.message`` of the body), as short plain text."""
     message = exc.api_message if isinstance(exc, anthropic.APIStatusError) else None
@@ -190,39 +170,7 @@ def _server_message(exc: anthropic.APIError) -> str:
         body = exc.body
         message = body if isinstance(body, str) and body.strip() else exc.message
     # No trailing period: ProviderError.__str__ appends ". <fix>".
-    return _one_line(message).rstrip(" .") or _one_line(exc.message)
-
-
-def _cause_text(exc: BaseException) -> str:
-    """The low-level reason behind a connection error (``All connection attempts failed``...)."""
-    cause = exc.__cause__ or exc.__context__
-    if cause is None:
-        return ""
-    # No trailing period: the message goes on, or ProviderError.__str__ appends ". <fix>".
-    return _one_line(str(cause)).rstrip(" .") or type(cause).__name__
-
-
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The wait a response asks for: ``retry-after-ms``, or ``retry-after`` in seconds or as a date."""
-    try:
-        millis = float(headers.get("retry-after-ms", ""))
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(millis) and millis >= 0:
-            return millis / 1000
-    raw = headers.get("retry-after", "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        seconds = max(0.0, when.timestamp() - time.time())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return one_line(message).rstrip(" .") or one_line(exc.message)
 
 
 class AnthropicProvider:
@@ -253,7 +201,6 @@ class AnthropicProvider:
         self._timeout_s = timeout_s
         self._default_max_tokens = default_max_tokens
         self._send_temperature = send_temperature
-        self._secrets: tuple[str, ...] = (api_key,) if api_key else ()
         key = api_key or NO_KEY_PLACEHOLDER
         self._client = anthropic.AsyncAnthropic(
             api_key=key,
@@ -264,7 +211,8 @@ class AnthropicProvider:
             # compatible servers look for) is x-api-key, which the API prefers when both are sent.
             default_headers={"x-api-key": key},
         )
-        self._url = _display_url(str(self._client.base_url))
+        self._url = display_url(str(self._client.base_url))
+        self._errors = ErrorMaker(name, self._url, (api_key,) if api_key else ())
 
     @property
     def base_url(self) -> str:
@@ -344,7 +292,7 @@ class AnthropicProvider:
                     stopped = True
 
         if not stopped:
-            raise self._error(
+            raise self._errors(
                 f"stream ended early after {deltas} text delta{'s' if deltas != 1 else ''}: "
                 f"{self._url} closed the response before message_stop",
                 request.model,
@@ -355,36 +303,12 @@ class AnthropicProvider:
 
     # -- error mapping -------------------------------------------------------------------
 
-    def _error(
-        self,
-        message: str,
-        model: str,
-        *,
-        fix: str,
-        retryable: bool,
-        retry_after_s: float | None = None,
-    ) -> ProviderError:
-        return ProviderError(
-            redact(message, self._secrets),
-            provider=self.name,
-            model=model,
-            fix=redact(fix, self._secrets),
-            retryable=retryable,
-            retry_after_s=retry_after_s,
-        )
-
-    def _key_hint(self) -> str:
-        env = _KEY_ENV_VARS.get(self.name)
-        if env is not None:
-            return f"Check that {env} is set to a valid key with access to this model"
-        return f"Check the api_key of this endpoint in the config (provider {self.name!r} at {self._url})"
-
     def _request_error(self, exc: Exception, model: str) -> ProviderError:
         """Map a failure that happened before any streamed data arrived."""
         if isinstance(exc, anthropic.APIStatusError):
             return self._status_error(exc, model)
         if isinstance(exc, anthropic.APITimeoutError):
-            return self._error(
+            return self._errors(
                 f"cannot reach {self._url}: no response within {self._timeout_s:g}s",
                 model,
                 fix=f"Check that the server at {self._url} is running and reachable, "
@@ -392,8 +316,8 @@ class AnthropicProvider:
                 retryable=True,
             )
         if isinstance(exc, anthropic.APIConnectionError):
-            cause = _cause_text(exc)
-            return self._error(
+            cause = cause_text(exc)
+            return self._errors(
                 f"cannot reach {self._url}" + (f": {cause}" if cause else ""),
                 model,
                 fix=f"Check that the server at {self._url} is running and that base_url is right "
@@ -401,14 +325,14 @@ class AnthropicProvider:
                 retryable=True,
             )
         if isinstance(exc, anthropic.APIError):
-            return self._error(
+            return self._errors(
                 f"the server reported an error: {_server_message(exc)}",
                 model,
                 fix="Try again; if it persists, check the endpoint's status",
                 retryable=True,
             )
-        return self._error(
-            f"request failed: {type(exc).__name__}: {_one_line(str(exc))}",
+        return self._errors(
+            f"request failed: {type(exc).__name__}: {one_line(str(exc))}",
             model,
             fix=f"Check this endpoint's configuration (base_url {self._url})",
             retryable=False,
@@ -417,15 +341,15 @@ class AnthropicProvider:
     def _status_error(self, exc: anthropic.APIStatusError, model: str) -> ProviderError:
         status = exc.status_code
         detail = _server_message(exc)
-        retry_after = _retry_after_s(exc.response.headers)
+        retry_after = retry_after_s(exc.response.headers)
         wait = f"; the server asks to wait {retry_after:g}s" if retry_after is not None else ""
         if status in (401, 403):
             what = "authentication failed" if status == 401 else "access denied"
-            return self._error(
-                f"{what} (HTTP {status}): {detail}", model, fix=self._key_hint(), retryable=False
+            return self._errors(
+                f"{what} (HTTP {status}): {detail}", model, fix=self._errors.key_hint(), retryable=False
             )
         if status == 402:
-            return self._error(
+            return self._errors(
                 f"payment required (HTTP 402): {detail}",
                 model,
                 fix="Add credit to this account (Plans & Billing in the Anthropic console), "
@@ -433,7 +357,7 @@ class AnthropicProvider:
                 retryable=False,
             )
         if status == 404:
-            return self._error(
+            return self._errors(
                 f"model {model!r} is unknown to {self._url} (HTTP 404): {detail}",
                 model,
                 fix="Check the model name (`facilitair models list` shows the available models) "
@@ -442,13 +366,13 @@ class AnthropicProvider:
             )
         if status == 429:
             if exc.error_code in _SPEND_LIMIT_CODES:
-                return self._error(
+                return self._errors(
                     f"spending limit reached (HTTP 429): {detail}",
                     model,
                     fix="Raise the spending limit of this account, or choose another provider",
                     retryable=False,
                 )
-            return self._error(
+            return self._errors(
                 f"rate limited (HTTP 429){wait}: {detail}",
                 model,
                 fix="Wait a moment and retry, or run fewer agents at once on this provider",
@@ -456,7 +380,7 @@ class AnthropicProvider:
                 retry_after_s=retry_after,
             )
         if status == 529 or exc.type == "overloaded_error":
-            return self._error(
+            return self._errors(
                 f"the API is overloaded (HTTP {status}){wait}: {detail}",
                 model,
                 fix=_OVERLOADED_FIX,
@@ -464,7 +388,7 @@ class AnthropicProvider:
                 retry_after_s=retry_after,
             )
         if status >= 500 or status == 408:
-            return self._error(
+            return self._errors(
                 f"server error (HTTP {status}){wait}: {detail}",
                 model,
                 fix="The provider is having trouble; retry shortly or choose another model",
@@ -472,7 +396,7 @@ class AnthropicProvider:
                 retry_after_s=retry_after,
             )
         if status == 413:
-            return self._error(
+            return self._errors(
                 f"request too large (HTTP 413): {detail}",
                 model,
                 fix="Shorten the task (or the files given as context) and try again",
@@ -481,7 +405,7 @@ class AnthropicProvider:
         if status in (400, 422):
             lowered = detail.lower()
             if "prompt is too long" in lowered or ("context" in lowered and "exceed" in lowered):
-                return self._error(
+                return self._errors(
                     f"the prompt is too long for this model (HTTP {status}): {detail}",
                     model,
                     fix="Shorten the task (or the context given to it), or pick a model with a larger "
@@ -489,21 +413,21 @@ class AnthropicProvider:
                     retryable=False,
                 )
             if "prefill" in lowered:
-                return self._error(
+                return self._errors(
                     f"this model does not accept a partial assistant turn (HTTP {status}): {detail}",
                     model,
                     fix="Start the answer over instead of continuing it, or choose a model that "
                     "supports prefill",
                     retryable=False,
                 )
-            return self._error(
+            return self._errors(
                 f"bad request (HTTP {status}): {detail}",
                 model,
                 fix="Check max_tokens against the model's output limit and the model's supported "
                 "parameters; if the context is too long, shorten the task",
                 retryable=False,
             )
-        return self._error(
+        return self._errors(
             f"request rejected (HTTP {status}): {detail}",
             model,
             fix=f"Check this endpoint's configuration (base_url {self._url}, model name, key)",
@@ -523,10 +447,10 @@ class AnthropicProvider:
         if isinstance(exc, httpx2.TimeoutException | anthropic.APITimeoutError):
             reason = f"no data from {self._url} for {self._timeout_s:g}s"
         elif isinstance(exc, httpx2.TransportError):
-            detail = _one_line(str(exc)) or type(exc).__name__
+            detail = one_line(str(exc)) or type(exc).__name__
             reason = f"the connection to {self._url} dropped ({detail})"
         elif isinstance(exc, anthropic.APIConnectionError):
-            cause = _cause_text(exc)
+            cause = cause_text(exc)
             reason = f"the connection to {self._url} dropped" + (f" ({cause})" if cause else "")
         elif isinstance(exc, anthropic.APIStatusError):
             error_type = exc.type or "error"
@@ -547,10 +471,10 @@ class AnthropicProvider:
         elif isinstance(exc, anthropic.APIError):
             reason = f"the server reported an error: {_server_message(exc)}"
         elif isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic.ValidationError
-            reason = f"malformed stream event ({type(exc).__name__}: {_one_line(str(exc), 200)})"
+            reason = f"malformed stream event ({type(exc).__name__}: {one_line(str(exc), 200)})"
         else:
-            reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
-        return self._error(
+            reason = f"{type(exc).__name__}: {one_line(str(exc))}"
+        return self._errors(
             f"stream broke {after}: {reason}",
             model,
             fix=fix,

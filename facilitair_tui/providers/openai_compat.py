@@ -11,9 +11,8 @@ it decides, using ``ProviderError.retryable``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
@@ -26,56 +25,21 @@ from facilitair_tui.core.provider import (
     TextDelta,
     Usage,
 )
+from facilitair_tui.providers.http_common import (
+    MAX_SERVER_MESSAGE,
+    NO_KEY_PLACEHOLDER,
+    ErrorMaker,
+    cause_text,
+    display_url,
+    estimate_input_tokens,
+    redact,
+    retry_after_s,
+)
 
 __all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact", "retry_after_s"]
 
-# Sent as the bearer token when the endpoint needs no key (local servers). The SDK refuses to
-# build a client without one, and passing it explicitly keeps the SDK from picking up
-# OPENAI_API_KEY from the environment and sending it to some other endpoint.
-NO_KEY_PLACEHOLDER = "not-needed"
-
-_REDACTED = "***"
-_MAX_SERVER_MESSAGE = 500
-_KEY_ENV_VARS = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
 # Header names whose values are credentials and must never show up in an error message.
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "password")
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Return ``text`` with every occurrence of every non-empty secret replaced by ``***``."""
-    # Longest first, so a secret that contains another one is removed whole.
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
-    return text
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The wait a response asks for: ``retry-after-ms``, or ``retry-after`` in seconds (an HTTP
-    date is ignored: clocks disagree, and backoff covers it)."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            continue
-        if seconds >= 0 and seconds == seconds:  # not NaN
-            return seconds
-    return None
-
-
-def _display_url(url: str) -> str:
-    """The URL without user info, query or fragment: safe to show, still recognisable."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    # The SDK appends a slash to base_url; show it as the user wrote it.
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def _to_sdk_message(message: ChatMessage) -> ChatCompletionMessageParam:
@@ -84,10 +48,6 @@ def _to_sdk_message(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
     return {"role": "user", "content": message.content}
-
-
-def _estimate_input_tokens(request: ChatRequest) -> int:
-    return max(1, sum(len(m.content) for m in request.messages) // 4)
 
 
 def _server_message(exc: openai.APIError) -> str:
@@ -103,18 +63,9 @@ def _server_message(exc: openai.APIError) -> str:
     text = message if isinstance(message, str) and message.strip() else exc.message
     # No trailing period: ProviderError.__str__ appends ". <fix>".
     text = " ".join(text.split()).rstrip(" .") or exc.message
-    if len(text) > _MAX_SERVER_MESSAGE:
-        text = text[: _MAX_SERVER_MESSAGE - 1] + "…"
+    if len(text) > MAX_SERVER_MESSAGE:
+        text = text[: MAX_SERVER_MESSAGE - 1] + "…"
     return text
-
-
-def _cause_text(exc: BaseException) -> str:
-    """The low-level reason behind a connection error (``All connection attempts failed``...)."""
-    cause = exc.__cause__ or exc.__context__
-    if cause is None:
-        return ""
-    text = " ".join(str(cause).split()) or type(cause).__name__
-    return text[:_MAX_SERVER_MESSAGE]
 
 
 class OpenAICompatibleProvider:
@@ -145,7 +96,6 @@ class OpenAICompatibleProvider:
                 secrets.append(value)
                 # "Bearer abc": the bare token may be echoed on its own.
                 secrets.extend(part for part in value.split() if len(part) >= 8)
-        self._secrets: tuple[str, ...] = tuple(secrets)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or NO_KEY_PLACEHOLDER,
             base_url=base_url,
@@ -158,7 +108,8 @@ class OpenAICompatibleProvider:
             # them to any endpoint; they belong to OpenAI alone.
             self._client.organization = None
             self._client.project = None
-        self._url = _display_url(str(self._client.base_url))
+        self._url = display_url(str(self._client.base_url))
+        self._errors = ErrorMaker(name, self._url, secrets)
 
     @property
     def base_url(self) -> str:
@@ -216,7 +167,7 @@ class OpenAICompatibleProvider:
                     yield TextDelta(text)
 
         yield reported or Usage(
-            input_tokens=_estimate_input_tokens(request), output_tokens=deltas, estimated=True
+            input_tokens=estimate_input_tokens(request), output_tokens=deltas, estimated=True
         )
 
     # -- chunk reading -------------------------------------------------------------------
@@ -249,30 +200,12 @@ class OpenAICompatibleProvider:
 
     # -- error mapping -------------------------------------------------------------------
 
-    def _error(
-        self, message: str, model: str, *, fix: str, retryable: bool, retry_after_s: float | None = None
-    ) -> ProviderError:
-        return ProviderError(
-            redact(message, self._secrets),
-            provider=self.name,
-            model=model,
-            fix=redact(fix, self._secrets),
-            retryable=retryable,
-            retry_after_s=retry_after_s,
-        )
-
-    def _key_hint(self) -> str:
-        env = _KEY_ENV_VARS.get(self.name)
-        if env is not None:
-            return f"Check that {env} is set to a valid key with access to this model"
-        return f"Check the api_key of this endpoint in the config (provider {self.name!r} at {self._url})"
-
     def _request_error(self, exc: Exception, model: str) -> ProviderError:
         """Map a failure that happened before any streamed data arrived."""
         if isinstance(exc, openai.APIStatusError):
             return self._status_error(exc, model)
         if isinstance(exc, openai.APITimeoutError):
-            return self._error(
+            return self._errors(
                 f"cannot reach {self._url}: no response within {self._timeout_s:g}s",
                 model,
                 fix=f"Check that the server at {self._url} is running and reachable, "
@@ -280,8 +213,8 @@ class OpenAICompatibleProvider:
                 retryable=True,
             )
         if isinstance(exc, openai.APIConnectionError):
-            cause = _cause_text(exc)
-            return self._error(
+            cause = cause_text(exc)
+            return self._errors(
                 f"cannot reach {self._url}" + (f": {cause}" if cause else ""),
                 model,
                 fix=f"Check that the server at {self._url} is running (a local server must be started "
@@ -289,14 +222,14 @@ class OpenAICompatibleProvider:
                 retryable=True,
             )
         if isinstance(exc, openai.APIError):
-            return self._error(
+            return self._errors(
                 f"the server reported an error: {_server_message(exc)}",
                 model,
                 fix="Try again; if it persists, check the endpoint's status",
                 retryable=True,
             )
-        return self._error(
-            f"request failed: {type(exc).__name__}: {' '.join(str(exc).split())[:_MAX_SERVER_MESSAGE]}",
+        return self._errors(
+            f"request failed: {type(exc).__name__}: {' '.join(str(exc).split())[:MAX_SERVER_MESSAGE]}",
             model,
             fix=f"Check this endpoint's configuration (base_url {self._url})",
             retryable=False,
@@ -307,11 +240,11 @@ class OpenAICompatibleProvider:
         detail = _server_message(exc)
         if status in (401, 403):
             what = "authentication failed" if status == 401 else "access denied"
-            return self._error(
-                f"{what} (HTTP {status}): {detail}", model, fix=self._key_hint(), retryable=False
+            return self._errors(
+                f"{what} (HTTP {status}): {detail}", model, fix=self._errors.key_hint(), retryable=False
             )
         if status == 404:
-            return self._error(
+            return self._errors(
                 f"model {model!r} is unknown to {self._url} (HTTP 404): {detail}",
                 model,
                 fix="Check the model name (`facilitair models list` shows the available models) "
@@ -320,7 +253,7 @@ class OpenAICompatibleProvider:
             )
         if status == 429:
             if exc.code == "insufficient_quota":
-                return self._error(
+                return self._errors(
                     f"quota exhausted (HTTP 429): {detail}",
                     model,
                     fix="Add credit or raise the spending limit of this account, or choose another provider",
@@ -328,7 +261,7 @@ class OpenAICompatibleProvider:
                 )
             retry_after = retry_after_s(exc.response.headers)
             wait = f"; the server asks to wait {retry_after:g}s" if retry_after is not None else ""
-            return self._error(
+            return self._errors(
                 f"rate limited (HTTP 429){wait}: {detail}",
                 model,
                 fix="Wait a moment and retry, or run fewer agents at once on this provider",
@@ -336,7 +269,7 @@ class OpenAICompatibleProvider:
                 retry_after_s=retry_after,
             )
         if status >= 500 or status == 408:
-            return self._error(
+            return self._errors(
                 f"server error (HTTP {status}): {detail}",
                 model,
                 fix="The provider is having trouble; retry shortly or choose another model",
@@ -344,14 +277,14 @@ class OpenAICompatibleProvider:
                 retry_after_s=retry_after_s(exc.response.headers),
             )
         if status in (400, 413, 422):
-            return self._error(
+            return self._errors(
                 f"bad request (HTTP {status}): {detail}",
                 model,
                 fix="If the context is too long, shorten the task or pick a model with a larger context "
                 "window; otherwise check max_tokens and the model's supported parameters",
                 retryable=False,
             )
-        return self._error(
+        return self._errors(
             f"request rejected (HTTP {status}): {detail}",
             model,
             fix=f"Check this endpoint's configuration (base_url {self._url}, model name, key)",
@@ -364,15 +297,15 @@ class OpenAICompatibleProvider:
         if isinstance(exc, openai.APITimeoutError):
             reason = f"no data from {self._url} for {self._timeout_s:g}s"
         elif isinstance(exc, openai.APIConnectionError):
-            cause = _cause_text(exc)
+            cause = cause_text(exc)
             reason = f"the connection to {self._url} dropped" + (f" ({cause})" if cause else "")
         elif isinstance(exc, openai.APIError):
             reason = f"the server reported an error: {_server_message(exc)}"
         elif isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic.ValidationError
             reason = f"malformed stream event ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
         else:
-            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:_MAX_SERVER_MESSAGE]}"
-        return self._error(
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:MAX_SERVER_MESSAGE]}"
+        return self._errors(
             f"stream broke {after}: {reason}",
             model,
             fix="Retry; if it keeps happening, check the server's logs or choose another model",
