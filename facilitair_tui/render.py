@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .core import events as ev
+from .core.cost import add_costs
 from .core.workflow import Workflow
 
 
@@ -61,6 +62,7 @@ class LiveRenderer:
         syn = workflow.synthesizer
         self.agents[syn.name] = _AgentView(syn.title, syn.icon)
         self._last_speaker: str | None = None
+        self._chunk_costs: dict[int, float | None] = {}
         self._live = Live(console=console, transient=True, refresh_per_second=12, auto_refresh=True)
         self._live.update(self._footer())
 
@@ -170,6 +172,7 @@ class LiveRenderer:
                 self._say(e.t, e.agent, line)
 
     def _on_AgentFinished(self, e: ev.AgentFinished) -> None:
+        self._chunk_costs[e.chunk] = add_costs([self._chunk_costs.get(e.chunk, 0.0), e.cost_usd])
         self._flush_line(e.t, e.agent)
         view = self.agents[e.agent]
         view.status = e.status
@@ -199,6 +202,7 @@ class LiveRenderer:
             parts.append(Text(""))
         parts.append(Markdown(e.text or "_(empty)_"))
         confidence = "confidence not stated" if e.confidence is None else f"confidence {e.confidence:.0%}"
+        confidence += f", chunk cost {money(self._chunk_costs.get(e.chunk, 0.0))}"
         unparsed = ", free-form (the synthesizer did not follow the format)" if not e.parsed else ""
         self._print(
             Panel(

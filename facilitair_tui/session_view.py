@@ -82,6 +82,8 @@ class SessionView:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = 0.0
+    # What each chunk's calls cost so far (None once a price is unknown).
+    chunk_costs: dict[int, float | None] = field(default_factory=dict)
     final: ev.SessionFinished | None = None
     errors: list[ev.Error] = field(default_factory=list)
     feedback: list[ev.Feedback] = field(default_factory=list)
@@ -184,6 +186,9 @@ class SessionView:
             self.input_tokens += event.input_tokens
             self.output_tokens += event.output_tokens
             self.cost_usd = add_costs([self.cost_usd, event.cost_usd])
+            self.chunk_costs[event.chunk] = add_costs(
+                [self.chunk_costs.get(event.chunk, 0.0), event.cost_usd]
+            )
         elif isinstance(event, ev.Paused):
             if not self.finished:
                 self.state = "paused"

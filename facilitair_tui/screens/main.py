@@ -355,7 +355,10 @@ class MainScreen(Screen[None]):
                     target.add_note("restarted with your feedback")
             elif isinstance(event, ev.Synthesis):
                 await self.synthesis_panel.show_synthesis(
-                    event, view.title_of(event.chunk), view.total_chunks
+                    event,
+                    view.title_of(event.chunk),
+                    view.total_chunks,
+                    view.chunk_costs.get(event.chunk, 0.0),
                 )
             elif isinstance(event, ev.Error):
                 self._show_error(event)

@@ -20,7 +20,9 @@ _STATE_STYLES = {
 
 def status_line(view: SessionView, now: float, verbosity: Verbosity) -> Content:
     # A total is only known when every call's cost is: one unknown price makes it unknown.
-    cost = "unknown" if view.cost_usd is None else f"${view.cost_usd:.4f}"
+    cost = _money(view.cost_usd)
+    # Once a call of the current chunk has finished (before, there is nothing to say).
+    chunk_cost = _money(view.chunk_costs[view.chunk]) if view.chunk in view.chunk_costs else None
     elapsed = view.final.duration_s if view.final is not None else now
     # State first: on a narrow terminal the end of the line is what gets cut.
     state = view.shown_state
@@ -36,7 +38,12 @@ def status_line(view: SessionView, now: float, verbosity: Verbosity) -> Content:
         (" tokens", "dim"),
         ("  cost ", "dim"),
         cost,
+        *((("  this chunk ", "dim"), chunk_cost) if chunk_cost is not None else ()),
     )
+
+
+def _money(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"
 
 
 class StatusBar(Static):

@@ -22,13 +22,17 @@ from .agent_pane import agent_header
 WAITING_TEXT = "No synthesis yet: it appears when every agent of a chunk is done."
 
 
-def synthesis_title(event: ev.Synthesis, title: str, total: int) -> Content:
+def synthesis_title(event: ev.Synthesis, title: str, total: int, cost_usd: float | None = 0.0) -> Content:
     confidence = "not stated" if event.confidence is None else f"{event.confidence:.0%}"
+    cost = "unknown" if cost_usd is None else f"${cost_usd:.4f}"
     parts: list[str | tuple[str, str]] = [
         (f"Chunk {event.chunk}/{total}: {title}", "bold"),
         "  ",
         ("confidence ", "dim"),
         confidence,
+        "  ",
+        ("cost ", "dim"),
+        cost,
     ]
     if not event.parsed:
         parts += ["  ", ("free-form: the synthesizer did not follow the format", "bold $warning")]
@@ -100,9 +104,11 @@ class SynthesisPanel(Vertical):
     def add_note(self, note: str) -> None:
         self.add_text(f"\n[{note}]\n")
 
-    async def show_synthesis(self, event: ev.Synthesis, title: str, total: int) -> None:
+    async def show_synthesis(
+        self, event: ev.Synthesis, title: str, total: int, cost_usd: float | None = 0.0
+    ) -> None:
         self.synthesis = event
-        self.query_one(".synthesis-title", Static).update(synthesis_title(event, title, total))
+        self.query_one(".synthesis-title", Static).update(synthesis_title(event, title, total, cost_usd))
         self.query_one(".synthesis-points", Static).update(synthesis_points(event, self._titles))
         await self.query_one(".synthesis-merged", Markdown).update(event.text or "_(empty)_")
         self._live.clear()
