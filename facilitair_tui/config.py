@@ -57,6 +57,16 @@ class BudgetSettings(_Section):
     daily_usd: float | None = Field(default=None, ge=0)
 
 
+class ReliabilitySettings(_Section):
+    """How model calls are retried (see core/gateway.py)."""
+
+    attempts_per_model: int = Field(default=3, ge=1, le=20)
+    base_delay_s: float = Field(default=1.0, ge=0, le=60)
+    max_delay_s: float = Field(default=30.0, ge=0, le=600)
+    # A stream that sends nothing for this long has stalled: it is retried.
+    stall_s: float = Field(default=60.0, gt=0, le=3600)
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
@@ -68,6 +78,7 @@ class Settings(_Section):
     # "provider:model" -> prices in US dollars per million tokens, over the built-in table.
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     budget: BudgetSettings = BudgetSettings()
+    reliability: ReliabilitySettings = ReliabilitySettings()
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

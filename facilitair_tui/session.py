@@ -16,6 +16,7 @@ from .config import Settings, load_settings
 from .core import events as ev
 from .core.budget import Budget
 from .core.context import parse_context
+from .core.gateway import RetryPolicy
 from .core.orchestrator import Collaboration, SessionSpec
 from .core.provider import ConfigurationError, ModelRef
 from .core.workflow import Workflow, load_workflow
@@ -90,6 +91,12 @@ def prepare(
         budget=budget,
         usable=registry.usable,
         count_tokens=count_tokens,
+        retry=RetryPolicy(
+            attempts_per_model=settings.reliability.attempts_per_model,
+            base_delay_s=settings.reliability.base_delay_s,
+            max_delay_s=settings.reliability.max_delay_s,
+            stall_s=settings.reliability.stall_s,
+        ),
     )
     return Prepared(collaboration, registry)
 

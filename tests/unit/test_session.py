@@ -87,6 +87,10 @@ output = 6.0
 [providers.openai]
 max_concurrent = 2
 requests_per_minute = 30
+
+[reliability]
+stall_s = 12.5
+attempts_per_model = 5
 """,
     )
     settings = load_settings()
@@ -99,6 +103,8 @@ requests_per_minute = 30
         cost = prices.cost(ModelRef("openai", "my-model"), Usage(1000, 200, cached_input_tokens=400))
         assert cost == pytest.approx((600 * 1.5 + 400 * 0.5 + 200 * 6.0) / 1e6, rel=1e-12)
         assert prepared.registry.limits()["openai"] == ProviderLimit(max_concurrent=2, requests_per_minute=30)
+        policy = collaboration._gateway.policy
+        assert (policy.stall_s, policy.attempts_per_model) == (12.5, 5)
     finally:
         await prepared.aclose()
 
