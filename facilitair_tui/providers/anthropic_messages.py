@@ -308,35 +308,14 @@ class AnthropicProvider:
         if isinstance(exc, anthropic.APIStatusError):
             return self._status_error(exc, model)
         if isinstance(exc, anthropic.APITimeoutError):
-            return self._errors(
-                f"cannot reach {self._url}: no response within {self._timeout_s:g}s",
-                model,
-                fix=f"Check that the server at {self._url} is running and reachable, "
-                "or raise this endpoint's timeout",
-                retryable=True,
-            )
+            return self._errors.timed_out(model, self._timeout_s)
         if isinstance(exc, anthropic.APIConnectionError):
-            cause = cause_text(exc)
-            return self._errors(
-                f"cannot reach {self._url}" + (f": {cause}" if cause else ""),
-                model,
-                fix=f"Check that the server at {self._url} is running and that base_url is right "
-                "(the API root, without /v1)",
-                retryable=True,
+            return self._errors.unreachable(
+                model, exc, check=" and that base_url is right (the API root, without /v1)"
             )
         if isinstance(exc, anthropic.APIError):
-            return self._errors(
-                f"the server reported an error: {_server_message(exc)}",
-                model,
-                fix="Try again; if it persists, check the endpoint's status",
-                retryable=True,
-            )
-        return self._errors(
-            f"request failed: {type(exc).__name__}: {one_line(str(exc))}",
-            model,
-            fix=f"Check this endpoint's configuration (base_url {self._url})",
-            retryable=False,
-        )
+            return self._errors.server_reported(model, _server_message(exc))
+        return self._errors.unexpected(model, exc)
 
     def _status_error(self, exc: anthropic.APIStatusError, model: str) -> ProviderError:
         status = exc.status_code

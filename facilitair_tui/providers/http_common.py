@@ -113,3 +113,40 @@ class ErrorMaker:
         if env is not None:
             return f"Check that {env} is set to a valid key with access to this model"
         return f"Check the api_key of this endpoint in the config (provider {self.provider!r} at {self.url})"
+
+    # The failures every SDK reports alike, before any streamed data arrived.
+
+    def timed_out(self, model: str, timeout_s: float) -> ProviderError:
+        return self(
+            f"cannot reach {self.url}: no response within {timeout_s:g}s",
+            model,
+            fix=f"Check that the server at {self.url} is running and reachable, "
+            "or raise this endpoint's timeout",
+            retryable=True,
+        )
+
+    def unreachable(self, model: str, exc: BaseException, *, check: str) -> ProviderError:
+        """``check``: what to verify besides the server running (e.g. "that base_url is right")."""
+        cause = cause_text(exc)
+        return self(
+            f"cannot reach {self.url}" + (f": {cause}" if cause else ""),
+            model,
+            fix=f"Check that the server at {self.url} is running{check}",
+            retryable=True,
+        )
+
+    def server_reported(self, model: str, message: str) -> ProviderError:
+        return self(
+            f"the server reported an error: {message}",
+            model,
+            fix="Try again; if it persists, check the endpoint's status",
+            retryable=True,
+        )
+
+    def unexpected(self, model: str, exc: BaseException) -> ProviderError:
+        return self(
+            f"request failed: {type(exc).__name__}: {one_line(str(exc))}",
+            model,
+            fix=f"Check this endpoint's configuration (base_url {self.url})",
+            retryable=False,
+        )

@@ -205,35 +205,17 @@ class OpenAICompatibleProvider:
         if isinstance(exc, openai.APIStatusError):
             return self._status_error(exc, model)
         if isinstance(exc, openai.APITimeoutError):
-            return self._errors(
-                f"cannot reach {self._url}: no response within {self._timeout_s:g}s",
-                model,
-                fix=f"Check that the server at {self._url} is running and reachable, "
-                "or raise this endpoint's timeout",
-                retryable=True,
-            )
+            return self._errors.timed_out(model, self._timeout_s)
         if isinstance(exc, openai.APIConnectionError):
-            cause = cause_text(exc)
-            return self._errors(
-                f"cannot reach {self._url}" + (f": {cause}" if cause else ""),
+            return self._errors.unreachable(
                 model,
-                fix=f"Check that the server at {self._url} is running (a local server must be started "
-                "first, e.g. `ollama serve`) and that base_url is right",
-                retryable=True,
+                exc,
+                check=" (a local server must be started first, e.g. `ollama serve`) "
+                "and that base_url is right",
             )
         if isinstance(exc, openai.APIError):
-            return self._errors(
-                f"the server reported an error: {_server_message(exc)}",
-                model,
-                fix="Try again; if it persists, check the endpoint's status",
-                retryable=True,
-            )
-        return self._errors(
-            f"request failed: {type(exc).__name__}: {' '.join(str(exc).split())[:MAX_SERVER_MESSAGE]}",
-            model,
-            fix=f"Check this endpoint's configuration (base_url {self._url})",
-            retryable=False,
-        )
+            return self._errors.server_reported(model, _server_message(exc))
+        return self._errors.unexpected(model, exc)
 
     def _status_error(self, exc: openai.APIStatusError, model: str) -> ProviderError:
         status = exc.status_code
