@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from .cost import PriceTable
-from .provider import ModelRef
+from .cost import PriceTable, add_costs
+from .provider import ModelRef, Usage
 
 BudgetScope = Literal["session", "day"]
 BudgetChoice = Literal["continue", "cheaper", "stop"]
@@ -55,13 +55,7 @@ class CallEstimate:
 
 def forecast_usd(calls: list[CallEstimate], prices: PriceTable) -> float | None:
     """The chunk's cost if every call reads and writes its estimate; None if a price is unknown."""
-    total = 0.0
-    for call in calls:
-        price = prices.price(call.model)
-        if price is None:
-            return None
-        total += (call.input_tokens * price.input_per_mtok + call.output_tokens * price.output_per_mtok) / 1e6
-    return total
+    return add_costs(prices.cost(c.model, Usage(c.input_tokens, c.output_tokens)) for c in calls)
 
 
 def unpriced(models: Mapping[str, ModelRef], prices: PriceTable) -> list[str]:

@@ -58,9 +58,7 @@ class PriceTable:
         self._free = frozenset(free_providers)
 
     def cost(self, model: ModelRef, usage: Usage) -> float | None:
-        if model.provider in self._free:
-            return 0.0
-        price = self._prices.get(str(model))
+        price = self.price(model)
         if price is None:
             return None
         cached = min(usage.cached_input_tokens, usage.input_tokens)
