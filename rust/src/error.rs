@@ -23,3 +23,34 @@ impl fmt::Display for RouterError {
 }
 
 impl std::error::Error for RouterError {}
+
+/// Why the embedder could not load or run.
+#[derive(Debug)]
+pub enum EmbedError {
+    /// A file the model needs is not there.
+    MissingFile(std::path::PathBuf),
+    /// A model file is there but could not be read as what it should be.
+    BadModelFile(std::path::PathBuf, String),
+    /// A thread count of zero was asked for.
+    InvalidThreads,
+    /// The tokenizer failed on an input.
+    Tokenizer(String),
+    /// The model failed while computing (a bug, not a user mistake).
+    Compute(String),
+}
+
+impl fmt::Display for EmbedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmbedError::MissingFile(path) => write!(f, "{} is missing", path.display()),
+            EmbedError::BadModelFile(path, why) => {
+                write!(f, "{} could not be read: {why}", path.display())
+            }
+            EmbedError::InvalidThreads => write!(f, "threads must be at least 1"),
+            EmbedError::Tokenizer(why) => write!(f, "the tokenizer failed: {why}"),
+            EmbedError::Compute(why) => write!(f, "the embedding model failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EmbedError {}

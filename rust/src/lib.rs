@@ -1,19 +1,24 @@
 //! Python bindings of `facilitair_tui._native`.
 //!
 //! This file only converts between Python and Rust; the logic lives in
-//! [`router`] (tested with a plain `cargo test`, no Python needed).
+//! [`embed`] and [`router`] (tested with a plain `cargo test`, no Python needed).
 
+pub mod embed;
 pub mod error;
 pub mod router;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use pyo3::exceptions::PyValueError;
+use std::path::PathBuf;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
-use pyo3::types::PyDict;
+use pyo3::types::{PyByteArray, PyDict};
 
-use crate::error::RouterError;
+use crate::embed::Embedder;
+use crate::error::{EmbedError, RouterError};
 use crate::router::Router;
 
 /// Lists of at least this many deltas are coalesced with the interpreter
@@ -134,8 +139,80 @@ fn coalesce(
     Ok(frames?)
 }
 
+// ---------------------------------------------------------------- the embedder
+
+create_exception!(
+    _native,
+    ModelFileError,
+    PyOSError,
+    "A model file is there but could not be read (corrupt, truncated or of another model)."
+);
+
+impl From<EmbedError> for PyErr {
+    fn from(err: EmbedError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            EmbedError::MissingFile(_) => PyFileNotFoundError::new_err(message),
+            EmbedError::BadModelFile(..) => ModelFileError::new_err(message),
+            EmbedError::InvalidThreads | EmbedError::Tokenizer(_) => PyValueError::new_err(message),
+            EmbedError::Compute(_) => PyRuntimeError::new_err(message),
+        }
+    }
+}
+
+/// all-MiniLM-L6-v2 sentence embeddings; see `embed.rs`.
+#[pyclass(frozen, name = "MiniLmEmbedder", module = "facilitair_tui._native")]
+pub struct PyEmbedder {
+    inner: Embedder,
+}
+
+#[pymethods]
+impl PyEmbedder {
+    #[new]
+    #[pyo3(signature = (folder, threads = 1))]
+    fn new(py: Python<'_>, folder: PathBuf, threads: usize) -> PyResult<Self> {
+        let inner = py.detach(move || Embedder::load(&folder, threads))?;
+        Ok(Self { inner })
+    }
+
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.threads()
+    }
+
+    /// The texts' vectors as `len(texts) * dim` float32s (native byte order), row-major.
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+    ) -> PyResult<Bound<'py, PyByteArray>> {
+        let vectors = py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.inner.encode(&refs)
+        })?;
+        let bytes: Vec<u8> = vectors.iter().flat_map(|x| x.to_ne_bytes()).collect();
+        Ok(PyByteArray::new(py, &bytes))
+    }
+
+    /// Tokens each text is encoded from (special tokens included, after truncation).
+    fn token_counts(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<usize>> {
+        Ok(py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.inner.token_counts(&refs)
+        })?)
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyEmbedder>()?;
+    m.add("ModelFileError", m.py().get_type::<ModelFileError>())?;
+    m.add("MAX_TOKENS", embed::MAX_TOKENS)?;
     m.add_class::<PyStreamRouter>()?;
     m.add_function(wrap_pyfunction!(coalesce, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

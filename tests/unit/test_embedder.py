@@ -1,0 +1,120 @@
+"""The native embedder: parity with sentence-transformers, and its public API.
+
+The reference vectors (``tests/data/minilm_reference.json``) were produced by
+sentence-transformers 6.2.0 on torch (fp32) from the same all-MiniLM-L6-v2 weights; they
+include a text longer than 256 tokens (cut), non-Latin scripts, an emoji and odd whitespace.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facilitair_tui import models
+from facilitair_tui.native import MAX_TOKENS, Embedder, ModelFileError
+from tests.conftest import link_model
+
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text())
+ITEMS = REFERENCE["items"]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        link_model(models.MINILM, home, mp)
+        mp.setenv("FACILITAIR_HOME", str(home))
+        return Embedder.load(threads=2)
+
+
+def test_every_reference_vector_is_matched_to_cosine_0_9999(embedder: Embedder) -> None:
+    texts = [item["text"] for item in ITEMS]
+    ours = embedder.encode(texts)
+    for item, vector in zip(ITEMS, ours, strict=True):
+        reference = np.asarray(item["embedding"], dtype=np.float64)
+        cosine = float(vector @ reference / np.linalg.norm(reference))
+        assert cosine >= 0.9999, f"{item['text'][:40]!r}: cosine {cosine:.6f}"
+
+
+def test_one_text_at_a_time_matches_the_reference_too(embedder: Embedder) -> None:
+    # A batch pads its shorter texts; alone, nothing is padded. Both must agree with the reference.
+    for item in ITEMS:
+        (vector,) = embedder.encode([item["text"]])
+        reference = np.asarray(item["embedding"], dtype=np.float64)
+        assert float(vector @ reference / np.linalg.norm(reference)) >= 0.9999
+
+
+def test_vectors_are_float32_rows_of_unit_length(embedder: Embedder) -> None:
+    vectors = embedder.encode(["sort a list", "", "x" * 5000])
+    assert vectors.shape == (3, REFERENCE["dims"]) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_texts_are_cut_at_256_tokens_as_sentence_transformers_does(embedder: Embedder) -> None:
+    long = next(item for item in ITEMS if item["n_tokens_untruncated"] > MAX_TOKENS)
+    assert embedder.token_counts([long["text"], "hi"]) == [MAX_TOKENS, 3]
+    assert REFERENCE["max_seq_length"] == MAX_TOKENS
+
+
+def test_a_paraphrase_is_closer_than_an_unrelated_task(embedder: Embedder) -> None:
+    a, b, c = embedder.encode(
+        ["Build a REST API with JWT authentication", "Create a REST service with JWT auth", "sort a list"]
+    )
+    assert a @ b > a @ c + 0.3
+
+
+def test_encoding_releases_the_gil(embedder: Embedder) -> None:
+    # While one thread encodes a large batch, another Python thread keeps running.
+    ticks = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    before = ticks
+    try:
+        embedder.encode(["a fairly long sentence about building services " * 8] * 64)
+        during = ticks - before
+    finally:
+        done.set()
+        counter.join()
+    assert during > 1000
+
+
+def test_a_single_string_is_refused_with_a_hint(embedder: Embedder) -> None:
+    with pytest.raises(TypeError, match=r"encode\(\[text\]\)"):
+        embedder.encode("sort a list")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"texts\[1\] is a int"):
+        embedder.encode(["ok", 3])  # type: ignore[list-item]
+
+
+def test_load_without_the_model_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
+    with pytest.raises(models.ModelNotInstalled, match="facilitair models install"):
+        Embedder.load()
+
+
+def test_a_missing_or_broken_model_file_is_a_specific_error(tmp_path: Path) -> None:
+    source = models.MINILM.directory
+    if not models.MINILM.installed():
+        pytest.skip(f"the embedding model is not installed; run: {models.INSTALL_COMMAND}")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("tokenizer.json", "config.json"):
+        (folder / name).symlink_to(source / name)
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors"):
+        Embedder(folder)
+    (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(ModelFileError, match=r"model\.safetensors"):
+        Embedder(folder)
+    with pytest.raises(ValueError, match="threads"):
+        Embedder(source, threads=0)
