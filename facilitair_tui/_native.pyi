@@ -22,7 +22,7 @@ class ModelFileError(OSError):
 
 @final
 class MiniLmEmbedder:
-    """all-MiniLM-L6-v2 on candle: mean pooling over the real tokens, L2-normalised rows."""
+    """all-MiniLM-L6-v2 (f16 weights, f32 arithmetic): mean over the real tokens, L2-normalised rows."""
 
     def __new__(cls, folder: str | PathLike[str], threads: int = 1) -> Self:
         """Load ``model.safetensors``, ``tokenizer.json`` and ``config.json`` from ``folder``.

@@ -1,28 +1,29 @@
-//! Sentence embeddings with all-MiniLM-L6-v2 (candle + the tokenizers crate), free of
-//! Python types so it can be tested with a plain `cargo test`.
+//! Sentence embeddings with all-MiniLM-L6-v2, free of Python types so it can be tested
+//! with a plain `cargo test`.
 //!
 //! The result matches sentence-transformers' `all-MiniLM-L6-v2`: at most [`MAX_TOKENS`]
-//! tokens (special tokens included), mean pooling over the attention mask, L2-normalised.
+//! tokens (special tokens included), mean pooling over the real tokens, L2-normalised.
 //! The model's `tokenizer.json` pads every input to 128 tokens and truncates at 128; both
-//! are replaced here (no padding at encode time, truncation at 256), and a batch is padded
-//! only to its longest member, with the padding masked out of attention and of the mean.
+//! are replaced here (no padding, truncation at 256). The encoder ([`model`]) never pads:
+//! the sequences of a batch are stacked, and each attends only to its own tokens.
+
+mod kernels;
+mod model;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::EmbedError;
+use model::{Config, Encoder};
 
 /// sentence-transformers' `max_seq_length` for this model.
 pub const MAX_TOKENS: usize = 256;
 
-/// Texts are encoded in batches of at most this many, sorted by length first, so that a
-/// short text is never padded to the length of a long one in another batch.
-const BATCH: usize = 32;
+/// Tokens run through the encoder at once; a larger batch is cut into groups of about this
+/// many, so memory stays bounded (the widest buffer is tokens × 1536 floats).
+const GROUP_TOKENS: usize = 4096;
 
 /// The files a model folder must hold.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -31,9 +32,8 @@ pub const CONFIG_FILE: &str = "config.json";
 
 /// A loaded MiniLM encoder with its own pool of compute threads.
 pub struct Embedder {
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
-    dim: usize,
     pool: rayon::ThreadPool,
     threads: usize,
 }
@@ -61,8 +61,14 @@ impl Embedder {
         let bad = |path: &Path, why: String| EmbedError::BadModelFile(path.to_path_buf(), why);
         let config_text =
             fs::read_to_string(&config_path).map_err(|e| bad(&config_path, e.to_string()))?;
-        let config: Config =
-            serde_json::from_str(&config_text).map_err(|e| bad(&config_path, e.to_string()))?;
+        let config = Config::from_json(&config_text).map_err(|e| bad(&config_path, e))?;
+        if config.max_positions < MAX_TOKENS {
+            let why = format!(
+                "{} positions, fewer than {MAX_TOKENS}",
+                config.max_positions
+            );
+            return Err(bad(&config_path, why));
+        }
 
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| bad(&tokenizer_path, e.to_string()))?;
@@ -73,13 +79,18 @@ impl Embedder {
             }))
             .map_err(|e| bad(&tokenizer_path, e.to_string()))?;
         tokenizer.with_padding(None);
+        if tokenizer.get_vocab_size(true) > config.vocab {
+            let why = format!("its vocabulary is larger than the model's {}", config.vocab);
+            return Err(bad(&tokenizer_path, why));
+        }
 
-        // Safety: the file is mapped read-only and only read while the model is built; the
-        // weights are copied out of the mapping into tensors that own their memory.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
-                .map_err(|e| bad(&weights, e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| bad(&weights, e.to_string()))?;
+        let file = fs::File::open(&weights).map_err(|e| bad(&weights, e.to_string()))?;
+        // Safety: the mapping is read while the weights are converted, then dropped. A file
+        // changed under us meanwhile gives wrong weights or a checked error, not unsafety in
+        // our code (the bytes are only ever copied out).
+        let bytes =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(&weights, e.to_string()))?;
+        let encoder = Encoder::from_safetensors(&bytes, config).map_err(|e| bad(&weights, e))?;
 
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -87,9 +98,8 @@ impl Embedder {
             .build()
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
         Ok(Self {
-            model,
+            encoder,
             tokenizer,
-            dim: config.hidden_size,
             pool,
             threads,
         })
@@ -97,7 +107,7 @@ impl Embedder {
 
     /// Dimensions of a vector (384).
     pub fn dim(&self) -> usize {
-        self.dim
+        self.encoder.config().hidden
     }
 
     /// Compute threads.
@@ -125,73 +135,57 @@ impl Embedder {
     /// Embeds every text: `texts.len() * dim` floats, row-major, each row L2-normalised.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<f32>, EmbedError> {
         let ids = self.tokenize(texts)?;
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let mut out = vec![0f32; texts.len() * self.dim];
+        let dim = self.dim();
+        let mut out = Vec::with_capacity(texts.len() * dim);
         self.pool.install(|| {
-            for batch in order.chunks(BATCH) {
-                let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-                let vectors = self.forward(&rows)?;
-                for (row, &i) in vectors.chunks_exact(self.dim).zip(batch) {
-                    out[i * self.dim..(i + 1) * self.dim].copy_from_slice(row);
+            let mut rest = ids.as_slice();
+            while !rest.is_empty() {
+                let group = group_len(rest);
+                let sequences: Vec<&[u32]> = rest[..group].iter().map(Vec::as_slice).collect();
+                let states = self.encoder.forward(&sequences);
+                let mut at = 0;
+                for sequence in &sequences {
+                    let rows = &states[at * dim..(at + sequence.len()) * dim];
+                    out.extend(mean_normalised(rows, dim));
+                    at += sequence.len();
                 }
+                rest = &rest[group..];
             }
-            Ok::<_, EmbedError>(())
-        })?;
-        Ok(out)
-    }
-
-    /// One padded batch through the model, mean-pooled over the real tokens, normalised.
-    fn forward(&self, rows: &[&[u32]]) -> Result<Vec<f32>, EmbedError> {
-        let len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut input = Vec::with_capacity(rows.len() * len);
-        let mut mask = Vec::with_capacity(rows.len() * len);
-        for row in rows {
-            input.extend_from_slice(row);
-            input.resize(input.len() + len - row.len(), 0);
-            mask.extend(std::iter::repeat_n(1u32, row.len()));
-            mask.resize(mask.len() + len - row.len(), 0);
-        }
-        let shape = (rows.len(), len);
-        let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
-        let input = Tensor::from_vec(input, shape, &Device::Cpu).map_err(compute)?;
-        let types = input.zeros_like().map_err(compute)?;
-        let mask = Tensor::from_vec(mask, shape, &Device::Cpu).map_err(compute)?;
-        let hidden = self
-            .model
-            .forward(&input, &types, Some(&mask))
-            .map_err(compute)?;
-        let hidden: Vec<Vec<Vec<f32>>> = hidden.to_vec3().map_err(compute)?;
-
-        let mut out = Vec::with_capacity(rows.len() * self.dim);
-        for (states, row) in hidden.iter().zip(rows) {
-            let start = out.len();
-            out.resize(start + self.dim, 0.0);
-            let sum = &mut out[start..];
-            for state in &states[..row.len()] {
-                for (acc, x) in sum.iter_mut().zip(state) {
-                    *acc += x;
-                }
-            }
-            mean_and_normalise(sum, row.len());
-        }
+        });
         Ok(out)
     }
 }
 
-/// Turns a sum over `count` token states into their mean, then scales it to unit length
-/// (the mean's scale cancels out; it is kept for clarity and for `count == 0`).
-fn mean_and_normalise(sum: &mut [f32], count: usize) {
-    let count = count.max(1) as f32;
-    for x in sum.iter_mut() {
+/// How many of the next sequences form a group of at most [`GROUP_TOKENS`] (at least one).
+fn group_len(sequences: &[Vec<u32>]) -> usize {
+    let mut tokens = 0;
+    for (i, s) in sequences.iter().enumerate() {
+        tokens += s.len();
+        if tokens > GROUP_TOKENS && i > 0 {
+            return i;
+        }
+    }
+    sequences.len()
+}
+
+/// The mean of `rows` (each `dim` wide), scaled to unit length. sentence-transformers divides
+/// by max(norm, 1e-12); so does this, so an all-zero mean stays finite.
+fn mean_normalised(rows: &[f32], dim: usize) -> Vec<f32> {
+    let mut mean = vec![0f32; dim];
+    let count = (rows.len() / dim).max(1) as f32;
+    for row in rows.chunks_exact(dim) {
+        for (acc, x) in mean.iter_mut().zip(row) {
+            *acc += x;
+        }
+    }
+    for x in mean.iter_mut() {
         *x /= count;
     }
-    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
-    // sentence-transformers' normalisation divides by max(norm, 1e-12).
-    let norm = norm.max(1e-12);
-    for x in sum.iter_mut() {
+    let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    for x in mean.iter_mut() {
         *x /= norm;
     }
+    mean
 }
 
 #[cfg(test)]
@@ -199,20 +193,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mean_and_normalise_gives_a_unit_vector_in_the_mean_direction() {
-        let mut v = [2.0, 0.0, 4.0, 0.0];
-        mean_and_normalise(&mut v, 2);
+    fn the_mean_is_scaled_to_unit_length() {
+        let v = mean_normalised(&[2.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0], 4);
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-6);
         assert!((v[0] - 1.0 / 5f32.sqrt()).abs() < 1e-6);
         assert!((v[2] - 2.0 / 5f32.sqrt()).abs() < 1e-6);
+        assert!(mean_normalised(&[0.0; 4], 4).iter().all(|x| x.is_finite()));
     }
 
     #[test]
-    fn a_zero_sum_stays_finite() {
-        let mut v = [0.0; 4];
-        mean_and_normalise(&mut v, 0);
-        assert!(v.iter().all(|x| x.is_finite()));
+    fn groups_hold_at_most_the_token_budget_and_never_nothing() {
+        let long = vec![vec![0u32; GROUP_TOKENS - 10], vec![0; 20], vec![0; 5]];
+        assert_eq!(group_len(&long), 1);
+        assert_eq!(group_len(&long[1..]), 2);
+        assert_eq!(group_len(&[vec![0u32; GROUP_TOKENS * 2]]), 1);
     }
 
     #[test]
