@@ -69,34 +69,30 @@ impl Embedder {
             );
             return Err(bad(&config_path, why));
         }
-
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| bad(&tokenizer_path, e.to_string()))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| bad(&tokenizer_path, e.to_string()))?;
-        tokenizer.with_padding(None);
-        if tokenizer.get_vocab_size(true) > config.vocab {
-            let why = format!("its vocabulary is larger than the model's {}", config.vocab);
-            return Err(bad(&tokenizer_path, why));
-        }
-
-        let file = fs::File::open(&weights).map_err(|e| bad(&weights, e.to_string()))?;
-        // Safety: the mapping is read while the weights are converted, then dropped. A file
-        // changed under us meanwhile gives wrong weights or a checked error, not unsafety in
-        // our code (the bytes are only ever copied out).
-        let bytes =
-            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(&weights, e.to_string()))?;
-        let encoder = Encoder::from_safetensors(&bytes, config).map_err(|e| bad(&weights, e))?;
+        let vocab = config.vocab;
 
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("facilitair-embed-{i}"))
             .build()
             .map_err(|e| EmbedError::Compute(e.to_string()))?;
+        // The tokenizer and the weights load side by side: start-up is what a user waits for.
+        let (tokenizer, encoder) = pool.install(|| {
+            rayon::join(
+                || load_tokenizer(&tokenizer_path, vocab),
+                || {
+                    let file =
+                        fs::File::open(&weights).map_err(|e| bad(&weights, e.to_string()))?;
+                    // Safety: the mapping is only read (the bytes are copied out) and dropped
+                    // before this returns. A file changed under us meanwhile yields wrong
+                    // weights or a checked error, never a dangling read.
+                    let bytes = unsafe { memmap2::Mmap::map(&file) }
+                        .map_err(|e| bad(&weights, e.to_string()))?;
+                    Encoder::from_safetensors(&bytes, config).map_err(|e| bad(&weights, e))
+                },
+            )
+        });
+        let (tokenizer, encoder) = (tokenizer?, encoder?);
         Ok(Self {
             encoder,
             tokenizer,
@@ -154,6 +150,25 @@ impl Embedder {
         });
         Ok(out)
     }
+}
+
+/// The model's tokenizer, set to cut at [`MAX_TOKENS`] and never pad.
+fn load_tokenizer(path: &Path, vocab: usize) -> Result<Tokenizer, EmbedError> {
+    let bad = |why: String| EmbedError::BadModelFile(path.to_path_buf(), why);
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..TruncationParams::default()
+        }))
+        .map_err(|e| bad(e.to_string()))?;
+    tokenizer.with_padding(None);
+    if tokenizer.get_vocab_size(true) > vocab {
+        return Err(bad(format!(
+            "its vocabulary is larger than the model's {vocab}"
+        )));
+    }
+    Ok(tokenizer)
 }
 
 /// How many of the next sequences form a group of at most [`GROUP_TOKENS`] (at least one).

@@ -166,6 +166,27 @@ impl<'a> Tensors<'a> {
         Ok(Linear::new(&weight, bias, n, k))
     }
 
+    fn layer(&self, i: usize, config: &Config) -> Result<Layer, String> {
+        let h = config.hidden;
+        let p = format!("encoder.layer.{i}");
+        let part = |what: &str| self.get(&format!("{p}.attention.self.{what}"), &[h, h]);
+        let bias = |what: &str| self.get(&format!("{p}.attention.self.{what}"), &[h]);
+        let mut qkv_weight = part("query.weight")?;
+        qkv_weight.extend(part("key.weight")?);
+        qkv_weight.extend(part("value.weight")?);
+        let mut qkv_bias = bias("query.bias")?;
+        qkv_bias.extend(bias("key.bias")?);
+        qkv_bias.extend(bias("value.bias")?);
+        Ok(Layer {
+            qkv: Linear::new(&qkv_weight, qkv_bias, 3 * h, h),
+            attention_out: self.linear(&format!("{p}.attention.output.dense"), h, h)?,
+            attention_norm: self.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
+            ffn_in: self.linear(&format!("{p}.intermediate.dense"), config.intermediate, h)?,
+            ffn_out: self.linear(&format!("{p}.output.dense"), h, config.intermediate)?,
+            ffn_norm: self.norm(&format!("{p}.output.LayerNorm"), h)?,
+        })
+    }
+
     fn norm(&self, name: &str, width: usize) -> Result<Norm, String> {
         Ok(Norm {
             gamma: self.get(&format!("{name}.weight"), &[width])?,
@@ -176,41 +197,31 @@ impl<'a> Tensors<'a> {
 
 impl Encoder {
     /// Builds the encoder from the bytes of `model.safetensors`.
+    /// Builds the encoder from the bytes of `model.safetensors`, the layers converted in
+    /// parallel on the current rayon pool.
     pub fn from_safetensors(bytes: &[u8], config: Config) -> Result<Self, String> {
         let t = Tensors::new(bytes)?;
         let h = config.hidden;
-        let words = t.get_f16("embeddings.word_embeddings.weight", &[config.vocab, h])?;
+        let (words, layers) = rayon::join(
+            || t.get_f16("embeddings.word_embeddings.weight", &[config.vocab, h]),
+            || {
+                (0..config.layers)
+                    .into_par_iter()
+                    .map(|i| t.layer(i, &config))
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
         let positions = t.get(
             "embeddings.position_embeddings.weight",
             &[config.max_positions, h],
         )?;
         let types = t.get("embeddings.token_type_embeddings.weight", &[2, h])?;
-        let mut layers = Vec::with_capacity(config.layers);
-        for i in 0..config.layers {
-            let p = format!("encoder.layer.{i}");
-            let part = |what: &str| t.get(&format!("{p}.attention.self.{what}"), &[h, h]);
-            let bias = |what: &str| t.get(&format!("{p}.attention.self.{what}"), &[h]);
-            let mut qkv_weight = part("query.weight")?;
-            qkv_weight.extend(part("key.weight")?);
-            qkv_weight.extend(part("value.weight")?);
-            let mut qkv_bias = bias("query.bias")?;
-            qkv_bias.extend(bias("key.bias")?);
-            qkv_bias.extend(bias("value.bias")?);
-            layers.push(Layer {
-                qkv: Linear::new(&qkv_weight, qkv_bias, 3 * h, h),
-                attention_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                attention_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
-                ffn_in: t.linear(&format!("{p}.intermediate.dense"), config.intermediate, h)?,
-                ffn_out: t.linear(&format!("{p}.output.dense"), h, config.intermediate)?,
-                ffn_norm: t.norm(&format!("{p}.output.LayerNorm"), h)?,
-            });
-        }
         Ok(Self {
-            words,
+            words: words?,
             positions,
             token_type: types[..h].to_vec(),
             embedding_norm: t.norm("embeddings.LayerNorm", h)?,
-            layers,
+            layers: layers?,
             config,
         })
     }
