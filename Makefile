@@ -80,11 +80,19 @@ pytest: setup
 
 test: lint typecheck rust-check pytest
 
-bench: setup
+# The benches' light baselines (onnxruntime, tokenizers): pyproject's [bench] extra, installed
+# here only. sentence-transformers, the [reference] extra, needs torch: bench/embedding.py uses
+# it when it is installed (pip install -e '.[reference]') and says it skipped it otherwise.
+$(STAMPS)/bench-deps: pyproject.toml scripts/requirements.py | $(PY)
+	$(PIP) install $$($(PY) scripts/requirements.py --only bench)
+	@mkdir -p $(STAMPS) && touch $@
+
+bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/orchestration_overhead.py
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/local_model.py
 	$(PY) bench/tui_throughput.py
+	$(PY) bench/embedding.py
 
 # SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.
 screenshots: setup

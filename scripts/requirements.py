@@ -11,7 +11,10 @@ import tomllib
 from pathlib import Path
 
 project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
-requirements = list(project["dependencies"])
-if "--dev" in sys.argv:
-    requirements += project["optional-dependencies"]["dev"]
+if "--only" in sys.argv:  # --only NAME: just that optional extra (e.g. the benches' baselines)
+    requirements = list(project["optional-dependencies"][sys.argv[sys.argv.index("--only") + 1]])
+else:
+    requirements = list(project["dependencies"])
+    if "--dev" in sys.argv:
+        requirements += project["optional-dependencies"]["dev"]
 print(" ".join(r.replace(" ", "") for r in requirements))
