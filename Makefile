@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMPS := $(VENV)/.stamps
 export PYO3_PYTHON := $(abspath $(PY))
+# Compiled Rust dependencies are kept outside the clone, like the llama.cpp wheel below: a fresh
+# clone then compiles only our own crate (the first clone on a machine still builds everything).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/facilitair-build/cargo-target
 
 RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
 
@@ -100,3 +103,4 @@ screenshots: setup
 
 clean:
 	rm -rf $(VENV) rust/target .mypy_cache .ruff_cache .pytest_cache
+	cd rust && cargo clean -p facilitair_native
