@@ -75,6 +75,8 @@ class SentenceTransformersMiniLM:
 
     def __init__(self, folder: Path, *, threads: int, max_tokens: int) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never ask the hub
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no bars in the bench's table
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import torch
         from sentence_transformers import SentenceTransformer
 
