@@ -598,9 +598,10 @@ class Collaboration:
             if isinstance(item, TextDelta):
                 if not item.text:
                     return
-                count = self._router.append(agent, item.text)
+                self._router.push(agent, item.text)
+                self._router.drain()
                 self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
-                if ready is not None and count >= threshold:
+                if ready is not None and self._router.count(agent) >= threshold:
                     ready.set()
             elif isinstance(item, Billed):
                 billed.append(item)
