@@ -95,7 +95,10 @@ async def delivery_latency(pace_s: float) -> list[float]:
     latencies = []
     async for event in collab.events():
         if isinstance(event, ev.Token):
-            latencies.append((time.perf_counter_ns() - provider.sent_at[event.text]) / 1e6)
+            now = time.perf_counter_ns()
+            # A token carries several deltas when the consumer lagged; each delta ends with a space.
+            for delta in event.text.split(" ")[:-1]:
+                latencies.append((now - provider.sent_at[f"{delta} "]) / 1e6)
     return latencies
 
 
