@@ -80,6 +80,7 @@ test: lint typecheck rust-check pytest
 
 bench: setup
 	$(PY) bench/orchestration_overhead.py
+	$(PY) bench/router_throughput.py
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/local_model.py
 	$(PY) bench/tui_throughput.py

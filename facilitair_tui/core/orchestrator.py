@@ -457,8 +457,8 @@ class Collaboration:
     def _drain_tokens(self, before: int | None, into: deque[ev.Event] | list[ev.Event]) -> None:
         """Token events for the router's deltas before sequence number ``before`` (all: None)."""
         sid, chunk = self.session_id, self._token_chunk
-        for agent, text, _seq, _count, t in self._router.drain(before):
-            into.append(ev.Token(session_id=sid, agent=agent, chunk=chunk, text=text, t=t))
+        for agent, text, _seq, count, t in self._router.drain(before):
+            into.append(ev.Token(session_id=sid, agent=agent, chunk=chunk, text=text, t=t, deltas=count))
 
     def _place(self, event: ev.Event, into: deque[ev.Event] | list[ev.Event]) -> None:
         if isinstance(event, ev.ChunkStarted):

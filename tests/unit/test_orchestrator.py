@@ -276,10 +276,13 @@ def assert_well_formed(events: Sequence[ev.Event], collab: Collaboration) -> Non
 
 
 def assert_all_text_delivered(events: Sequence[ev.Event], script: Script, chunks: int = 4) -> None:
-    """Nothing lost: per (agent, chunk), the token texts are exactly the scripted deltas."""
+    """Nothing lost: per (agent, chunk), the token texts are exactly the scripted deltas, and the
+    tokens say how many deltas they carry."""
     for chunk in range(1, chunks + 1):
         for agent in AGENTS:
             assert text_of(events, agent, chunk) == script.full_text(agent, chunk), (agent, chunk)
+            carried = sum(t.deltas for t in tokens(events, agent, chunk))
+            assert carried == len(script.deltas(agent, chunk)), (agent, chunk)
 
 
 def assert_totals(events: Sequence[ev.Event]) -> None:
