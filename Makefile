@@ -92,6 +92,7 @@ $(STAMPS)/bench-deps: pyproject.toml scripts/requirements.py | $(PY)
 
 bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/orchestration_overhead.py
+	$(PY) bench/router_throughput.py
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/local_model.py
 	$(PY) bench/tui_throughput.py

@@ -1,9 +1,21 @@
 """The native (Rust) layer: sentence embeddings and the orchestrator's token router.
 
 ``MiniLmEmbedder`` computes all-MiniLM-L6-v2 vectors (the typed API in front of it is
-``facilitair_tui.native.Embedder``). Several agents stream text deltas concurrently within a chunk (a stage of
-work). ``StreamRouter`` keeps each agent's transcript and delta count for the
-current chunk; ``coalesce`` merges a delta stream into frames for UIs.
+``facilitair_tui.native.Embedder``).
+
+Several agents stream text deltas concurrently within a chunk (a stage of
+work). ``StreamRouter`` is where they meet:
+
+* fan-out: each agent's transcript and delta count for the current chunk, read
+  by the agents that build on it (``text``, ``text_since``);
+* fan-in: one ordered log of every delta with a sequence number (0, 1, ... in
+  push order) and a timestamp that never decreases, drained as frames (runs of
+  consecutive deltas of one agent merged, never reordered);
+* flow control: a hold (nothing pushed after it drains until ``release``,
+  nothing is lost), a capacity of pending deltas past which ``push`` tells the
+  producer to wait, and a frame policy saying when a drain is due.
+
+``coalesce`` merges a list of deltas into frames the same way.
 """
 
 from os import PathLike
@@ -47,45 +59,121 @@ class MiniLmEmbedder:
 
 @final
 class StreamRouter:
-    """Per-agent transcripts and delta counts of the current chunk.
+    """Transcripts, fan-in log and flow control of one collaboration.
 
-    Thread-safe: one instance may be shared by several Python threads.
+    Thread-safe: one instance may be shared by several Python threads. Times are
+    seconds on one monotonic clock: the caller's when it passes ``t``/``now``,
+    else the router's own (seconds since it was made). Use one or the other.
     """
 
-    def __init__(self) -> None:
-        """Create an empty router."""
+    def __new__(cls, capacity: int = 4096, frame_s: float = 0.0, frame_deltas: int = 256) -> StreamRouter:
+        """Create an empty router.
 
-    def append(self, agent: str, text: str) -> int:
-        """Append a delta to ``agent``'s transcript.
-
-        Returns the agent's delta count after appending. An empty ``text`` is
-        ignored: it is not counted and does not register a new agent.
+        ``capacity``: pending deltas (held ones included) at which ``push`` starts
+        returning ``False``. ``frame_s``, ``frame_deltas``: a drain is due at most
+        once per ``frame_s`` seconds, or at once when ``frame_deltas`` deltas wait
+        (``frame_s=0``: due whenever anything waits). Raises ``ValueError`` for a
+        capacity or ``frame_deltas`` below 1, or a negative or infinite ``frame_s``.
         """
 
+    @property
+    def capacity(self) -> int:
+        """Pending deltas at which producers are told to wait."""
+
+    @property
+    def frame_policy(self) -> tuple[float, int]:
+        """``(frame_s, frame_deltas)``."""
+
+    def push(self, agent: str, text: str, t: float | None = None) -> bool:
+        """Append a delta to ``agent``'s transcript and to the fan-in log.
+
+        ``t`` is its timestamp (raised to the previous delta's if earlier; the
+        router's clock when omitted). Returns whether there is room for more:
+        ``False`` once the pending deltas reach the capacity, when the producer
+        should wait for a drain. A delta is never refused. An empty ``text`` is
+        ignored: not counted, not logged, no new agent.
+        """
+
+    def has_room(self) -> bool:
+        """Whether fewer deltas than the capacity are pending."""
+
     def text(self, agent: str) -> str:
-        """The agent's transcript so far (``""`` for an agent never seen)."""
+        """The agent's transcript in the current chunk (``""`` for an agent not seen)."""
+
+    def text_since(self, agent: str, start: int) -> str:
+        """``text(agent)[start:]``, without copying the part before ``start``.
+
+        What a reader that has seen ``start`` characters has not seen yet.
+        """
 
     def count(self, agent: str) -> int:
-        """The agent's delta count so far (``0`` for an agent never seen)."""
+        """The agent's delta count in the current chunk (``0`` for an agent not seen)."""
 
     def total(self) -> int:
-        """Deltas counted across all agents."""
+        """Deltas counted across all agents in the current chunk."""
 
     def agents(self) -> list[str]:
-        """Agents in first-seen order."""
+        """Agents of the current chunk in first-seen order."""
 
     def reset(self, agent: str) -> None:
         """Forget one agent's transcript and count: its generation restarts.
 
         The agent keeps its place in the first-seen order, with an empty
-        transcript. Resetting an agent never seen does nothing.
+        transcript; its pending deltas are still drained. Resetting an agent not
+        seen does nothing.
         """
 
     def clear(self) -> None:
-        """Start a new chunk: forget every agent."""
+        """Start a new chunk: forget every transcript. Pending deltas stay in the log."""
 
     def snapshot(self) -> dict[str, str]:
-        """Every agent's transcript, in first-seen order."""
+        """Every agent's transcript in the current chunk, in first-seen order."""
+
+    def next_seq(self) -> int:
+        """The sequence number the next delta will get.
+
+        As a ``before`` barrier of ``drain``, it keeps everything pushed so far
+        before whatever the caller puts at that point of its own stream.
+        """
+
+    def pending(self) -> int:
+        """Deltas pushed and not drained yet, held ones included."""
+
+    def available(self) -> int:
+        """Pending deltas a drain would take now (not held)."""
+
+    def drain(
+        self, before: int | None = None, now: float | None = None
+    ) -> list[tuple[str, str, int, int, float]]:
+        """Take the pending deltas with a sequence number below ``before`` (all when
+        ``None``) and before the hold point, merged into frames.
+
+        A frame is ``(agent, text, seq, count, t)``: the text of ``count``
+        consecutive deltas of ``agent``, the first with sequence number ``seq``
+        (the others follow without a gap) and timestamp ``t``. Frames come in
+        push order; within one drain, two frames in a row are of different agents.
+
+        ``now`` is when the drain happens, for the frame interval (the router's
+        clock when omitted).
+        """
+
+    def hold(self) -> None:
+        """Hold every delta pushed from now on until ``release``; earlier ones still drain.
+
+        Holding again while held keeps the first hold point.
+        """
+
+    def release(self) -> None:
+        """End the hold: the held deltas drain as usual, in order."""
+
+    def held(self) -> bool:
+        """Whether deltas are held."""
+
+    def due_in(self, now: float | None = None) -> float | None:
+        """Seconds from ``now`` until a drain is due under the frame policy.
+
+        ``0.0``: due now; ``None``: nothing to drain (nothing pending, or all held).
+        """
 
 def coalesce(deltas: list[tuple[str, str]], max_chars: int = 4096) -> list[tuple[str, str]]:
     """Merge runs of consecutive same-agent deltas into ``(agent, text)`` frames.

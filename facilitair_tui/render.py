@@ -164,7 +164,7 @@ class LiveRenderer:
 
     def _on_Token(self, e: ev.Token) -> None:
         view = self.agents[e.agent]
-        view.tokens += 1
+        view.tokens += e.deltas
         view.line += e.text
         while "\n" in view.line:
             line, view.line = view.line.split("\n", 1)

@@ -44,7 +44,7 @@ class AgentView:
     chunk: int = 0
     started_t: float | None = None
     finished_t: float | None = None
-    # Token events received in the current attempt (a "feedback now" restart starts over).
+    # Deltas streamed in the current attempt (a "feedback now" restart starts over).
     streamed: int = 0
     # The count the backend reported in agent_finished (None until then).
     output_tokens: int | None = None
@@ -178,7 +178,7 @@ class SessionView:
             agent.started_t, agent.finished_t, agent.output_tokens = event.t, None, None
             agent.streamed = 0
         elif isinstance(event, ev.Token):
-            self.agents[event.agent].streamed += 1
+            self.agents[event.agent].streamed += event.deltas
         elif isinstance(event, ev.AgentFinished):
             agent = self.agents[event.agent]
             agent.phase, agent.finished_t = event.status, event.t

@@ -57,6 +57,9 @@ class Token(Event, tag="token"):
     agent: str
     chunk: int
     text: str
+    # Streamed deltas this text merges: more than one when they piled up before the consumer
+    # took them (a lagging consumer, a pause). Counting tokens means summing this.
+    deltas: int = 1
 
 
 class AgentFinished(Event, tag="agent_finished"):

@@ -97,8 +97,16 @@ class Recovery:
 
 
 GatewayItem = TextDelta | Billed | Recovery
-Sink = Callable[[GatewayItem], None]
+# A sink returns None, or an awaitable the gateway awaits before it reads the stream on: how a
+# consumer that lags makes the call wait (backpressure) while the sink itself stays sync.
+Sink = Callable[[GatewayItem], Awaitable[None] | None]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+async def _settle(waiting: Awaitable[None] | None) -> None:
+    """Await what a sink returned, if anything (the rare items; the per-delta path inlines this)."""
+    if waiting is not None:
+        await waiting
 
 
 class _Limiter:
@@ -259,8 +267,10 @@ class Gateway:
         per attempt that produced text and a ``Recovery`` per failed attempt, as they happen.
 
         ``sink`` runs inline (no generator between the provider and the consumer: a layer less
-        per token). Raises the last model's ``ProviderError`` (or ``ConfigurationError``) once
-        every model failed; the failures before it were announced as ``Recovery`` items.
+        per token). When it returns an awaitable, the call awaits it before reading the stream on
+        (that wait never counts as a stall). Raises the last model's ``ProviderError`` (or
+        ``ConfigurationError``) once every model failed; the failures before it were announced as
+        ``Recovery`` items.
         """
         if not models:
             raise ValueError("a call needs at least one model")
@@ -299,10 +309,11 @@ class Gateway:
                                 deltas += 1
                                 if trimmer is None:
                                     partial += item.text
-                                    sink(item)
+                                    if (room := sink(item)) is not None:
+                                        await room
                                 elif text := trimmer.feed(item.text):
                                     partial += text
-                                    sink(TextDelta(text))
+                                    await _settle(sink(TextDelta(text)))
                         finally:
                             watch.close()
                             close = getattr(stream, "aclose", None)
@@ -310,32 +321,32 @@ class Gateway:
                                 await close()
                     if trimmer is not None and (rest := trimmer.flush()):
                         partial += rest
-                        sink(TextDelta(rest))
+                        await _settle(sink(TextDelta(rest)))
                     if usage is None or usage.estimated:
                         usage = self._estimate(attempt_request, partial[written:])
-                    sink(Billed(model, usage))
+                    await _settle(sink(Billed(model, usage)))
                     return
                 except ConfigurationError as exc:
                     if following is None:
                         raise
-                    sink(Recovery(f"{exc}. Falling back to {following}"))
+                    await _settle(sink(Recovery(f"{exc}. Falling back to {following}")))
                     break
                 except ProviderError as exc:
                     if deltas:  # the provider worked for this text even if it never said how much
-                        sink(Billed(model, self._estimate(attempt_request, partial[written:])))
+                        await _settle(sink(Billed(model, self._estimate(attempt_request, partial[written:]))))
                     if trimmer is not None and (rest := trimmer.flush()):
                         partial += rest
-                        sink(TextDelta(rest))
+                        await _settle(sink(TextDelta(rest)))
                     wait = policy.delay(attempt, exc.retry_after_s, self._rng)
                     too_long = exc.retry_after_s is not None and exc.retry_after_s > policy.max_retry_after_s
                     if not exc.retryable or attempt == policy.attempts_per_model or too_long:
                         if following is None:
                             raise
-                        sink(Recovery(f"{exc}. Falling back to {following}"))
+                        await _settle(sink(Recovery(f"{exc}. Falling back to {following}")))
                         break
                     next_try = f"attempt {attempt + 1} of {policy.attempts_per_model}"
                     keep = f", continuing from the {len(partial)} characters received" if partial else ""
-                    sink(Recovery(f"{exc}. Retrying in {wait:.1f}s ({next_try}{keep})"))
+                    await _settle(sink(Recovery(f"{exc}. Retrying in {wait:.1f}s ({next_try}{keep})")))
                     await self._sleep(wait)
         raise AssertionError("unreachable: the last model's failure is raised")  # pragma: no cover
 

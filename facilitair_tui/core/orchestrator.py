@@ -8,12 +8,22 @@ outputs; its synthesis, with the earlier ones, is the context of the next chunk.
 Controls are safe at any moment:
 
 * ``pause()``: no new model call starts; events produced meanwhile are held back from the
-  consumer and delivered, in order, right after the ``resumed`` event.
+  consumer and delivered, in order, right after the ``resumed`` event. Running calls go on
+  until the token buffer is full, then wait (see below).
 * ``inject_feedback(text, "next_chunk" | "now")``: "now" cancels the running chunk's generations
   and restarts them with the feedback and their partial output in the prompt.
 * ``stop()``: cancels everything and finishes with status ``stopped`` and the partial output.
 
 Statuses are never invented: every event reports something that happened.
+
+Tokens travel through the native ``StreamRouter``: each delta is pushed there (the agents that
+read this one take its partial text from it) and the consumer drains it when it asks for the
+next event, so the deltas that piled up while it was busy come as one ``token`` event per run
+of one agent. Every other event is queued with the router's sequence number at the moment it
+was made, and only the deltas pushed before that point are delivered before it: the order is
+the order things happened. While paused the router holds the deltas; once ``TOKEN_BUFFER`` are
+waiting (the consumer lags, or the pause lasts), the model calls stop reading their streams
+until the consumer makes room.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from facilitair_tui._native import StreamRouter
@@ -55,6 +65,10 @@ from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
 from .workflow import Chunk, Role, Workflow
 
 MAX_TASK_CHARS = 200_000
+# Undelivered deltas at which model calls stop reading their streams until the consumer drains:
+# a few seconds of every agent streaming at once, far more than a consumer that keeps up lets
+# pile up, little memory.
+TOKEN_BUFFER = 1024
 # Tokens of a prompt besides the system prompt, task and upstream text (stage, instructions).
 PROMPT_FRAME_TOKENS = 200
 
@@ -123,9 +137,11 @@ class Collaboration:
         budget: Budget | None = None,
         usable: Callable[[ModelRef], bool] | None = None,
         count_tokens: TokenCounter | None = None,
+        token_buffer: int = TOKEN_BUFFER,
     ) -> None:
         """``usable`` tells whether a model can run here (its key set, its file installed); the
-        budget guard uses it to offer a cheaper strategy. Without it every model counts."""
+        budget guard uses it to offer a cheaper strategy. Without it every model counts.
+        ``token_buffer``: undelivered deltas at which the model calls wait for the consumer."""
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
@@ -145,12 +161,24 @@ class Collaboration:
         self._clock = clock
         self._t0 = clock()
         self._seq = 0
-        self._queue: asyncio.Queue[ev.Event] = asyncio.Queue()
-        self._held: deque[ev.Event] = deque()
+        self._router = StreamRouter(capacity=token_buffer)
+        # Events other than tokens, each with the router's sequence number when it was made: the
+        # deltas before that number are delivered before it.
+        self._outbox: deque[tuple[int, ev.Event]] = deque()
+        # Events in delivery order, not yet taken by the consumer.
+        self._deliverable: deque[ev.Event] = deque()
+        # The consumer, when it waits for something to deliver.
+        self._waiter: asyncio.Future[None] | None = None
+        # Set while the router has room; producers wait on it when it has none.
+        self._room = asyncio.Event()
+        self._room.set()
+        # The chunk of the tokens being delivered: the last chunk_started delivered.
+        self._token_chunk = 0
+        self._held: list[tuple[int, ev.Event]] = []  # made while paused, with their sequence numbers
+        self._hold_seq = 0  # the router's sequence number when the pause began
         self._paused = False
         self._unpaused = asyncio.Event()
         self._unpaused.set()
-        self._router = StreamRouter()
         self._history: list[ChunkRecord] = []
         self._results: list[_AgentResult] = []
         self._feedback_next: list[str] = []
@@ -173,9 +201,17 @@ class Collaboration:
             raise RuntimeError("a Collaboration runs once; create another to run again")
         self._t0 = self._clock()
         self._run_task = asyncio.create_task(self._run(), name=f"collaboration-{self.session_id}")
+        deliverable = self._deliverable
         try:
             while True:
-                event = await self._queue.get()
+                if not deliverable:
+                    self._deliver_pending()
+                    if not deliverable:
+                        await self._wait_for_events()
+                        continue
+                event = deliverable.popleft()
+                self._seq += 1
+                event.seq = self._seq
                 yield event
                 if isinstance(event, ev.SessionFinished):
                     return
@@ -195,17 +231,28 @@ class Collaboration:
             return
         self._paused = True
         self._unpaused.clear()
+        self._router.hold()
+        self._hold_seq = self._router.next_seq()
         self._deliver(ev.Paused(session_id=self.session_id, t=self._now()))
 
     def resume(self) -> None:
         if not self._paused:
             return
         self._paused = False
-        held = list(self._held)
+        # What came before the pause goes first (the consumer may not have taken it yet), then
+        # the resumed event, then what was held: its tokens, one per run of an agent, in place.
+        self._deliver_pending()
+        self._router.release()
+        held: list[ev.Event] = []
+        for seq, event in self._held:
+            self._drain_tokens(seq, held)
+            self._place(event, held)
+        self._drain_tokens(None, held)
         self._held.clear()
-        self._deliver(ev.Resumed(session_id=self.session_id, t=self._now(), held=len(held)))
-        for event in held:
-            self._deliver(event)
+        self._deliverable.append(ev.Resumed(session_id=self.session_id, t=self._now(), held=len(held)))
+        self._deliverable.extend(held)
+        self._made_room()
+        self._wake_consumer()
         self._unpaused.set()
 
     def inject_feedback(self, text: str, applies_to: ev.FeedbackTarget = "next_chunk") -> None:
@@ -382,18 +429,63 @@ class Collaboration:
         return round(self._clock() - self._t0, 6)
 
     def _deliver(self, event: ev.Event) -> None:
+        """Queue an event after the deltas pushed so far (while paused: after those before the pause)."""
         if not self._started:
             self._early.append(event)
             return
-        self._seq += 1
-        event.seq = self._seq
-        self._queue.put_nowait(event)
+        seq = self._hold_seq if self._paused else self._router.next_seq()
+        self._outbox.append((seq, event))
+        self._wake_consumer()
 
     def _deliver_or_hold(self, event: ev.Event, *, control: bool = False) -> None:
         if self._paused and not control:
-            self._held.append(event)
+            self._held.append((self._router.next_seq(), event))
         else:
             self._deliver(event)
+
+    def _deliver_pending(self) -> None:
+        """Move everything deliverable now (nothing held) to the consumer's side, in order."""
+        deliverable = self._deliverable
+        outbox = self._outbox
+        while outbox:
+            seq, event = outbox.popleft()
+            self._drain_tokens(seq, deliverable)
+            self._place(event, deliverable)
+        self._drain_tokens(None, deliverable)
+        self._made_room()
+
+    def _drain_tokens(self, before: int | None, into: deque[ev.Event] | list[ev.Event]) -> None:
+        """Token events for the router's deltas before sequence number ``before`` (all: None)."""
+        sid, chunk = self.session_id, self._token_chunk
+        for agent, text, _seq, count, t in self._router.drain(before):
+            into.append(ev.Token(session_id=sid, agent=agent, chunk=chunk, text=text, t=t, deltas=count))
+
+    def _place(self, event: ev.Event, into: deque[ev.Event] | list[ev.Event]) -> None:
+        if isinstance(event, ev.ChunkStarted):
+            self._token_chunk = event.chunk
+        into.append(event)
+
+    def _wake_consumer(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait_for_events(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _made_room(self) -> None:
+        if not self._room.is_set() and self._router.has_room():
+            self._room.set()
+
+    async def _wait_for_room(self) -> None:
+        """Hold a model call's stream until the consumer has drained the router below capacity."""
+        while not self._router.has_room():
+            self._room.clear()
+            await self._room.wait()
 
     def _emit(self, event: ev.Event) -> None:
         event.t = self._now()
@@ -594,20 +686,27 @@ class Collaboration:
         models = (ref, *self._fallbacks.get(agent, ()))
         billed: list[Billed] = []
 
-        def on_item(item: GatewayItem) -> None:
+        router = self._router
+
+        def on_item(item: GatewayItem) -> Awaitable[None] | None:
             if isinstance(item, TextDelta):
-                if not item.text:
-                    return
-                count = self._router.append(agent, item.text)
-                self._emit(ev.Token(session_id=sid, agent=agent, chunk=index, text=item.text))
-                if ready is not None and count >= threshold:
+                text = item.text
+                if not text:
+                    return None
+                room = router.push(agent, text, self._now())
+                waiter = self._waiter
+                if waiter is not None and not self._paused and not waiter.done():
+                    waiter.set_result(None)
+                if ready is not None and not ready.is_set() and router.count(agent) >= threshold:
                     ready.set()
-            elif isinstance(item, Billed):
+                return None if room else self._wait_for_room()
+            if isinstance(item, Billed):
                 billed.append(item)
             else:  # a retry or a fallback: the agent goes on, the user sees why
                 self._emit(
                     ev.Error(session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True)
                 )
+            return None
 
         try:
             await self._gateway.call(models, request, on_item)

@@ -7,37 +7,51 @@ pub mod embed;
 pub mod error;
 pub mod router;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
-use pyo3::types::{PyByteArray, PyDict};
+use pyo3::types::{PyByteArray, PyDict, PyString};
 
 use crate::embed::Embedder;
 use crate::error::{EmbedError, RouterError};
-use crate::router::Router;
+use crate::router::{FramePolicy, Router};
 
-/// Lists of at least this many deltas are coalesced with the interpreter
-/// detached, so other Python threads run meanwhile; shorter ones are not worth
-/// the detach/re-attach round trip.
+// ============================================================== token router
+//
+// Bindings of `router` (the StreamRouter class, the coalesce function). Other
+// native components keep their bindings in sections of their own.
+
+/// Lists of at least this many deltas are coalesced (and drains of at least
+/// this many are merged) with the interpreter detached, so other Python threads
+/// run meanwhile; shorter ones are not worth the detach/re-attach round trip.
 const DETACH_MIN_DELTAS: usize = 256;
 
 impl From<RouterError> for PyErr {
     fn from(err: RouterError) -> PyErr {
         match err {
-            RouterError::InvalidMaxChars(_) => PyValueError::new_err(err.to_string()),
+            RouterError::InvalidMaxChars(_)
+            | RouterError::InvalidCapacity(_)
+            | RouterError::InvalidFrameInterval(_)
+            | RouterError::InvalidFrameDeltas(_) => PyValueError::new_err(err.to_string()),
         }
     }
 }
 
-/// Per-agent transcripts of the current chunk, safe to share between threads.
+/// A frame as Python sees it: `(agent, text, seq, count, t)`.
+type PyFrame = (Py<PyString>, Py<PyString>, u64, usize, f64);
+
+/// The token router of a collaboration (see `router`), safe to share between
+/// threads.
 #[pyclass(frozen, name = "StreamRouter", module = "facilitair_tui._native")]
 pub struct PyStreamRouter {
     inner: Mutex<Router>,
+    /// Origin of the router's own clock, used when the caller gives no time.
+    origin: Instant,
 }
 
 impl PyStreamRouter {
@@ -52,39 +66,74 @@ impl PyStreamRouter {
             .lock_py_attached(py)
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Seconds since the router was made, on a monotonic clock.
+    fn clock(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
 }
 
 #[pymethods]
 impl PyStreamRouter {
     #[new]
-    fn new() -> Self {
-        Self {
-            inner: Mutex::new(Router::new()),
-        }
+    #[pyo3(signature = (capacity = 4096, frame_s = 0.0, frame_deltas = 256))]
+    fn new(capacity: i64, frame_s: f64, frame_deltas: i64) -> PyResult<Self> {
+        let policy = FramePolicy::new(frame_s, frame_deltas)?;
+        let capacity = Router::checked_capacity(capacity)?;
+        Ok(Self {
+            inner: Mutex::new(Router::new(capacity, policy)),
+            origin: Instant::now(),
+        })
     }
 
-    /// Append a delta to the agent's transcript; return the agent's delta count.
-    fn append(&self, py: Python<'_>, agent: &str, text: &str) -> usize {
-        self.lock(py).append(agent, text)
+    /// Append a delta to the agent's transcript and to the fan-in log; return
+    /// whether there is room for more (false: wait for a drain).
+    #[pyo3(signature = (agent, text, t = None))]
+    fn push(&self, py: Python<'_>, agent: &str, text: &str, t: Option<f64>) -> bool {
+        let t = t.unwrap_or_else(|| self.clock());
+        self.lock(py).push(agent, text, t)
     }
 
-    /// The agent's transcript so far ("" for an agent never seen).
+    /// Whether fewer deltas than the capacity are pending.
+    fn has_room(&self, py: Python<'_>) -> bool {
+        self.lock(py).has_room()
+    }
+
+    /// The capacity of pending deltas.
+    #[getter]
+    fn capacity(&self, py: Python<'_>) -> usize {
+        self.lock(py).capacity()
+    }
+
+    /// The frame policy: `(frame_s, frame_deltas)`.
+    #[getter]
+    fn frame_policy(&self, py: Python<'_>) -> (f64, usize) {
+        let policy = self.lock(py).policy();
+        (policy.interval_s(), policy.max_deltas())
+    }
+
+    /// The agent's transcript in the current chunk ("" for an agent not seen).
     fn text(&self, py: Python<'_>, agent: &str) -> String {
         // Copy out, then build the Python str after the lock is released.
         self.lock(py).text(agent).to_owned()
     }
 
-    /// The agent's delta count so far (0 for an agent never seen).
+    /// The agent's transcript from its `start`-th character on.
+    fn text_since(&self, py: Python<'_>, agent: &str, start: usize) -> String {
+        self.lock(py).text_since(agent, start).to_owned()
+    }
+
+    /// The agent's delta count in the current chunk (0 for an agent not seen).
     fn count(&self, py: Python<'_>, agent: &str) -> usize {
         self.lock(py).count(agent)
     }
 
-    /// Deltas counted across all agents.
+    /// Deltas counted across all agents in the current chunk.
     fn total(&self, py: Python<'_>) -> usize {
         self.lock(py).total()
     }
 
-    /// Agents in first-seen order.
+    /// Agents of the current chunk in first-seen order.
     fn agents(&self, py: Python<'_>) -> Vec<String> {
         self.lock(py).agents().map(str::to_owned).collect()
     }
@@ -94,7 +143,7 @@ impl PyStreamRouter {
         self.lock(py).reset(agent);
     }
 
-    /// Start a new chunk: forget every agent.
+    /// Start a new chunk: forget every transcript (pending deltas stay).
     fn clear(&self, py: Python<'_>) {
         self.lock(py).clear();
     }
@@ -113,12 +162,85 @@ impl PyStreamRouter {
         Ok(dict)
     }
 
+    /// The sequence number the next delta will get.
+    fn next_seq(&self, py: Python<'_>) -> u64 {
+        self.lock(py).next_seq()
+    }
+
+    /// Deltas pushed and not drained yet, held ones included.
+    fn pending(&self, py: Python<'_>) -> usize {
+        self.lock(py).pending()
+    }
+
+    /// Pending deltas a drain would take now (not held).
+    fn available(&self, py: Python<'_>) -> usize {
+        self.lock(py).available()
+    }
+
+    /// Take the pending deltas before `before` (all when None) and before the
+    /// hold point, merged into `(agent, text, seq, count, t)` frames.
+    #[pyo3(signature = (before = None, now = None))]
+    fn drain(&self, py: Python<'_>, before: Option<u64>, now: Option<f64>) -> Vec<PyFrame> {
+        let now = now.unwrap_or_else(|| self.clock());
+        let frames = {
+            let mut guard = self.lock(py);
+            if guard.available() < DETACH_MIN_DELTAS {
+                guard.drain(before, now)
+            } else {
+                drop(guard);
+                py.detach(|| {
+                    self.inner
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .drain(before, now)
+                })
+            }
+        };
+        frames
+            .into_iter()
+            .map(|f| {
+                (
+                    PyString::new(py, &f.agent).unbind(),
+                    PyString::new(py, &f.text).unbind(),
+                    f.seq,
+                    f.count,
+                    f.t,
+                )
+            })
+            .collect()
+    }
+
+    /// Hold every delta pushed from now on (nothing is lost) until `release`.
+    fn hold(&self, py: Python<'_>) {
+        self.lock(py).hold();
+    }
+
+    /// End the hold: the held deltas drain as usual, in order.
+    fn release(&self, py: Python<'_>) {
+        self.lock(py).release();
+    }
+
+    /// Whether deltas are held.
+    fn held(&self, py: Python<'_>) -> bool {
+        self.lock(py).held()
+    }
+
+    /// Seconds until the next drain is due under the frame policy (0: now;
+    /// None: nothing to drain).
+    #[pyo3(signature = (now = None))]
+    fn due_in(&self, py: Python<'_>, now: Option<f64>) -> Option<f64> {
+        let now = now.unwrap_or_else(|| self.clock());
+        self.lock(py).due_in(now)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         let guard = self.lock(py);
         format!(
-            "StreamRouter(agents={}, total={})",
+            "StreamRouter(agents={}, total={}, pending={}, held={})",
             guard.len(),
-            guard.total()
+            guard.total(),
+            guard.pending(),
+            if guard.held() { "True" } else { "False" },
         )
     }
 }
@@ -139,7 +261,9 @@ fn coalesce(
     Ok(frames?)
 }
 
-// ---------------------------------------------------------------- the embedder
+// ============================================================== embedder
+//
+// Bindings of `embed` (the MiniLmEmbedder class, its ModelFileError).
 
 create_exception!(
     _native,

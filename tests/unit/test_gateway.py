@@ -186,6 +186,52 @@ async def test_a_stall_counts_as_a_failure_and_is_retried(
     assert server.wait_client_disconnected_during_stall(timeout=10)  # the stalled call was closed
 
 
+class PullCountingProvider:
+    """Streams ``TEXT`` from memory, counting the deltas the caller has pulled."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        for text in TEXT:
+            self.pulled += 1
+            yield TextDelta(text)
+        yield Usage(10, len(TEXT))
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_sink_that_returns_an_awaitable_holds_the_stream_and_it_is_no_stall() -> None:
+    provider = PullCountingProvider()
+    policy = RetryPolicy(attempts_per_model=1, stall_s=0.05)
+    room = asyncio.get_running_loop().create_future()
+    items: list[GatewayItem] = []
+    pulled_while_waiting: list[int] = []
+
+    def sink(item: GatewayItem) -> asyncio.Future[None] | None:
+        items.append(item)
+        return room if len(items) == 3 else None
+
+    async def make_room() -> None:
+        while not room.done():
+            await asyncio.sleep(0.05)  # several stall periods: the wait must not count as one
+            pulled_while_waiting.append(provider.pulled)
+            if len(pulled_while_waiting) == 4:
+                room.set_result(None)
+
+    helper = asyncio.create_task(make_room())
+    await gateway(provider, Waits(), policy).call((PRIMARY,), request(), sink)
+    await helper
+    # The third delta's awaitable kept the gateway from pulling a fourth until it was done.
+    assert pulled_while_waiting == [3, 3, 3, 3]
+    assert text_of(items) == "".join(TEXT)
+    assert recoveries(items) == []
+    assert billed(items) == [Billed(PRIMARY, Usage(10, len(TEXT)))]
+
+
 async def test_backoff_grows_exponentially_with_jitter_within_bounds() -> None:
     policy = RetryPolicy(base_delay_s=1.0, max_delay_s=5.0, jitter=0.25)
     rng = random.Random(1)

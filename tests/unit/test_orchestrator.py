@@ -114,12 +114,15 @@ class Harness:
     script: Script
 
 
-def make(script: Script | None = None, *, model_override: ModelRef | None = None) -> Harness:
+def make(
+    script: Script | None = None, *, model_override: ModelRef | None = None, token_buffer: int = 1024
+) -> Harness:
     script = script or Script()
     provider = ScriptedProvider(script)
     spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", model_override=model_override)
     # One attempt per call: these tests are about the engine; the gateway's retries have their own.
-    return Harness(Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY), provider, script)
+    collab = Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY, token_buffer=token_buffer)
+    return Harness(collab, provider, script)
 
 
 async def run(
@@ -273,10 +276,13 @@ def assert_well_formed(events: Sequence[ev.Event], collab: Collaboration) -> Non
 
 
 def assert_all_text_delivered(events: Sequence[ev.Event], script: Script, chunks: int = 4) -> None:
-    """Nothing lost: per (agent, chunk), the token texts are exactly the scripted deltas."""
+    """Nothing lost: per (agent, chunk), the token texts are exactly the scripted deltas, and the
+    tokens say how many deltas they carry."""
     for chunk in range(1, chunks + 1):
         for agent in AGENTS:
             assert text_of(events, agent, chunk) == script.full_text(agent, chunk), (agent, chunk)
+            carried = sum(t.deltas for t in tokens(events, agent, chunk))
+            assert carried == len(script.deltas(agent, chunk)), (agent, chunk)
 
 
 def assert_totals(events: Sequence[ev.Event]) -> None:
@@ -464,7 +470,7 @@ class Pauser:
     """Pauses the session (twice: the second is a no-op), then resumes once it is idle.
 
     It records what the provider had done when ``pause()`` was called and right before
-    ``resume()``, so the test can check that no call started and which tokens were held.
+    ``resume()``, so the test can check that no call started and which text was held.
     """
 
     def __init__(self, h: Harness, when: Callable[[ev.Event], bool] | None = None) -> None:
@@ -475,13 +481,16 @@ class Pauser:
         self.delivered_at_pause = -1
         self.calls_at_pause = -1
         self.calls_before_resume = -1
-        self.tokens_while_paused = -1
+        self.deltas_at_pause: list[int] = []  # per call
+        self.deltas_while_paused = -1
+        self.text_while_paused: dict[str, str] = {}  # per agent
         self.task: asyncio.Task[None] | None = None
 
     def pause_now(self) -> None:
         self.fired = True
         self.delivered_at_pause = delivered_total(self.h.provider)
         self.calls_at_pause = len(self.h.provider.calls)
+        self.deltas_at_pause = [len(c.delivered) for c in self.h.provider.calls]
         self.h.collab.pause()
         self.h.collab.pause()
         assert self.h.collab.paused
@@ -498,7 +507,10 @@ class Pauser:
     async def _resume_when_idle(self) -> None:
         await until_idle(self.h)
         self.calls_before_resume = len(self.h.provider.calls)
-        self.tokens_while_paused = delivered_total(self.h.provider) - self.delivered_at_pause
+        self.deltas_while_paused = delivered_total(self.h.provider) - self.delivered_at_pause
+        for call, before in zip(self.h.provider.calls, self.deltas_at_pause, strict=False):
+            if text := "".join(call.delivered[before:]):
+                self.text_while_paused[agent_of(call.request)] = text
         self.h.collab.resume()
         self.h.collab.resume()
         assert not self.h.collab.paused
@@ -527,7 +539,12 @@ async def run_with_pause(
     assert len(held) == resumed.held
     assert not any(isinstance(e, ev.CONTROL_EVENTS) for e in held)
     assert all(e.t <= resumed.t for e in held)
-    assert len(of_type(held, ev.Token)) == pauser.tokens_while_paused
+    # Every delta streamed while paused, and nothing else; a held token may carry several deltas
+    # of one agent.
+    held_tokens = of_type(held, ev.Token)
+    assert {t.agent for t in held_tokens} == set(pauser.text_while_paused)
+    for agent, text in pauser.text_while_paused.items():
+        assert "".join(t.text for t in held_tokens if t.agent == agent) == text
     rest = events[j + 1 + resumed.held :]
     if rest:
         assert rest[0].t >= resumed.t
@@ -557,7 +574,7 @@ async def test_pause_during_a_chunks_streaming() -> None:
     events, held = await run_with_pause(pauser)
 
     # The running streams went on while paused (their tokens were held) ...
-    assert pauser.tokens_while_paused > 0
+    assert pauser.deltas_while_paused > 0
     assert {t.agent for t in of_type(held, ev.Token)} == {"architect", "coder"}
     # ... but the reviewer, ready to start during the pause, only started after the resume.
     (resumed,) = of_type(events, ev.Resumed)
@@ -594,7 +611,7 @@ async def test_pause_during_the_synthesizers_streaming() -> None:
     kinds = [type(e) for e in held]
     assert kinds[-2:] == [ev.AgentFinished, ev.Synthesis]
     assert {t.agent for t in of_type(held, ev.Token)} == {SYNTH}
-    assert pauser.tokens_while_paused == len(of_type(held, ev.Token)) > 0
+    assert pauser.deltas_while_paused > 0
     (resumed,) = of_type(events, ev.Resumed)
     after = events[position(events, resumed) + 1 + resumed.held]
     assert isinstance(after, ev.ChunkStarted)
@@ -648,6 +665,100 @@ async def test_pause_right_after_resume_still_holds_new_calls() -> None:
         ev.Resumed,
     ]
     assert final_of(events).status == "done"
+    assert_all_text_delivered(events, h.script)
+
+
+# ============================================================ 4b. token flow: lag and backpressure
+
+BUFFER = 4  # undelivered deltas at which the calls wait (the engine's default is far larger)
+LONG = 40  # deltas per role: many buffers' worth
+
+
+def long_script() -> Script:
+    return Script(n_deltas=dict.fromkeys(ROLES, LONG))
+
+
+def role_deltas_in(events: Sequence[ev.Event]) -> int:
+    """Role deltas the token events carry (each role delta ends with ";")."""
+    return sum(t.text.count(";") for t in of_type(events, ev.Token) if t.agent != SYNTH)
+
+
+async def until_stuck(h: Harness) -> int:
+    """Let the loop run until the provider delivers nothing more; returns its delivered total.
+
+    Scripted streams without a delay deliver a delta per loop turn, so a hundred turns without
+    one means every running call waits.
+    """
+    while True:
+        before = delivered_total(h.provider)
+        await let_loop_run(100)
+        if delivered_total(h.provider) == before:
+            return before
+
+
+async def test_a_lagging_consumer_makes_the_calls_wait_and_still_gets_everything_in_order() -> None:
+    h = make(long_script(), token_buffer=BUFFER)
+    events: list[ev.Event] = []
+    lagged = False
+    async with asyncio.timeout(DEADLINE_S):
+        async for event in h.collab.events():
+            events.append(event)
+            if lagged or not isinstance(event, ev.Token):
+                continue
+            lagged = True
+            delivered = await until_stuck(h)  # the consumer takes nothing meanwhile
+            # The calls stopped reading their streams, with at most a buffer's worth (plus one
+            # delta per call) in the router and one already drained to the consumer's side.
+            assert streaming_agents(h)
+            assert delivered - role_deltas_in(events) <= 2 * (BUFFER + len(ROLES) - 1)
+            # Readers do not wait for the consumer: the coder started on the architect's partial
+            # text, which the consumer has not seen yet.
+            (coder_call,) = calls_of(h.provider, "coder", 1)
+            assert "".join(h.script.deltas("architect", 1)[:3]) in prompt(coder_call)
+
+    assert_well_formed(events, h.collab)  # among others: each agent's tokens inside its run
+    assert final_of(events).status == "done"
+    assert_all_text_delivered(events, h.script)
+    # What piled up while the consumer lagged came merged, one token per run of an agent.
+    assert len(of_type(events, ev.Token)) < delivered_total(h.provider)
+
+
+async def test_a_long_pause_stops_reading_the_streams_and_resume_loses_nothing() -> None:
+    h = make(long_script(), token_buffer=BUFFER)
+    seen: dict[str, int | bool] = {}
+    waiting: list[asyncio.Task[None]] = []
+
+    async def hold_until_stuck() -> None:
+        seen["calls"] = len(h.provider.calls)
+        delivered = await until_stuck(h)
+        seen["while_paused"] = delivered - int(seen["at_pause"])
+        seen["calls_started"] = len(h.provider.calls) - int(seen["calls"])
+        seen["streaming"] = bool(streaming_agents(h))
+        h.collab.resume()
+
+    def on_event(event: ev.Event) -> None:
+        if not waiting and isinstance(event, ev.Token) and event.agent == "architect" and event.chunk == 2:
+            seen["at_pause"] = delivered_total(h.provider)
+            h.collab.pause()
+            waiting.append(asyncio.create_task(hold_until_stuck()))
+
+    events = await run(h.collab, on_event)
+    await waiting[0]
+    assert_well_formed(events, h.collab)
+    assert final_of(events).status == "done"
+    # The pause outlasted the buffer: the calls stopped mid-stream instead of piling up text,
+    # and no call started.
+    assert seen["streaming"] is True
+    assert 0 < int(seen["while_paused"]) <= BUFFER + len(ROLES) - 1
+    assert seen["calls_started"] == 0
+    # Between paused and resumed, only control events; then the held text, then the rest.
+    (paused,) = of_type(events, ev.Paused)
+    (resumed,) = of_type(events, ev.Resumed)
+    i, j = position(events, paused), position(events, resumed)
+    assert all(isinstance(e, ev.CONTROL_EVENTS) for e in events[i : j + 1])
+    held = events[j + 1 : j + 1 + resumed.held]
+    assert of_type(held, ev.Token)
+    assert not any(isinstance(e, ev.CONTROL_EVENTS) for e in held)
     assert_all_text_delivered(events, h.script)
 
 

@@ -73,6 +73,9 @@ def test_statuses_follow_the_events() -> None:
     v.apply(started("coder", 2.5))
     assert v.status("reviewer") == "reading Architect, Coder"
     assert v.live_output_tokens() == 1
+    # A token that merges deltas which piled up counts each of them.
+    v.apply(ev.Token(session_id=SID, t=2.6, agent="coder", chunk=1, text="a b c", deltas=3))
+    assert v.live_output_tokens() == 4
 
     v.apply(ev.Paused(session_id=SID, t=3.0))
     assert v.state == "paused"
