@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMPS := $(VENV)/.stamps
 export PYO3_PYTHON := $(abspath $(PY))
 
-RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
+RUST_SRC := $(wildcard rust/src/*.rs rust/src/*/*.rs) rust/Cargo.toml rust/Cargo.lock
 
 DEMO_TASK ?= Build a small REST API for a todo list with user accounts
 DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3 --max-tokens 200

@@ -4,6 +4,7 @@
 //! [`router`] (tested with a plain `cargo test`, no Python needed).
 
 pub mod error;
+pub mod index;
 pub mod router;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
