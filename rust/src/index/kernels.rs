@@ -53,31 +53,55 @@ pub fn available_isas() -> Vec<Isa> {
     isas
 }
 
-/// Calls `each(block, dots)` for every block of `codes`, where `dots[j]` is
-/// `Σ_d u[j][d] · q8[d]` over the block's vector `j`, `u` being its 4-bit
-/// codes and `words` the query's int8 codes as 32-bit words
-/// ([`super::quantize::Query::words`]).
+/// What turns a block's 4-bit dot products into upper bounds on exact
+/// scores: for lane `j`,
+/// `ub[j] = scale·scales[j]·(dot[j] − bias) + (errs[j]·err_scale + err_offset)`
+/// (the formula of [`super::quantize::Query::nibble_estimate`], in the same
+/// order of operations, so every instruction set gives the same bits).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds<'a> {
+    /// Per lane, whole blocks (padding lanes included).
+    pub scales: &'a [f32],
+    pub errs: &'a [f32],
+    pub scale: f32,
+    pub bias: f32,
+    pub err_scale: f32,
+    pub err_offset: f32,
+}
+
+/// Scans blocks of 4-bit codes: for each block computes the upper bounds
+/// `ub` of its 16 lanes (see [`Bounds`]) from `Σ_d u[j][d] · q8[d]`, `u`
+/// being lane `j`'s codes and `words` the query's int8 codes as 32-bit words
+/// ([`super::quantize::Query::words`]). Calls `each(block, ub)` only for
+/// blocks where some lane reaches `cut`; `each` returns the new cut.
 ///
 /// # Panics
-/// If `codes` is not whole blocks of `groups` groups or `words` is short:
-/// callers guarantee both, so this is a bug check.
-pub fn nibble_scan<F: FnMut(usize, &[i32; BLOCK])>(
+/// If `codes` is not whole blocks of `groups` groups, or `words` or the
+/// per-lane arrays are short: callers guarantee all three, so this is a
+/// bug check.
+pub fn nibble_scan<F: FnMut(usize, &[f32; BLOCK]) -> f32>(
     isa: Isa,
     codes: &[u8],
     groups: usize,
     words: &[i32],
+    bounds: Bounds<'_>,
+    cut: f32,
     each: F,
 ) {
     let block_bytes = groups * GROUP_BYTES;
     assert!(groups > 0 && codes.len().is_multiple_of(block_bytes) && words.len() >= 2 * groups);
+    let lanes = codes.len() / block_bytes * BLOCK;
+    assert!(bounds.scales.len() >= lanes && bounds.errs.len() >= lanes);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` came from `available_isas`, so the CPU has the features.
-        Isa::Avx512Vnni => unsafe { x86::nibble_scan_vnni(codes, groups, words, each) },
+        Isa::Avx512Vnni => unsafe {
+            x86::nibble_scan_vnni(codes, groups, words, bounds, cut, each)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::nibble_scan_avx2(codes, groups, words, each) },
-        _ => nibble_scan_portable(codes, groups, words, each),
+        Isa::Avx2 => unsafe { x86::nibble_scan_avx2(codes, groups, words, bounds, cut, each) },
+        _ => nibble_scan_portable(codes, groups, words, bounds, cut, each),
     }
 }
 
@@ -147,11 +171,19 @@ fn i8_dot_portable(a: &[i8], b: &[i8]) -> i32 {
         .sum()
 }
 
+/// The upper bound of one lane (the scalar form of the kernels' bounds).
 #[inline(always)]
-fn nibble_scan_portable<F: FnMut(usize, &[i32; BLOCK])>(
+fn lane_bound(bounds: &Bounds<'_>, lane: usize, dot: i32) -> f32 {
+    let approx = bounds.scale * bounds.scales[lane] * (dot as f32 - bounds.bias);
+    approx + (bounds.errs[lane] * bounds.err_scale + bounds.err_offset)
+}
+
+fn nibble_scan_portable<F: FnMut(usize, &[f32; BLOCK]) -> f32>(
     codes: &[u8],
     groups: usize,
     words: &[i32],
+    bounds: Bounds<'_>,
+    mut cut: f32,
     mut each: F,
 ) {
     for (b, block) in codes.chunks_exact(groups * GROUP_BYTES).enumerate() {
@@ -166,28 +198,43 @@ fn nibble_scan_portable<F: FnMut(usize, &[i32; BLOCK])>(
                 }
             }
         }
-        each(b, &dots);
+        let ub: [f32; BLOCK] = std::array::from_fn(|j| lane_bound(&bounds, b * BLOCK + j, dots[j]));
+        if ub.iter().any(|&u| u >= cut) {
+            cut = each(b, &ub);
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{f32_dot_body, BLOCK, GROUP_BYTES};
+    use super::{f32_dot_body, Bounds, BLOCK, GROUP_BYTES};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) fn nibble_scan_vnni<F: FnMut(usize, &[i32; BLOCK])>(
+    pub(super) fn nibble_scan_vnni<F: FnMut(usize, &[f32; BLOCK]) -> f32>(
         codes: &[u8],
         groups: usize,
         words: &[i32],
+        bounds: Bounds<'_>,
+        cut: f32,
         mut each: F,
     ) {
-        let mask = _mm512_set1_epi8(0x0F);
-        let mut dots = [0i32; BLOCK];
+        // High nibbles are multiplied in place (16× their value) and the
+        // sum divided by 16 at the end: one AND per 64 bytes instead of a
+        // shift and an AND. 16 · 65536 · 15 · 127 / 2 still fits in i32.
+        let low = _mm512_set1_epi8(0x0F);
+        let high = _mm512_set1_epi8(0xF0u8 as i8);
+        let scale = _mm512_set1_ps(bounds.scale);
+        let bias = _mm512_set1_ps(bounds.bias);
+        let err_scale = _mm512_set1_ps(bounds.err_scale);
+        let err_offset = _mm512_set1_ps(bounds.err_offset);
+        let mut cut = _mm512_set1_ps(cut);
+        let mut ub = [0.0f32; BLOCK];
         let words = &words[..2 * groups];
         for (b, block) in codes.chunks_exact(groups * GROUP_BYTES).enumerate() {
-            // Four accumulators: two groups per step, low and high nibbles,
-            // so consecutive multiply-adds do not wait on each other.
+            // Four accumulators: two groups per step, low and high nibbles
+            // (even: low, odd: high), so consecutive multiply-adds do not
+            // wait on each other.
             let mut acc = [_mm512_setzero_si512(); 4];
             let mut chunks = block.chunks_exact(2 * GROUP_BYTES);
             let mut pairs = words.chunks_exact(4);
@@ -199,10 +246,10 @@ mod x86 {
                         _mm512_loadu_si512(chunk.as_ptr().add(GROUP_BYTES).cast()),
                     )
                 };
-                let lo0 = _mm512_and_si512(v0, mask);
-                let hi0 = _mm512_and_si512(_mm512_srli_epi16::<4>(v0), mask);
-                let lo1 = _mm512_and_si512(v1, mask);
-                let hi1 = _mm512_and_si512(_mm512_srli_epi16::<4>(v1), mask);
+                let lo0 = _mm512_and_si512(v0, low);
+                let hi0 = _mm512_and_si512(v0, high);
+                let lo1 = _mm512_and_si512(v1, low);
+                let hi1 = _mm512_and_si512(v1, high);
                 acc[0] = _mm512_dpbusd_epi32(acc[0], lo0, _mm512_set1_epi32(w[0]));
                 acc[1] = _mm512_dpbusd_epi32(acc[1], hi0, _mm512_set1_epi32(w[1]));
                 acc[2] = _mm512_dpbusd_epi32(acc[2], lo1, _mm512_set1_epi32(w[2]));
@@ -213,18 +260,34 @@ mod x86 {
                 let w = &words[words.len() - 2..];
                 // SAFETY: `rest` is one 64-byte group.
                 let v = unsafe { _mm512_loadu_si512(rest.as_ptr().cast()) };
-                let lo = _mm512_and_si512(v, mask);
-                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask);
+                let lo = _mm512_and_si512(v, low);
+                let hi = _mm512_and_si512(v, high);
                 acc[0] = _mm512_dpbusd_epi32(acc[0], lo, _mm512_set1_epi32(w[0]));
                 acc[1] = _mm512_dpbusd_epi32(acc[1], hi, _mm512_set1_epi32(w[1]));
             }
-            let sum = _mm512_add_epi32(
-                _mm512_add_epi32(acc[0], acc[1]),
-                _mm512_add_epi32(acc[2], acc[3]),
+            let dots = _mm512_add_epi32(
+                _mm512_add_epi32(acc[0], acc[2]),
+                _mm512_srai_epi32::<4>(_mm512_add_epi32(acc[1], acc[3])),
             );
-            // SAFETY: `dots` holds 16 i32s.
-            unsafe { _mm512_storeu_si512(dots.as_mut_ptr().cast(), sum) };
-            each(b, &dots);
+            let lanes = b * BLOCK..(b + 1) * BLOCK;
+            // SAFETY: `nibble_scan` checked both arrays cover every lane.
+            let (scales, errs) = unsafe {
+                (
+                    _mm512_loadu_ps(bounds.scales[lanes.clone()].as_ptr()),
+                    _mm512_loadu_ps(bounds.errs[lanes].as_ptr()),
+                )
+            };
+            let approx = _mm512_mul_ps(
+                _mm512_mul_ps(scale, scales),
+                _mm512_sub_ps(_mm512_cvtepi32_ps(dots), bias),
+            );
+            let bound = _mm512_add_ps(_mm512_mul_ps(errs, err_scale), err_offset);
+            let upper = _mm512_add_ps(approx, bound);
+            if _mm512_cmp_ps_mask::<_CMP_GE_OQ>(upper, cut) != 0 {
+                // SAFETY: `ub` holds 16 f32s.
+                unsafe { _mm512_storeu_ps(ub.as_mut_ptr(), upper) };
+                cut = _mm512_set1_ps(each(b, &ub));
+            }
         }
     }
 
@@ -237,11 +300,34 @@ mod x86 {
         _mm256_add_epi16(l, h)
     }
 
+    /// The upper bounds of 8 lanes from their dot products (see `Bounds`).
     #[target_feature(enable = "avx2")]
-    pub(super) fn nibble_scan_avx2<F: FnMut(usize, &[i32; BLOCK])>(
+    fn upper_avx2(dots: __m256i, scales: &[f32], errs: &[f32], b: &Bounds<'_>) -> __m256 {
+        // SAFETY: callers pass 8-lane slices.
+        let (scales, errs) = unsafe {
+            (
+                _mm256_loadu_ps(scales.as_ptr()),
+                _mm256_loadu_ps(errs.as_ptr()),
+            )
+        };
+        let approx = _mm256_mul_ps(
+            _mm256_mul_ps(_mm256_set1_ps(b.scale), scales),
+            _mm256_sub_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(b.bias)),
+        );
+        let bound = _mm256_add_ps(
+            _mm256_mul_ps(errs, _mm256_set1_ps(b.err_scale)),
+            _mm256_set1_ps(b.err_offset),
+        );
+        _mm256_add_ps(approx, bound)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn nibble_scan_avx2<F: FnMut(usize, &[f32; BLOCK]) -> f32>(
         codes: &[u8],
         groups: usize,
         words: &[i32],
+        bounds: Bounds<'_>,
+        mut cut: f32,
         mut each: F,
     ) {
         // 16-bit sums of up to 4 groups stay below 4·7620 = 30480 < 2^15,
@@ -249,7 +335,7 @@ mod x86 {
         const GROUPS_PER_WIDEN: usize = 4;
         let mask = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
-        let mut dots = [0i32; BLOCK];
+        let mut ub = [0.0f32; BLOCK];
         for (b, block) in codes.chunks_exact(groups * GROUP_BYTES).enumerate() {
             let (mut acc_a, mut acc_b) = (_mm256_setzero_si256(), _mm256_setzero_si256());
             for (run, w) in block
@@ -272,12 +358,33 @@ mod x86 {
                 acc_a = _mm256_add_epi32(acc_a, _mm256_madd_epi16(sum_a, ones));
                 acc_b = _mm256_add_epi32(acc_b, _mm256_madd_epi16(sum_b, ones));
             }
-            // SAFETY: `dots` holds 16 i32s.
-            unsafe {
-                _mm256_storeu_si256(dots.as_mut_ptr().cast(), acc_a);
-                _mm256_storeu_si256(dots.as_mut_ptr().add(8).cast(), acc_b);
+            let base = b * BLOCK;
+            let ends = [base, base + 8, base + BLOCK];
+            let upper_a = upper_avx2(
+                acc_a,
+                &bounds.scales[ends[0]..ends[1]],
+                &bounds.errs[ends[0]..ends[1]],
+                &bounds,
+            );
+            let upper_b = upper_avx2(
+                acc_b,
+                &bounds.scales[ends[1]..ends[2]],
+                &bounds.errs[ends[1]..ends[2]],
+                &bounds,
+            );
+            let cut_v = _mm256_set1_ps(cut);
+            let reached = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_GE_OQ>(upper_a, cut_v),
+                _mm256_cmp_ps::<_CMP_GE_OQ>(upper_b, cut_v),
+            );
+            if _mm256_movemask_ps(reached) != 0 {
+                // SAFETY: `ub` holds 16 f32s.
+                unsafe {
+                    _mm256_storeu_ps(ub.as_mut_ptr(), upper_a);
+                    _mm256_storeu_ps(ub.as_mut_ptr().add(8), upper_b);
+                }
+                cut = each(b, &ub);
             }
-            each(b, &dots);
         }
     }
 
@@ -372,8 +479,27 @@ mod tests {
         assert!(available_isas().contains(&best_isa()));
     }
 
+    fn words_of(q8: &[i8]) -> Vec<i32> {
+        q8.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8]))
+            .collect()
+    }
+
+    /// Bounds that are the dot products themselves (`ones` and `zeros`
+    /// one per lane).
+    fn identity<'a>(ones: &'a [f32], zeros: &'a [f32]) -> Bounds<'a> {
+        Bounds {
+            scales: ones,
+            errs: zeros,
+            scale: 1.0,
+            bias: 0.0,
+            err_scale: 0.0,
+            err_offset: 0.0,
+        }
+    }
+
     #[test]
-    fn nibble_scan_is_exact_on_every_isa() {
+    fn nibble_scan_dot_products_are_exact_on_every_isa() {
         let mut rng = SplitMix64::new(3);
         // Odd group counts exercise the VNNI kernel's single-group tail and
         // the AVX2 kernel's partial run of groups.
@@ -384,26 +510,92 @@ mod tests {
             let mut q8 = random_i8(&mut rng, groups * 8);
             q8[0] = 127;
             q8[1] = -127;
-            let words: Vec<i32> = q8
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8]))
-                .collect();
+            let words = words_of(&q8);
+            let (ones, zeros) = ([1.0; 3 * BLOCK], [0.0; 3 * BLOCK]);
+            let bounds = identity(&ones, &zeros);
             for isa in available_isas() {
                 let mut seen = Vec::new();
-                nibble_scan(isa, &codes, groups, &words, |b, dots| seen.push((b, *dots)));
+                nibble_scan(
+                    isa,
+                    &codes,
+                    groups,
+                    &words,
+                    bounds,
+                    f32::NEG_INFINITY,
+                    |b, ub| {
+                        seen.push((b, *ub));
+                        f32::NEG_INFINITY
+                    },
+                );
                 assert_eq!(seen.len(), blocks);
-                for (b, dots) in seen {
+                for (b, ub) in seen {
                     let block = &codes[b * groups * GROUP_BYTES..(b + 1) * groups * GROUP_BYTES];
-                    assert_eq!(dots, nibble_reference(block, groups, &q8), "{isa:?}");
+                    let want = nibble_reference(block, groups, &q8).map(|d| d as f32);
+                    assert_eq!(ub, want, "{isa:?}");
                 }
             }
         }
         let all_max = vec![0xFFu8; 48 * GROUP_BYTES];
         let words = vec![i32::from_le_bytes([127; 4]); 96];
+        let (ones, zeros) = ([1.0; BLOCK], [0.0; BLOCK]);
+        let bounds = identity(&ones, &zeros);
         for isa in available_isas() {
-            nibble_scan(isa, &all_max, 48, &words, |_, dots| {
-                assert!(dots.iter().all(|&d| d == 384 * 15 * 127), "{isa:?}");
+            nibble_scan(isa, &all_max, 48, &words, bounds, 0.0, |_, ub| {
+                assert!(ub.iter().all(|&d| d == (384 * 15 * 127) as f32), "{isa:?}");
+                0.0
             });
+        }
+    }
+
+    #[test]
+    fn nibble_scan_bounds_and_cuts_agree_on_every_isa() {
+        let mut rng = SplitMix64::new(8);
+        let (groups, blocks) = (6, 40);
+        let codes = random_bytes(&mut rng, blocks * groups * GROUP_BYTES);
+        let words = words_of(&random_i8(&mut rng, groups * 8));
+        let scales: Vec<f32> = (0..blocks * BLOCK).map(|_| rng.next_f32() * 1e-3).collect();
+        let errs: Vec<f32> = (0..blocks * BLOCK).map(|_| rng.next_f32() * 0.2).collect();
+        let bounds = Bounds {
+            scales: &scales,
+            errs: &errs,
+            scale: 0.01,
+            bias: 3.5,
+            err_scale: 1.01,
+            err_offset: 0.011,
+        };
+        let run = |isa: Isa| {
+            // The cut rises to each reported block's best bound, so which
+            // blocks are reported depends on the bounds being identical.
+            let mut seen = Vec::new();
+            nibble_scan(
+                isa,
+                &codes,
+                groups,
+                &words,
+                bounds,
+                f32::NEG_INFINITY,
+                |b, ub| {
+                    seen.push((b, *ub));
+                    ub.iter().fold(f32::NEG_INFINITY, |m, &u| m.max(u))
+                },
+            );
+            seen
+        };
+        let want = run(Isa::Portable);
+        assert!(want.len() > 1 && want.len() < blocks, "{}", want.len());
+        for (b, ub) in &want {
+            let block = &codes[b * groups * GROUP_BYTES..(b + 1) * groups * GROUP_BYTES];
+            let q8: Vec<i8> = words
+                .iter()
+                .flat_map(|w| w.to_le_bytes().map(|c| c as i8))
+                .collect();
+            let dots = nibble_reference(block, groups, &q8);
+            for j in 0..BLOCK {
+                assert_eq!(ub[j], lane_bound(&bounds, b * BLOCK + j, dots[j]));
+            }
+        }
+        for isa in available_isas() {
+            assert_eq!(run(isa), want, "{isa:?}");
         }
     }
 

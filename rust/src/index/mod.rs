@@ -6,9 +6,12 @@
 //! searches can be restricted to.
 //!
 //! Searches are exact by default: [`search`] prunes with error bounds, never
-//! by guessing. Above a size threshold (or when asked) the index also keeps
-//! an inverted file ([`ivf`]) and searches only the lists nearest the query:
-//! approximate, but with a cost that grows like √n instead of n.
+//! by guessing. From [`LISTS_MIN`] entries on, the index also keeps the
+//! entries in lists around k-means centroids ([`ivf`]). An exact search
+//! scans the lists nearest the query first, so its pruning floor is high
+//! before it scans the rest; an approximate search (above
+//! [`AUTO_APPROXIMATE_MIN`] entries in auto mode, or when asked) scans only
+//! the `nprobe` nearest lists, at a cost growing like √n instead of n.
 //!
 //! Module map: [`quantize`] (normalising, the 4-bit and int8 codes and their
 //! error bounds), [`kernels`] (SIMD dot products), [`vectors`] (storage by
@@ -43,16 +46,27 @@ use vectors::Vectors;
 
 /// In auto mode the index turns approximate at this many entries: about
 /// where an exact search stops meeting a 2 ms budget on a 2-core machine
-/// (measured with `bench/index_search.py`).
-pub const AUTO_APPROXIMATE_MIN: usize = 300_000;
+/// (measured, 384 dimensions: p50 0.4 ms at 100k, 1.6 ms at 200k, 1.7 ms
+/// at 300k with p99 over 5 ms; approximate at 1M: p50 0.8 ms).
+pub const AUTO_APPROXIMATE_MIN: usize = 200_000;
 
-/// Approximate mode searches exactly until it has this many entries to
-/// train its lists on.
-pub const APPROXIMATE_MIN: usize = 1024;
+/// Lists are kept from this many entries on (in every mode); below, one
+/// scan of everything is as fast. Approximate mode needs them to be
+/// approximate, so it searches exactly below this size.
+pub const LISTS_MIN: usize = 1024;
 
-/// Approximate mode goes back to exact below half its threshold (so adding
-/// and removing around the threshold does not retrain each time).
+/// Lists are dropped below half of [`LISTS_MIN`] (so adding and removing
+/// around it does not retrain each time).
 const HYSTERESIS: usize = 2;
+
+/// Lists a search scans first, on the calling thread, to raise its floor
+/// before scanning the rest in parallel.
+const SEED_LISTS: usize = 8;
+
+/// Lists an exact search scans, after the seed lists, before all others
+/// (which go in storage order): nearest first, so that whichever thread
+/// takes them raises the shared floor early.
+const NEAR_LISTS: usize = 32;
 
 /// The lists are retrained when the index has grown this much since.
 const RETRAIN_GROWTH: usize = 4;
@@ -69,11 +83,11 @@ pub const MAX_ENTRIES: usize = u32::MAX as usize;
 /// When the index searches approximately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Exact up to [`AUTO_APPROXIMATE_MIN`] entries, approximate above.
+    /// Exact below [`AUTO_APPROXIMATE_MIN`] entries, approximate from there.
     Auto,
     /// Always exact.
     Exact,
-    /// Approximate from [`APPROXIMATE_MIN`] entries on.
+    /// Approximate from [`LISTS_MIN`] entries on.
     Approximate,
 }
 
@@ -107,15 +121,6 @@ impl Mode {
         [Mode::Auto, Mode::Exact, Mode::Approximate]
             .into_iter()
             .find(|m| m.code() == code)
-    }
-
-    /// Entries from which lists are kept, if ever.
-    fn approximate_from(self) -> Option<usize> {
-        match self {
-            Mode::Auto => Some(AUTO_APPROXIMATE_MIN),
-            Mode::Exact => None,
-            Mode::Approximate => Some(APPROXIMATE_MIN),
-        }
     }
 }
 
@@ -220,9 +225,14 @@ impl VectorIndex {
         self.mode
     }
 
-    /// Whether searches currently probe lists (and so may miss).
+    /// Whether searches currently probe only some lists (and so may miss).
     pub fn is_approximate(&self) -> bool {
         self.coarse.is_some()
+            && match self.mode {
+                Mode::Exact => false,
+                Mode::Auto => self.len() >= AUTO_APPROXIMATE_MIN,
+                Mode::Approximate => true,
+            }
     }
 
     /// Lists currently kept (0 while exact).
@@ -375,14 +385,11 @@ impl VectorIndex {
 
     /// Trains, retrains or drops the lists as the size and mode require.
     fn reorganize(&mut self) {
-        let Some(from) = self.mode.approximate_from() else {
-            return;
-        };
         let n = self.len();
         match self.coarse {
-            None if n >= from => self.train(),
+            None if n >= LISTS_MIN => self.train(),
             Some(_) if n >= self.trained_on.saturating_mul(RETRAIN_GROWTH) => self.train(),
-            Some(_) if n < from / HYSTERESIS => {
+            Some(_) if n < LISTS_MIN / HYSTERESIS => {
                 self.coarse = None;
                 self.trained_on = 0;
                 self.repartition(1, &vec![0; n]);
@@ -417,7 +424,7 @@ impl VectorIndex {
             .map(|(loc, &list)| {
                 let old = &self.parts[loc.part as usize];
                 let pos = parts[list as usize]
-                    .push(*old.member(loc.pos as usize), &old.lane(loc.pos as usize));
+                    .push(old.member(loc.pos as usize), &old.lane(loc.pos as usize));
                 Location {
                     part: list,
                     pos: pos as u32,
@@ -472,13 +479,26 @@ impl VectorIndex {
         if k == 0 {
             return Ok((Vec::new(), Stats::default()));
         }
-        let parts: Vec<&Partition> = match &self.coarse {
-            Some(coarse) if !exact => coarse
-                .nearest(self.isa, &query, self.nprobe())
-                .into_iter()
-                .map(|list| &self.parts[list as usize])
-                .collect(),
-            _ => self.parts.iter().collect(),
+        let approximate = self.is_approximate() && !exact;
+        let (seed, rest): (Vec<&Partition>, Vec<&Partition>) = match &self.coarse {
+            None => (Vec::new(), self.parts.iter().collect()),
+            Some(coarse) => {
+                let nearest = if approximate {
+                    coarse.nearest(self.isa, &query, self.nprobe())
+                } else {
+                    coarse.likely(self.isa, &query, NEAR_LISTS)
+                };
+                let (first, others) = nearest.split_at(SEED_LISTS.min(nearest.len()));
+                let part = |list: &u32| &self.parts[*list as usize];
+                let mut rest: Vec<&Partition> = others.iter().map(part).collect();
+                if !approximate {
+                    let mut near = vec![false; self.parts.len()];
+                    nearest.iter().for_each(|&l| near[l as usize] = true);
+                    let far = self.parts.iter().zip(near).filter(|(_, near)| !near);
+                    rest.extend(far.map(|(p, _)| p));
+                }
+                (first.iter().map(part).collect(), rest)
+            }
         };
         let req = Request {
             isa: self.isa,
@@ -487,7 +507,8 @@ impl VectorIndex {
             min_similarity: f32_at_least(min_similarity),
             namespace,
         };
-        let (ranked, stats) = top_k(&req, &spans(parts), &self.vectors, |slot| {
+        let (seed, rest) = (spans(seed), spans(rest));
+        let (ranked, stats) = top_k(&req, &seed, &rest, &self.vectors, |slot| {
             &*self.ids[slot as usize]
         });
         let hits = ranked

@@ -2,10 +2,11 @@
 //! index in exact mode, one inverted list in approximate mode.
 //!
 //! Codes live in blocks of [`BLOCK`] vectors in the layout of
-//! [`super::kernels::nibble_scan`]; what the scan needs per member besides
-//! (slot, namespace, 4-bit scale and error) sits next to it in `members`, so
-//! a scan reads memory front to back. Removing a member moves the last one
-//! into its place, so blocks stay full.
+//! [`super::kernels::nibble_scan`]. What the scan needs per member besides
+//! (4-bit scale and error, namespace, slot) is kept in arrays by position,
+//! padded to whole blocks, so the scan reads memory front to back and the
+//! bounds of a block compute as one vector operation. Removing a member
+//! moves the last one into its place, so blocks stay full.
 
 use std::ops::Range;
 
@@ -26,22 +27,39 @@ pub struct Member {
 #[derive(Debug, Clone)]
 pub struct Partition {
     groups: usize,
+    len: usize,
     codes: Vec<u8>,
-    members: Vec<Member>,
+    /// 4-bit scale and error by position, padded with zeros to whole blocks.
+    scales: Vec<f32>,
+    errs: Vec<f32>,
+    namespaces: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+/// The per-member arrays of one block.
+pub struct BlockInfo<'a> {
+    /// [`BLOCK`] long (padding included).
+    pub errs: &'a [f32; BLOCK],
+    /// Of the members in use only.
+    pub namespaces: &'a [u32],
+    pub slots: &'a [u32],
 }
 
 impl Partition {
     pub fn new(dims: &Dims) -> Self {
         Partition {
             groups: dims.groups,
+            len: 0,
             codes: Vec::new(),
-            members: Vec::new(),
+            scales: Vec::new(),
+            errs: Vec::new(),
+            namespaces: Vec::new(),
+            slots: Vec::new(),
         }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.len
     }
 
     pub fn groups(&self) -> usize {
@@ -54,7 +72,7 @@ impl Partition {
 
     /// Blocks in use (the last one possibly part full).
     pub fn blocks(&self) -> usize {
-        self.members.len().div_ceil(BLOCK)
+        self.len.div_ceil(BLOCK)
     }
 
     /// The codes of a range of blocks.
@@ -62,14 +80,41 @@ impl Partition {
         &self.codes[blocks.start * self.block_bytes()..blocks.end * self.block_bytes()]
     }
 
-    /// The members of a block (up to [`BLOCK`]).
-    pub fn block_members(&self, block: usize) -> &[Member] {
-        let start = block * BLOCK;
-        &self.members[start..self.members.len().min(start + BLOCK)]
+    /// The 4-bit scales and errors of a range of blocks, one per lane.
+    pub fn lane_bounds(&self, blocks: Range<usize>) -> (&[f32], &[f32]) {
+        let lanes = blocks.start * BLOCK..blocks.end * BLOCK;
+        (&self.scales[lanes.clone()], &self.errs[lanes])
     }
 
-    pub fn member(&self, pos: usize) -> &Member {
-        &self.members[pos]
+    /// The per-member arrays of a block.
+    pub fn block_info(&self, block: usize) -> BlockInfo<'_> {
+        let start = block * BLOCK;
+        let end = self.len.min(start + BLOCK);
+        BlockInfo {
+            errs: self.errs[start..start + BLOCK]
+                .try_into()
+                .expect("blocks are whole"),
+            namespaces: &self.namespaces[start..end],
+            slots: &self.slots[start..end],
+        }
+    }
+
+    pub fn member(&self, pos: usize) -> Member {
+        Member {
+            slot: self.slots[pos],
+            namespace: self.namespaces[pos],
+            nibble: Quantized {
+                scale: self.scales[pos],
+                err: self.errs[pos],
+            },
+        }
+    }
+
+    fn set_member(&mut self, pos: usize, m: Member) {
+        self.slots[pos] = m.slot;
+        self.namespaces[pos] = m.namespace;
+        self.scales[pos] = m.nibble.scale;
+        self.errs[pos] = m.nibble.err;
     }
 
     fn lane_offsets(&self, pos: usize) -> impl Iterator<Item = usize> {
@@ -78,8 +123,9 @@ impl Partition {
     }
 
     fn write_lane(&mut self, pos: usize, lane: &[u8]) {
-        let offsets: Vec<usize> = self.lane_offsets(pos).collect();
-        for (off, bytes) in offsets.into_iter().zip(lane.chunks_exact(4)) {
+        let base = (pos / BLOCK) * self.block_bytes() + (pos % BLOCK) * 4;
+        for (g, bytes) in lane.chunks_exact(4).enumerate() {
+            let off = base + g * GROUP_BYTES;
             self.codes[off..off + 4].copy_from_slice(bytes);
         }
     }
@@ -97,12 +143,17 @@ impl Partition {
     /// Adds a member; returns its position.
     pub fn push(&mut self, member: Member, lane: &[u8]) -> usize {
         debug_assert_eq!(lane.len(), self.groups * 4);
-        let pos = self.members.len();
+        let pos = self.len;
         if pos.is_multiple_of(BLOCK) {
             let new_len = self.codes.len() + self.block_bytes();
             self.codes.resize(new_len, 0);
+            self.scales.resize(pos + BLOCK, 0.0);
+            self.errs.resize(pos + BLOCK, 0.0);
         }
-        self.members.push(member);
+        self.len += 1;
+        self.slots.push(0);
+        self.namespaces.push(0);
+        self.set_member(pos, member);
         self.write_lane(pos, lane);
         pos
     }
@@ -110,35 +161,50 @@ impl Partition {
     /// Removes the member at `pos`. If another member moved into `pos` (the
     /// last one), returns its slot, whose recorded position must change.
     pub fn swap_remove(&mut self, pos: usize) -> Option<u32> {
-        let last = self.members.len() - 1;
+        let last = self.len - 1;
         if pos != last {
             let lane = self.lane(last);
             self.write_lane(pos, &lane);
+            let moved = self.member(last);
+            self.set_member(pos, moved);
         }
         // Zero the freed lane: a part-full block then scores its empty lanes
         // as 0, and a partition's bytes never depend on its history.
         let zeros = vec![0u8; self.groups * 4];
         self.write_lane(last, &zeros);
-        self.members.swap_remove(pos);
+        self.scales[last] = 0.0;
+        self.errs[last] = 0.0;
+        self.slots.pop();
+        self.namespaces.pop();
+        self.len = last;
         if last.is_multiple_of(BLOCK) {
             let new_len = self.codes.len() - self.block_bytes();
             self.codes.truncate(new_len);
+            self.scales.truncate(last);
+            self.errs.truncate(last);
         }
-        (pos != last).then(|| self.members[pos].slot)
+        (pos != last).then(|| self.slots[pos])
     }
 
     /// Records that the member at `pos` is now stored in `slot`.
     pub fn set_slot(&mut self, pos: usize, slot: u32) {
-        self.members[pos].slot = slot;
+        self.slots[pos] = slot;
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.codes.capacity() + self.members.capacity() * std::mem::size_of::<Member>()
+        self.codes.capacity()
+            + 4 * (self.scales.capacity()
+                + self.errs.capacity()
+                + self.namespaces.capacity()
+                + self.slots.capacity())
     }
 
     pub fn shrink_to_fit(&mut self) {
         self.codes.shrink_to_fit();
-        self.members.shrink_to_fit();
+        self.scales.shrink_to_fit();
+        self.errs.shrink_to_fit();
+        self.namespaces.shrink_to_fit();
+        self.slots.shrink_to_fit();
     }
 }
 
@@ -175,11 +241,13 @@ mod tests {
         }
         assert_eq!(p.blocks(), 3);
         assert_eq!(p.block_codes(0..3).len(), 3 * dims.groups * GROUP_BYTES);
-        assert_eq!(p.block_members(2).len(), 8);
+        assert_eq!(p.block_info(2).slots.len(), 8);
+        let (scales, _) = p.lane_bounds(2..3);
+        assert_eq!((scales[7], scales[8]), (39.0, 0.0));
 
         // Removing from the middle moves the last member (slot 39) in.
         assert_eq!(p.swap_remove(5), Some(39));
-        assert_eq!(p.member(5).slot, 39);
+        assert_eq!(p.member(5), member(39));
         assert_eq!(p.lane(5), lane_of(39, dims.groups));
         // Removing the last one moves nothing.
         assert_eq!(p.swap_remove(p.len() - 1), None);

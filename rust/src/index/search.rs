@@ -1,15 +1,18 @@
-//! Exact top-k by cosine over some partitions, in three stages that each
-//! prune with the error bounds of [`super::quantize`]:
+//! Exact top-k by cosine over some partitions, pruning with the error
+//! bounds of [`super::quantize`]. Every code gives an interval `[lb, ub]`
+//! sure to hold the exact score, and the k-th largest `lb` seen is a floor
+//! under the k-th best exact score: a member whose `ub` is below the floor
+//! (or below `min_similarity`) cannot be in the result.
 //!
 //! 1. Scan every member's 4-bit codes (the only pass over all the data:
-//!    `dim / 2` bytes per vector). Each gives an interval `[lb, ub]` sure to
-//!    hold the exact score. The k-th largest `lb` seen is a floor under the
-//!    k-th best exact score, so a member whose `ub` is below it cannot be in
-//!    the top k; nor can one whose `ub` is below `min_similarity`. The rest
-//!    are candidates.
+//!    `dim / 2` bytes per vector). The kernel computes the bounds of 16
+//!    members at once and skips blocks where none reaches the floor; the
+//!    members that do are candidates. Every so often the k best candidates
+//!    are refined as in stage 2, which lifts the floor close to the k-th
+//!    best score once the scan has met a few good matches.
 //! 2. In descending order of `ub`, estimate candidates from their int8
-//!    codes (a tenfold tighter interval), raising the floor as it goes, and
-//!    stop once the next `ub` is below it.
+//!    codes (an interval ten times narrower), raising a new floor as it
+//!    goes, and stop once the next `ub` is below it.
 //! 3. Likewise compute exact f32 scores of the survivors, and stop once the
 //!    next upper bound is below the k-th best exact score found.
 //!
@@ -20,6 +23,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
@@ -145,12 +149,47 @@ impl Floor {
     }
 }
 
+/// A member that may be in the top k, with bounds on its exact score.
+/// Ordered by upper bound (then slot, for determinism), so a max-heap of
+/// candidates yields the most promising first.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     ub: f32,
     lb: f32,
     slot: u32,
+    /// Whether the bounds are already those of the int8 estimate.
+    refined: bool,
 }
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.ub
+            .total_cmp(&other.ub)
+            .then(other.slot.cmp(&self.slot))
+    }
+}
+
+/// Candidates in descending order of upper bound. A heap, not a sort:
+/// the stages usually stop after a few, and heapifying is linear.
+fn best_first(list: Vec<Candidate>) -> impl Iterator<Item = Candidate> {
+    let mut heap = BinaryHeap::from(list);
+    std::iter::from_fn(move || heap.pop())
+}
+
+/// Blocks scanned before candidates are first refined; after that, each
+/// time the blocks scanned have doubled (so refining stays a small share).
+const FIRST_REFINE_BLOCKS: usize = 64;
 
 /// Stage 1's output for some spans.
 #[derive(Debug, Clone)]
@@ -158,6 +197,40 @@ struct Candidates {
     floor: Floor,
     list: Vec<Candidate>,
     scanned: usize,
+    blocks: usize,
+    next_refine: usize,
+    estimated: usize,
+}
+
+/// The highest floor any thread has found. Each thread's floor is a floor
+/// for all of them (it is the k-th lower bound of k distinct members), so
+/// every thread prunes with the highest; each keeps its own `Floor` of
+/// lower bounds, so merging never counts a member twice.
+struct SharedFloor(AtomicU32);
+
+impl SharedFloor {
+    fn new() -> Self {
+        SharedFloor(AtomicU32::new(f32::NEG_INFINITY.to_bits()))
+    }
+
+    fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(AtomicOrdering::Relaxed))
+    }
+
+    fn raise(&self, value: f32) {
+        let mut current = self.0.load(AtomicOrdering::Relaxed);
+        while f32::from_bits(current) < value {
+            match self.0.compare_exchange_weak(
+                current,
+                value.to_bits(),
+                AtomicOrdering::Relaxed,
+                AtomicOrdering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
+    }
 }
 
 impl Candidates {
@@ -166,55 +239,130 @@ impl Candidates {
             floor: Floor::new(k),
             list: Vec::new(),
             scanned: 0,
+            blocks: 0,
+            next_refine: FIRST_REFINE_BLOCKS,
+            estimated: 0,
         }
     }
 
-    fn cut(&self, min_similarity: f32) -> f32 {
-        min_similarity.max(self.floor.value())
+    fn cut(&self, req: &Request<'_>, shared: &SharedFloor) -> f32 {
+        req.min_similarity.max(self.floor.value()).max(shared.get())
     }
 
-    fn scan(mut self, req: &Request<'_>, span: &Span<'_>) -> Self {
-        let Candidates {
-            floor,
-            list,
-            scanned,
-        } = &mut self;
-        let mut cut = req.min_similarity.max(floor.value());
-        let part = span.part;
-        let codes = part.block_codes(span.blocks.clone());
+    /// Scans a span, and refines if the blocks scanned have doubled.
+    fn scan(
+        mut self,
+        req: &Request<'_>,
+        vectors: &Vectors,
+        shared: &SharedFloor,
+        span: &Span<'_>,
+    ) -> Self {
+        self.scan_blocks(req, shared, span.part, span.blocks.clone());
+        self.blocks += span.blocks.len();
+        if self.blocks >= self.next_refine {
+            self.refine(req, vectors, shared);
+            self.next_refine = 2 * self.blocks;
+        }
+        self
+    }
+
+    fn scan_blocks(
+        &mut self,
+        req: &Request<'_>,
+        shared: &SharedFloor,
+        part: &Partition,
+        blocks: Range<usize>,
+    ) {
+        self.scanned += part.len().min(blocks.end * BLOCK) - blocks.start * BLOCK;
+        let Candidates { floor, list, .. } = self;
+        let mut cut = req.min_similarity.max(floor.value()).max(shared.get());
+        let codes = part.block_codes(blocks.clone());
+        let (scales, errs) = part.lane_bounds(blocks.clone());
+        let bounds = req.query.nibble_bounds(scales, errs);
+        let words = &req.query.words;
+        // The kernel computes the upper bounds of whole blocks and calls
+        // back only for blocks where some lane reaches the cut.
         nibble_scan(
             req.isa,
             codes,
             part.groups(),
-            &req.query.words,
-            |b, dots| {
-                let members = part.block_members(span.blocks.start + b);
-                *scanned += members.len();
-                for (m, &dot) in members.iter().zip(dots) {
-                    let (approx, bound) =
-                        req.query.nibble_estimate(dot, m.nibble.scale, m.nibble.err);
-                    let ub = approx + bound;
-                    if ub < cut || req.namespace.is_some_and(|ns| ns != m.namespace) {
+            words,
+            bounds,
+            cut,
+            |b, ub| {
+                let info = part.block_info(blocks.start + b);
+                let lanes = info.slots.iter().zip(info.namespaces).enumerate();
+                for (j, (&slot, &namespace)) in lanes {
+                    if ub[j] < cut || req.namespace.is_some_and(|ns| ns != namespace) {
                         continue;
                     }
-                    let lb = approx - bound;
+                    let lb = ub[j] - 2.0 * req.query.bound(info.errs[j]);
                     floor.offer(lb);
-                    cut = req.min_similarity.max(floor.value());
+                    shared.raise(floor.value());
+                    cut = req.min_similarity.max(floor.value()).max(shared.get());
+                    let refined = false;
                     list.push(Candidate {
-                        ub,
+                        ub: ub[j],
                         lb,
-                        slot: m.slot,
+                        slot,
+                        refined,
                     });
                 }
+                cut
             },
         );
-        self
+    }
+
+    /// Raises the floor: estimates the k most promising candidates from
+    /// their int8 codes (as stage 2 does), then drops those now below the
+    /// floor. With 4-bit bounds alone the floor stays about 0.2 below the
+    /// k-th best score, and the scan calls back for most blocks. Only k at
+    /// a time: refining everything above the floor would estimate members
+    /// in storage order, before the floor is high (measured: 20% of all).
+    fn refine(&mut self, req: &Request<'_>, vectors: &Vectors, shared: &SharedFloor) {
+        let k = self.floor.k;
+        let mut refined = Floor::new(k);
+        let mut pending = BinaryHeap::new();
+        for (i, c) in self.list.iter().enumerate() {
+            if c.refined {
+                refined.offer(c.lb);
+            } else {
+                pending.push((Total(c.ub), Reverse(i)));
+            }
+        }
+        for _ in 0..k {
+            let Some((Total(ub), Reverse(i))) = pending.pop() else {
+                break;
+            };
+            if ub < self.cut(req, shared).max(refined.value()) {
+                break;
+            }
+            let c = &mut self.list[i];
+            let (approx, bound) = vectors.estimate8(req.isa, c.slot as usize, req.query);
+            c.ub = c.ub.min(approx + bound);
+            c.lb = c.lb.max(approx - bound);
+            c.refined = true;
+            self.estimated += 1;
+            refined.offer(c.lb);
+        }
+        // Each candidate's best lower bound, once: the k-th largest is the
+        // new floor.
+        let mut floor = Floor::new(self.floor.k);
+        for c in &self.list {
+            floor.offer(c.lb);
+        }
+        self.floor = floor;
+        shared.raise(self.floor.value());
+        let cut = self.cut(req, shared);
+        self.list.retain(|c| c.ub >= cut);
     }
 
     fn merge(mut self, other: Candidates) -> Self {
         self.floor.merge(other.floor);
         self.list.extend(other.list);
         self.scanned += other.scanned;
+        self.blocks += other.blocks;
+        self.estimated += other.estimated;
         self
     }
 }
@@ -247,52 +395,61 @@ impl<K: Ord> Ord for Ranked<K> {
     }
 }
 
-fn by_ub_descending(a: &Candidate, b: &Candidate) -> Ordering {
-    b.ub.total_cmp(&a.ub).then(a.slot.cmp(&b.slot))
-}
-
 /// The exact top `req.k` members of `spans` with a score of at least
 /// `req.min_similarity`, best first, as (slot, score); equal scores in
 /// ascending order of `key(slot)`.
+///
+/// `seed` spans are scanned first, on the calling thread: the ones most
+/// likely to hold the result (the lists nearest the query), so that the
+/// floor is high before the `rest` are scanned, in parallel if they are many.
 pub fn top_k<K: Ord>(
     req: &Request<'_>,
-    spans: &[Span<'_>],
+    seed: &[Span<'_>],
+    rest: &[Span<'_>],
     vectors: &Vectors,
     key: impl Fn(u32) -> K,
 ) -> (Vec<(u32, f32)>, Stats) {
     let k = req.k.max(1);
-    let members: usize = spans.iter().map(|s| s.blocks.len() * BLOCK).sum();
 
-    // Stage 1: the 4-bit scan.
-    let found = if members >= PARALLEL_MIN_MEMBERS && spans.len() > 1 {
-        spans
-            .par_iter()
-            .fold(|| Candidates::new(k), |c, span| c.scan(req, span))
+    // Stage 1: the 4-bit scan, seed spans first.
+    let shared = SharedFloor::new();
+    let scan = |c: Candidates, span| c.scan(req, vectors, &shared, span);
+    let mut found = seed.iter().fold(Candidates::new(k), scan);
+    if !seed.is_empty() {
+        found.refine(req, vectors, &shared);
+    }
+    let members: usize = rest.iter().map(|s| s.blocks.len() * BLOCK).sum();
+    let found = if members >= PARALLEL_MIN_MEMBERS && rest.len() > 1 {
+        rest.par_iter()
+            .fold(|| Candidates::new(k), scan)
             .reduce(|| Candidates::new(k), Candidates::merge)
+            .merge(found)
     } else {
-        spans
-            .iter()
-            .fold(Candidates::new(k), |c, span| c.scan(req, span))
+        rest.iter().fold(found, scan)
     };
     let mut stats = Stats {
         scanned: found.scanned,
-        ..Stats::default()
+        estimated: found.estimated,
+        exact: 0,
     };
-    let cut = found.cut(req.min_similarity);
+    let cut = found.cut(req, &shared);
     let mut candidates = found.list;
     candidates.retain(|c| c.ub >= cut);
-    candidates.sort_unstable_by(by_ub_descending);
 
     // Stage 2: int8 estimates, best upper bound first.
     let mut floor = Floor::new(k);
     let mut survivors = Vec::new();
-    for c in candidates {
+    for c in best_first(candidates) {
         if c.ub < req.min_similarity.max(floor.value()) {
             break;
         }
-        stats.estimated += 1;
-        let (approx, bound) = vectors.estimate8(req.isa, c.slot as usize, req.query);
-        let (ub, lb) = ((approx + bound).min(c.ub), (approx - bound).max(c.lb));
+        let (ub, lb) = if c.refined {
+            (c.ub, c.lb)
+        } else {
+            stats.estimated += 1;
+            let (approx, bound) = vectors.estimate8(req.isa, c.slot as usize, req.query);
+            ((approx + bound).min(c.ub), (approx - bound).max(c.lb))
+        };
         if ub < req.min_similarity {
             continue;
         }
@@ -300,16 +457,16 @@ pub fn top_k<K: Ord>(
         survivors.push(Candidate {
             ub,
             lb,
-            slot: c.slot,
+            refined: true,
+            ..c
         });
     }
     let cut = req.min_similarity.max(floor.value());
     survivors.retain(|c| c.ub >= cut);
-    survivors.sort_unstable_by(by_ub_descending);
 
     // Stage 3: exact scores, until no upper bound can beat the k-th best.
     let mut best: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(k + 1);
-    for c in survivors {
+    for c in best_first(survivors) {
         if best.len() == k && best.peek().is_some_and(|worst| c.ub < worst.score) {
             break;
         }
@@ -420,7 +577,14 @@ mod tests {
                                 min_similarity: min,
                                 namespace: None,
                             };
-                            let (got, _) = top_k(&req, &spans([&f.part]), &f.vectors, |s| s);
+                            // Seed or rest: both paths must agree.
+                            let all = spans([&f.part]);
+                            let (seed, rest) = if trial % 2 == 0 {
+                                (&all[..], &[][..])
+                            } else {
+                                (&[][..], &all[..])
+                            };
+                            let (got, _) = top_k(&req, seed, rest, &f.vectors, |s| s);
                             let want = brute_force(&f, isa, &q, k, min, None, &[]);
                             assert_eq!(got, want, "n={n} dim={dim} k={k} min={min} {isa:?}");
                         }
@@ -445,7 +609,7 @@ mod tests {
                 min_similarity: -1.0,
                 namespace: Some(ns),
             };
-            let (got, _) = top_k(&req, &spans([&f.part]), &f.vectors, |s| s);
+            let (got, _) = top_k(&req, &[], &spans([&f.part]), &f.vectors, |s| s);
             let want = brute_force(&f, Isa::Portable, &q, 10, -1.0, Some(ns), &namespaces);
             assert_eq!(got, want);
             assert!(got.iter().all(|&(s, _)| namespaces[s as usize] == ns));
@@ -465,7 +629,7 @@ mod tests {
             namespace: None,
         };
         // Keys in reverse slot order: the highest slots win the ties.
-        let (got, _) = top_k(&req, &spans([&f.part]), &f.vectors, Reverse);
+        let (got, _) = top_k(&req, &[], &spans([&f.part]), &f.vectors, Reverse);
         let slots: Vec<u32> = got.iter().map(|&(s, _)| s).collect();
         assert_eq!(slots, vec![39, 38, 37, 36, 35]);
     }
@@ -497,12 +661,53 @@ mod tests {
             min_similarity: 0.0,
             namespace: None,
         };
-        let (got, stats) = top_k(&req, &spans([&f.part]), &f.vectors, |s| s);
+        let (got, stats) = top_k(&req, &[], &spans([&f.part]), &f.vectors, |s| s);
         assert_eq!(got, brute_force(&f, Isa::Portable, &q, 10, 0.0, None, &[]));
         assert_eq!(got[0].0, 123);
         assert_eq!(stats.scanned, 5000);
         assert!(stats.estimated <= 150, "{stats:?}");
         assert!(stats.exact < stats.estimated, "{stats:?}");
+    }
+
+    #[test]
+    fn seeded_parallel_scan_matches_brute_force() {
+        // Big enough for the parallel path; the seed partition holds the
+        // query's neighbours, as the nearest lists would.
+        let mut rng = SplitMix64::new(24);
+        let dim = 8;
+        let rows: Vec<Vec<f32>> = (0..PARALLEL_MIN_MEMBERS + 5000)
+            .map(|_| random_unit(&mut rng, dim))
+            .collect();
+        let f = fixture(&rows, &[]);
+        let dims = f.dims;
+        let q = Query::new(&dims, &random_unit(&mut rng, dim)).unwrap();
+        let mut by_score: Vec<u32> = (0..rows.len() as u32).collect();
+        by_score.sort_by(|&a, &b| {
+            let (sa, sb) = (
+                f.vectors.exact(Isa::Portable, a as usize, &q),
+                f.vectors.exact(Isa::Portable, b as usize, &q),
+            );
+            sb.total_cmp(&sa)
+        });
+        let (mut near, mut far) = (Partition::new(&dims), Partition::new(&dims));
+        for (rank, &slot) in by_score.iter().enumerate() {
+            // The fixture stores slot i at position i.
+            let pos = slot as usize;
+            let target = if rank % 50 == 0 { &mut near } else { &mut far };
+            target.push(f.part.member(pos), &f.part.lane(pos));
+        }
+        for k in [1, 10, 100] {
+            let req = Request {
+                isa: Isa::Portable,
+                query: &q,
+                k,
+                min_similarity: -1.0,
+                namespace: None,
+            };
+            let (got, stats) = top_k(&req, &spans([&near]), &spans([&far]), &f.vectors, |s| s);
+            assert_eq!(got, brute_force(&f, Isa::Portable, &q, k, -1.0, None, &[]));
+            assert_eq!(stats.scanned, rows.len());
+        }
     }
 
     #[test]
