@@ -28,13 +28,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use super::error::{FileProblem, IndexError};
 use super::ivf::Coarse;
-use super::partition::{Member, Partition};
+use super::partition::Partition;
 use super::quantize::{Batch, Dims};
-use super::{Location, Mode, VectorIndex};
+use super::{Mode, VectorIndex};
 
 const MAGIC: [u8; 8] = *b"\x89FVX\r\n\x1a\n";
 
@@ -393,29 +392,16 @@ fn parse(bytes: &[u8]) -> Result<VectorIndex, FileProblem> {
     index.slots.reserve(count);
     index.locations.reserve(count);
     for (i, (id, namespace, list)) in entries.into_iter().enumerate() {
-        let part = if nparts == 1 { 0 } else { list as usize };
-        if part >= nparts {
+        let part = if nparts == 1 { 0 } else { list };
+        if part as usize >= nparts {
             return Err(corrupt(format!(
                 "entry {id:?} is in list {list} of {nparts}"
             )));
         }
-        let id: Arc<str> = id.into();
-        if index.slots.insert(id.clone(), i as u32).is_some() {
+        if index.slots.contains_key(id) {
             return Err(corrupt(format!("id {id:?} appears twice")));
         }
-        index.ids.push(id);
-        index.vectors.push(&batch, i);
-        let member = Member {
-            slot: i as u32,
-            namespace,
-            nibble: batch.nibble[i],
-        };
-        let lanes = dims.lane_bytes;
-        let pos = index.parts[part].push(member, &batch.lanes[i * lanes..(i + 1) * lanes]);
-        index.locations.push(Location {
-            part: part as u32,
-            pos: pos as u32,
-        });
+        index.push_entry(id.into(), &batch, i, namespace, part);
     }
     index.parts.iter_mut().for_each(Partition::shrink_to_fit);
     Ok(index)

@@ -6,14 +6,14 @@
 //! `nprobe` centroids nearest the query.
 //!
 //! Finding the nearest centroids need not be exact (a near-tie between two
-//! lists is harmless either way), so it is done as cheaply as possible: a
-//! 4-bit scan of all centroids, then exact scores for a short list of the
+//! lists is harmless either way), so it is done as cheaply as possible: an
+//! int8 scan of all centroids, then exact scores for a short list of the
 //! best estimates. This is most of the cost of building the lists (every
 //! vector is assigned once, every training point once per round).
 
 use rayon::prelude::*;
 
-use super::kernels::{nibble_scan, Isa};
+use super::kernels::{scan, Isa, Planes};
 use super::partition::{Member, Partition};
 use super::quantize::{normalize, Batch, Dims, Query};
 use super::rng::SplitMix64;
@@ -26,8 +26,8 @@ const SAMPLE_PER_LIST: usize = 48;
 /// k-means rounds. IVF needs a reasonable partition, not a converged one.
 const ITERATIONS: usize = 8;
 
-/// Centroids scored exactly per centroid wanted, beyond the first: enough
-/// that 4-bit estimation errors (about 0.01) rarely change the result.
+/// Centroids scored exactly beyond twice the number wanted: enough that
+/// int8 estimation errors (about 0.002) rarely change the result.
 const SHORTLIST_MARGIN: usize = 8;
 
 /// The most lists: each search scans every centroid, so more lists cost
@@ -60,19 +60,17 @@ impl Coarse {
     /// A coarse quantiser over `centroids` (rows of unit vectors).
     pub fn from_centroids(dims: Dims, centroids: Vec<f32>) -> Coarse {
         let batch = Batch::encode(&dims, centroids);
-        let mut vectors = Vectors::new(dims);
+        let mut vectors = Vectors::new(dims.dim);
         let mut part = Partition::new(&dims);
-        for i in 0..batch.len() {
-            vectors.push(&batch, i);
+        for (i, row) in batch.unit.chunks_exact(dims.dim).enumerate() {
+            vectors.push(row);
             let member = Member {
                 slot: i as u32,
                 namespace: 0,
-                nibble: batch.nibble[i],
+                code: batch.codes[i],
             };
-            part.push(
-                member,
-                &batch.lanes[i * dims.lane_bytes..(i + 1) * dims.lane_bytes],
-            );
+            let (high, low) = batch.lanes(i, dims.lane_bytes);
+            part.push(member, high, low);
         }
         Coarse {
             dims,
@@ -92,13 +90,13 @@ impl Coarse {
     }
 
     /// The `n` lists whose centroids are nearest `query`, nearest first:
-    /// the `2n + 8` best by 4-bit estimate, ranked by exact score (ties by
+    /// the `2n + 8` best by int8 estimate, ranked by exact score (ties by
     /// list number).
     pub fn nearest(&self, isa: Isa, query: &Query, n: usize) -> Vec<u32> {
         self.ranked(isa, query, n, true)
     }
 
-    /// The `n` lists whose centroids have the best 4-bit estimates, best
+    /// The `n` lists whose centroids have the best int8 estimates, best
     /// first: cheaper than [`Self::nearest`], for when the order is only a
     /// hint (an exact search scans every list anyway).
     pub fn likely(&self, isa: Isa, query: &Query, n: usize) -> Vec<u32> {
@@ -112,21 +110,22 @@ impl Coarse {
         // the first comparison with the worst of them.
         let mut estimates: Vec<(f32, u32)> = Vec::with_capacity(shortlist + 1);
         let blocks = 0..self.part.blocks();
-        let codes = self.part.block_codes(blocks.clone());
-        let (scales, errs) = self.part.lane_bounds(blocks);
-        let bounds = query.nibble_bounds(scales, errs);
+        let (high, low) = self.part.planes(blocks.clone());
+        let lanes = self.part.lanes(blocks);
+        let bounds = query.bounds(lanes.scales, lanes.errs4, lanes.errs8);
         let all = f32::NEG_INFINITY;
-        nibble_scan(
+        let groups = self.part.groups();
+        scan(
             isa,
-            codes,
-            self.part.groups(),
+            Planes { high, low, groups },
             &query.words,
             bounds,
             all,
-            |b, ub| {
-                let info = self.part.block_info(b);
-                for (j, &list) in info.slots.iter().enumerate() {
-                    let approx = ub[j] - query.bound(info.errs[j]);
+            |b, ub, lb| {
+                let (lists, _) = self.part.block_members(b);
+                for (j, &list) in lists.iter().enumerate() {
+                    // The middle of the int8 interval: the int8 estimate.
+                    let approx = 0.5 * (ub[j] + lb[j]);
                     if estimates.len() == shortlist && estimates[shortlist - 1].0 >= approx {
                         continue;
                     }

@@ -194,7 +194,7 @@ impl VectorIndex {
             isa: best_isa(),
             mode,
             nprobe: None,
-            vectors: Vectors::new(dims),
+            vectors: Vectors::new(dims.dim),
             ids: Vec::new(),
             slots: HashMap::new(),
             locations: Vec::new(),
@@ -325,27 +325,31 @@ impl VectorIndex {
             if let Some(&slot) = self.slots.get(id.as_str()) {
                 self.remove_slot(slot as usize);
             }
-            let slot = self.vectors.len() as u32;
-            self.vectors.push(&batch, i);
-            let id: Arc<str> = id.into();
-            self.ids.push(id.clone());
-            self.slots.insert(id, slot);
             let part = lists.as_ref().map_or(0, |l| l[i]);
-            let member = Member {
-                slot,
-                namespace,
-                nibble: batch.nibble[i],
-            };
-            let lanes = self.dims.lane_bytes;
-            let pos =
-                self.parts[part as usize].push(member, &batch.lanes[i * lanes..(i + 1) * lanes]);
-            self.locations.push(Location {
-                part,
-                pos: pos as u32,
-            });
+            self.push_entry(id.into(), &batch, i, namespace, part);
         }
         self.reorganize();
         Ok(())
+    }
+
+    /// Appends row `i` of `batch` as entry `id`, in partition `part`.
+    fn push_entry(&mut self, id: Arc<str>, batch: &Batch, i: usize, namespace: u32, part: u32) {
+        let slot = self.vectors.len() as u32;
+        let dim = self.dims.dim;
+        self.vectors.push(&batch.unit[i * dim..(i + 1) * dim]);
+        self.ids.push(id.clone());
+        self.slots.insert(id, slot);
+        let member = Member {
+            slot,
+            namespace,
+            code: batch.codes[i],
+        };
+        let (high, low) = batch.lanes(i, self.dims.lane_bytes);
+        let pos = self.parts[part as usize].push(member, high, low);
+        self.locations.push(Location {
+            part,
+            pos: pos as u32,
+        });
     }
 
     /// Removes the entries with these ids; returns how many were present.
@@ -423,8 +427,8 @@ impl VectorIndex {
             .zip(lists)
             .map(|(loc, &list)| {
                 let old = &self.parts[loc.part as usize];
-                let pos = parts[list as usize]
-                    .push(old.member(loc.pos as usize), &old.lane(loc.pos as usize));
+                let (high, low) = old.lanes_of(loc.pos as usize);
+                let pos = parts[list as usize].push(old.member(loc.pos as usize), &high, &low);
                 Location {
                     part: list,
                     pos: pos as u32,

@@ -1,13 +1,19 @@
-//! Normalisation, and the two quantised copies of every vector that let a
-//! search skip most exact dot products while staying exact.
+//! Normalisation, and the quantised copy of every vector that lets a search
+//! skip most exact dot products while staying exact.
 //!
 //! Every stored vector `x` is L2-normalised (so cosine similarity is a dot
-//! product) and kept three ways:
+//! product) and kept twice:
 //!
 //! - `x` itself in f32: the exact score `q·x` is computed from it;
-//! - int8 codes `c` with a scale `s8`: `x ≈ s8·c`, error `e8 = ‖x − s8·c‖`;
-//! - 4-bit codes `u ∈ 0..=15` with a scale `s4`: `x ≈ s4·(u − 7.5)`, error
-//!   `e4 = ‖x − s4·(u − 7.5)‖`.
+//! - int8 codes `c = round(x / s)` (scale `s = max|x| / 127`), split into
+//!   two 4-bit planes: `c = 16·h + l` with `h ∈ -8..=7`, `l ∈ 0..=15`.
+//!
+//! The high plane alone is a 4-bit code: `x ≈ s·(16·h + 7.5)`, error
+//! `e4 = ‖x − s·(16·h + 7.5)‖`. Both planes give the int8 code: `x ≈ s·c`,
+//! error `e8 = ‖x − s·c‖`, about ten times smaller. A search scans the high
+//! plane of everything and the low plane only where the high one could not
+//! rule a block out: half the bytes of int8 codes for most of the data, the
+//! precision of int8 where it matters.
 //!
 //! The query `q` (also normalised) is quantised to int8: `q̂ = sq·q8`, error
 //! `εq = ‖q − q̂‖`. For either code `x̃` of `x`, integer arithmetic gives
@@ -30,15 +36,9 @@ pub(crate) const SLACK: f32 = 1e-4;
 /// i32 and stops a corrupt file from asking for absurd rows.
 pub const MAX_DIM: usize = 1 << 16;
 
-/// Half the 4-bit code range: code `u` stands for `u − 7.5` steps.
-const NIBBLE_CENTER: f32 = 7.5;
-
-/// 4-bit scales tried per vector, as a fraction of the largest component. A
-/// scale below the maximum clips a few components but rounds the many
-/// small ones finer; the one with the least error is kept. For Gaussian-like
-/// components 0.7–0.85 win (error about 0.105 against 0.122 for 1.0); the
-/// ends cover vectors dominated by a few large components, or with none.
-const NIBBLE_CLIP_RATIOS: [f32; 4] = [1.0, 0.85, 0.7, 0.55];
+/// The high plane stores `u = h + 8 ∈ 0..=15`; the 4-bit code of `x` is
+/// `s·(16·h + 7.5) = 16·s·(u − HIGH_CENTER)`.
+const HIGH_CENTER: f32 = 8.0 - 7.5 / 16.0;
 
 /// Why a vector cannot be stored or searched with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +52,9 @@ pub enum VectorProblem {
 pub struct Dims {
     /// Components per vector.
     pub dim: usize,
-    /// int8 codes per row: `dim` rounded up to 64 (one AVX-512 register),
-    /// zero-padded, so the kernels need no tail loop.
-    pub stride8: usize,
     /// Groups of 8 dimensions in the 4-bit layout (the last one zero-padded).
     pub groups: usize,
-    /// Bytes of one vector's 4-bit codes: two codes per byte.
+    /// Bytes of one vector's codes in one plane: two codes per byte.
     pub lane_bytes: usize,
 }
 
@@ -71,7 +68,6 @@ impl Dims {
         let groups = dim.div_ceil(8);
         Ok(Dims {
             dim,
-            stride8: dim.div_ceil(64) * 64,
             groups,
             lane_bytes: groups * 4,
         })
@@ -109,15 +105,18 @@ pub fn normalize(v: &mut [f32]) -> Result<(), VectorProblem> {
     Ok(())
 }
 
+#[inline(always)]
 fn max_abs(x: &[f32]) -> f32 {
     x.iter().fold(0.0f32, |m, &v| m.max(v.abs()))
 }
 
-/// A quantisation's scale and the norm of its error, rounded up.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quantized {
+/// A vector's int8 scale and the error norms of its 4-bit and int8 codes
+/// (rounded up).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Code {
     pub scale: f32,
-    pub err: f32,
+    pub err4: f32,
+    pub err8: f32,
 }
 
 /// The error norm `sqrt(err_sq)` of a unit vector, rounded up past the f32
@@ -170,77 +169,66 @@ fn i8_code(v: f32, inverse: f32) -> i32 {
     clamped_round(v * inverse, -127.0, 127.0)
 }
 
-/// Writes `x`'s int8 codes to `out` (length `stride8`, padding zeroed).
+/// `x`'s int8 codes, `q8.len()` of them (zero past `x`'s end).
 #[inline(always)]
-pub fn encode_i8(x: &[f32], out: &mut [i8]) -> Quantized {
-    out.fill(0);
+fn encode_i8(x: &[f32], q8: &mut [i8]) -> (f32, f32) {
+    q8.fill(0);
     let max = max_abs(x);
     if max == 0.0 {
-        return Quantized {
-            scale: 0.0,
-            err: 0.0,
-        };
+        return (0.0, 0.0);
     }
     let scale = max / 127.0;
     let inverse = 1.0 / scale;
-    for (o, &v) in out.iter_mut().zip(x) {
+    for (o, &v) in q8.iter_mut().zip(x) {
         *o = i8_code(v, inverse) as i8;
     }
-    Quantized {
-        scale,
-        err: round_up(error_sq(x, |v| scale * i8_code(v, inverse) as f32)),
-    }
+    let err = round_up(error_sq(x, |v| scale * i8_code(v, inverse) as f32));
+    (scale, err)
 }
 
-/// The code `u ∈ 0..=15` whose level `u − 7.5` is nearest `v · inverse`.
+/// Writes `x`'s two planes of codes to `high` and `low` (`lane_bytes` each)
+/// in the layout the block kernels read: for each group of 8 dimensions, 4
+/// bytes whose low nibbles hold dimensions 0..4 of the group and high
+/// nibbles 4..8. Dimensions past the end get code 0 (the query's codes
+/// there are 0 too).
 #[inline(always)]
-fn nibble_code(v: f32, inverse: f32) -> i32 {
-    clamped_round(v * inverse + NIBBLE_CENTER, 0.0, 15.0)
-}
-
-/// Writes `x`'s 4-bit codes to `lane` (length `lane_bytes`) in the layout
-/// the block kernels read: for each group of 8 dimensions, 4 bytes whose
-/// low nibbles hold dimensions 0..4 of the group and high nibbles 4..8.
-#[inline(always)]
-pub fn encode_nibbles(x: &[f32], lane: &mut [u8]) -> Quantized {
-    lane.fill(0);
+pub fn encode(x: &[f32], high: &mut [u8], low: &mut [u8]) -> Code {
+    high.fill(0);
+    low.fill(0);
     let max = max_abs(x);
     if max == 0.0 {
-        return Quantized {
-            scale: 0.0,
-            err: 0.0,
-        };
+        return Code::default();
     }
-    // A plain loop, not an iterator chain: its closures would not be
-    // inlined into the AVX2 build of the caller (see `Rows::encode`).
-    let (mut scale, mut err_sq) = (0.0f32, f32::INFINITY);
-    for ratio in NIBBLE_CLIP_RATIOS {
-        let s = max * ratio / NIBBLE_CENTER;
-        let inverse = 1.0 / s;
-        let e = error_sq(x, |v| s * (nibble_code(v, inverse) as f32 - NIBBLE_CENTER));
-        if e < err_sq {
-            (scale, err_sq) = (s, e);
-        }
-    }
+    let scale = max / 127.0;
     let inverse = 1.0 / scale;
-    for (bytes, group) in lane.chunks_exact_mut(4).zip(x.chunks(8)) {
-        let mut codes = [0u8; 8];
-        for (c, &v) in codes.iter_mut().zip(group) {
-            *c = nibble_code(v, inverse) as u8;
+    // `>> 4` floors (arithmetic shift), so `c = 16·(c >> 4) + (c & 15)`.
+    let err8 = error_sq(x, |v| scale * i8_code(v, inverse) as f32);
+    let err4 = error_sq(x, |v| {
+        scale * ((16 * (i8_code(v, inverse) >> 4)) as f32 + 7.5)
+    });
+    let lanes = high.chunks_exact_mut(4).zip(low.chunks_exact_mut(4));
+    for ((hb, lb), group) in lanes.zip(x.chunks(8)) {
+        let (mut hs, mut ls) = ([0u8; 8], [0u8; 8]);
+        for (d, &v) in group.iter().enumerate() {
+            let c = i8_code(v, inverse);
+            hs[d] = ((c >> 4) + 8) as u8;
+            ls[d] = (c & 15) as u8;
         }
-        for (t, byte) in bytes.iter_mut().enumerate() {
-            *byte = codes[t] | (codes[t + 4] << 4);
+        for t in 0..4 {
+            hb[t] = hs[t] | (hs[t + 4] << 4);
+            lb[t] = ls[t] | (ls[t + 4] << 4);
         }
     }
-    Quantized {
+    Code {
         scale,
-        err: round_up(err_sq),
+        err4: round_up(err4),
+        err8: round_up(err8),
     }
 }
 
-/// The 4-bit code of dimension `d` in a lane written by [`encode_nibbles`].
+/// The code of dimension `d` in a plane written by [`encode`].
 #[cfg(test)]
-pub fn nibble_at(lane: &[u8], d: usize) -> u8 {
+pub fn plane_at(lane: &[u8], d: usize) -> u8 {
     let byte = lane[(d / 8) * 4 + (d % 8) % 4];
     if d % 8 < 4 {
         byte & 0x0F
@@ -254,16 +242,13 @@ pub fn nibble_at(lane: &[u8], d: usize) -> u8 {
 pub struct Query {
     /// The unit query in f32, for exact scores.
     pub unit: Vec<f32>,
-    /// int8 codes, `stride8` long (zero-padded).
-    pub q8: Vec<i8>,
-    /// The same codes as little-endian 32-bit words, 4 dimensions each:
-    /// what the 4-bit kernel broadcasts to all 16 lanes.
+    /// int8 codes (zero-padded to whole groups of 8) as little-endian
+    /// 32-bit words, 4 dimensions each: what the block kernels broadcast to
+    /// all 16 lanes.
     pub words: Vec<i32>,
     scale: f32,
     err: f32,
     sum: i32,
-    /// `7.5 · Σ q8`: turns the 4-bit codes' `Σ u·q8` into `Σ (u − 7.5)·q8`.
-    nibble_bias: f32,
 }
 
 impl Query {
@@ -287,83 +272,78 @@ impl Query {
 
     /// Quantises an already normalised vector (a stored row or a centroid).
     pub fn from_unit(dims: &Dims, unit: Vec<f32>) -> Query {
-        let mut q8 = vec![0i8; dims.stride8];
-        let Quantized { scale, err } = encode_i8_fast(best_isa(), &unit, &mut q8);
-        let words = q8[..dims.groups * 8]
+        let mut q8 = vec![0i8; dims.groups * 8];
+        let (scale, err) = encode_i8_fast(best_isa(), &unit, &mut q8);
+        let words = q8
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8]))
             .collect();
         let sum: i32 = q8.iter().map(|&c| i32::from(c)).sum();
         Query {
             unit,
-            q8,
             words,
             scale,
             err,
             sum,
-            nibble_bias: NIBBLE_CENTER * sum as f32,
         }
     }
 
-    pub fn sum(&self) -> i32 {
-        self.sum
+    /// The int8 codes.
+    #[cfg(test)]
+    pub fn q8(&self) -> Vec<i8> {
+        self.words
+            .iter()
+            .flat_map(|w| w.to_le_bytes().map(|b| b as i8))
+            .collect()
     }
 
     /// The error bound of a stored code with error `err`:
-    /// `err + εq·(1 + err) + SLACK`, in the order the kernels compute it.
-    #[inline(always)]
+    /// `err + εq·(1 + err) + SLACK`, as the kernels compute it.
+    #[cfg(test)]
     pub fn bound(&self, err: f32) -> f32 {
         err * (1.0 + self.err) + (self.err + SLACK)
     }
 
-    /// Score estimate and error bound from a 4-bit dot product `Σ u·q8`
-    /// (the scalar form of [`Self::nibble_bounds`]).
-    #[cfg(test)]
-    pub fn nibble_estimate(&self, dot: i32, scale: f32, err: f32) -> (f32, f32) {
-        let approx = self.scale * scale * (dot as f32 - self.nibble_bias);
-        (approx, self.bound(err))
-    }
-
-    /// The same, as the 4-bit kernel computes it for whole blocks, given the
-    /// members' 4-bit scales and errors.
-    pub fn nibble_bounds<'a>(&self, scales: &'a [f32], errs: &'a [f32]) -> Bounds<'a> {
+    /// What the block kernels need to turn plane dot products into bounds,
+    /// given the members' scales and errors (see [`Bounds`]).
+    pub fn bounds<'a>(&self, scales: &'a [f32], errs4: &'a [f32], errs8: &'a [f32]) -> Bounds<'a> {
         Bounds {
             scales,
-            errs,
+            errs4,
+            errs8,
             scale: self.scale,
-            bias: self.nibble_bias,
+            bias4: HIGH_CENTER * self.sum as f32,
+            bias8: 128 * self.sum,
             err_scale: 1.0 + self.err,
             err_offset: self.err + SLACK,
         }
     }
 
-    /// Score estimate and error bound from an int8 dot product `Σ c·q8`.
-    #[inline(always)]
-    pub fn i8_estimate(&self, dot: i32, scale: f32, err: f32) -> (f32, f32) {
-        let approx = self.scale * scale * dot as f32;
-        (approx, self.bound(err))
+    /// Score estimate and bound from the high plane's `Σ u·q8` (the scalar
+    /// form of what the kernels compute, for tests).
+    #[cfg(test)]
+    pub fn estimate4(&self, dot_high: i32, code: &Code) -> (f32, f32) {
+        let approx =
+            16.0 * (self.scale * code.scale) * (dot_high as f32 - HIGH_CENTER * self.sum as f32);
+        (approx, self.bound(code.err4))
+    }
+
+    /// Score estimate and bound from both planes' dot products.
+    #[cfg(test)]
+    pub fn estimate8(&self, dot_high: i32, dot_low: i32, code: &Code) -> (f32, f32) {
+        let dot = 16 * dot_high + dot_low - 128 * self.sum;
+        (
+            (self.scale * code.scale) * dot as f32,
+            self.bound(code.err8),
+        )
     }
 }
 
-/// Many vectors encoded at once (in parallel for big batches), laid out as
-/// the index stores them.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    /// Unit vectors, `dim` each.
-    pub unit: Vec<f32>,
-    /// int8 codes, `stride8` each.
-    pub codes8: Vec<i8>,
-    pub int8: Vec<Quantized>,
-    /// 4-bit codes, `lane_bytes` each.
-    pub lanes: Vec<u8>,
-    pub nibble: Vec<Quantized>,
-}
-
 /// [`encode_i8`] compiled for the widest vectors the CPU has.
-fn encode_i8_fast(isa: Isa, x: &[f32], out: &mut [i8]) -> Quantized {
+fn encode_i8_fast(isa: Isa, x: &[f32], out: &mut [i8]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn avx2(x: &[f32], out: &mut [i8]) -> Quantized {
+    fn avx2(x: &[f32], out: &mut [i8]) -> (f32, f32) {
         encode_i8(x, out)
     }
     match isa {
@@ -374,13 +354,24 @@ fn encode_i8_fast(isa: Isa, x: &[f32], out: &mut [i8]) -> Quantized {
     }
 }
 
+/// Many vectors encoded at once (in parallel for big batches), laid out as
+/// the index stores them.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Unit vectors, `dim` each.
+    pub unit: Vec<f32>,
+    /// High and low planes, `lane_bytes` each per vector.
+    pub high: Vec<u8>,
+    pub low: Vec<u8>,
+    pub codes: Vec<Code>,
+}
+
 /// A run of rows to encode, and where their codes go.
 struct Rows<'a> {
     unit: &'a [f32],
-    codes8: &'a mut [i8],
-    lanes: &'a mut [u8],
-    int8: &'a mut [Quantized],
-    nibble: &'a mut [Quantized],
+    high: &'a mut [u8],
+    low: &'a mut [u8],
+    codes: &'a mut [Code],
 }
 
 impl Rows<'_> {
@@ -403,11 +394,13 @@ impl Rows<'_> {
 
     #[inline(always)]
     fn encode_portable(self, dims: &Dims) {
+        let n = dims.lane_bytes;
         for (i, x) in self.unit.chunks_exact(dims.dim).enumerate() {
-            let codes = &mut self.codes8[i * dims.stride8..(i + 1) * dims.stride8];
-            self.int8[i] = encode_i8(x, codes);
-            let lane = &mut self.lanes[i * dims.lane_bytes..(i + 1) * dims.lane_bytes];
-            self.nibble[i] = encode_nibbles(x, lane);
+            let (high, low) = (
+                &mut self.high[i * n..(i + 1) * n],
+                &mut self.low[i * n..(i + 1) * n],
+            );
+            self.codes[i] = encode(x, high, low);
         }
     }
 }
@@ -420,43 +413,40 @@ impl Batch {
     pub fn encode(dims: &Dims, unit: Vec<f32>) -> Batch {
         use rayon::prelude::*;
         let n = unit.len() / dims.dim;
-        let mut codes8 = vec![0i8; n * dims.stride8];
-        let mut lanes = vec![0u8; n * dims.lane_bytes];
-        let mut int8 = vec![
-            Quantized {
-                scale: 0.0,
-                err: 0.0
-            };
-            n
-        ];
-        let mut nibble = int8.clone();
-        let rows = ENCODE_CHUNK * dims.dim;
-        unit.par_chunks(rows)
-            .zip(codes8.par_chunks_mut(ENCODE_CHUNK * dims.stride8))
-            .zip(lanes.par_chunks_mut(ENCODE_CHUNK * dims.lane_bytes))
-            .zip(int8.par_chunks_mut(ENCODE_CHUNK))
-            .zip(nibble.par_chunks_mut(ENCODE_CHUNK))
-            .for_each(|((((unit, codes8), lanes), int8), nibble)| {
+        let mut high = vec![0u8; n * dims.lane_bytes];
+        let mut low = vec![0u8; n * dims.lane_bytes];
+        let mut codes = vec![Code::default(); n];
+        let lanes = ENCODE_CHUNK * dims.lane_bytes;
+        unit.par_chunks(ENCODE_CHUNK * dims.dim)
+            .zip(high.par_chunks_mut(lanes))
+            .zip(low.par_chunks_mut(lanes))
+            .zip(codes.par_chunks_mut(ENCODE_CHUNK))
+            .for_each(|(((unit, high), low), codes)| {
                 let rows = Rows {
                     unit,
-                    codes8,
-                    lanes,
-                    int8,
-                    nibble,
+                    high,
+                    low,
+                    codes,
                 };
                 rows.encode(dims, best_isa());
             });
         Batch {
             unit,
-            codes8,
-            int8,
-            lanes,
-            nibble,
+            high,
+            low,
+            codes,
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.int8.len()
+        self.codes.len()
+    }
+
+    /// Row `i`'s planes.
+    pub fn lanes(&self, i: usize, lane_bytes: usize) -> (&[u8], &[u8]) {
+        let range = i * lane_bytes..(i + 1) * lane_bytes;
+        (&self.high[range.clone()], &self.low[range])
     }
 }
 
@@ -476,6 +466,13 @@ pub(crate) mod tests {
             .zip(b)
             .map(|(x, y)| f64::from(*x) * f64::from(*y))
             .sum()
+    }
+
+    /// `x`'s int8 codes as the two planes hold them.
+    fn codes_of(high: &[u8], low: &[u8], dim: usize) -> Vec<i32> {
+        (0..dim)
+            .map(|d| 16 * (i32::from(plane_at(high, d)) - 8) + i32::from(plane_at(low, d)))
+            .collect()
     }
 
     #[test]
@@ -503,42 +500,47 @@ pub(crate) mod tests {
     #[test]
     fn dims_pad_to_kernel_widths_and_reject_bad_sizes() {
         let d = Dims::new(384).unwrap();
-        assert_eq!((d.stride8, d.groups, d.lane_bytes), (384, 48, 192));
+        assert_eq!((d.groups, d.lane_bytes), (48, 192));
         let d = Dims::new(5).unwrap();
-        assert_eq!((d.stride8, d.groups, d.lane_bytes), (64, 1, 4));
+        assert_eq!((d.groups, d.lane_bytes), (1, 4));
         assert!(Dims::new(0).is_err());
         assert!(Dims::new(-3).is_err());
         assert!(Dims::new(MAX_DIM as i64 + 1).is_err());
     }
 
     #[test]
-    fn recorded_errors_are_the_true_reconstruction_errors() {
+    fn planes_hold_the_int8_codes_and_errors_are_the_true_ones() {
         let mut rng = SplitMix64::new(7);
         for dim in [1, 3, 8, 13, 384] {
             let dims = Dims::new(dim as i64).unwrap();
             for _ in 0..20 {
                 let x = random_unit(&mut rng, dim);
-                let mut c = vec![0i8; dims.stride8];
-                let q8 = encode_i8(&x, &mut c);
+                let (mut high, mut low) = (vec![0u8; dims.lane_bytes], vec![0u8; dims.lane_bytes]);
+                let code = encode(&x, &mut high, &mut low);
+                let c = codes_of(&high, &low, dim);
+                assert!(c.iter().all(|c| (-127..=127).contains(c)));
+                let s = f64::from(code.scale);
                 let e8: f64 = x
                     .iter()
                     .zip(&c)
-                    .map(|(&v, &c)| (f64::from(v) - f64::from(q8.scale) * f64::from(c)).powi(2))
+                    .map(|(&v, &c)| (f64::from(v) - s * f64::from(c)).powi(2))
                     .sum::<f64>()
                     .sqrt();
-                assert!(f64::from(q8.err) >= e8 && f64::from(q8.err) <= e8 * (1.0 + 2e-5) + 1e-6);
-                assert!(c[dim..].iter().all(|&c| c == 0));
-
-                let mut lane = vec![0u8; dims.lane_bytes];
-                let q4 = encode_nibbles(&x, &mut lane);
-                let e4: f64 = (0..dim)
-                    .map(|d| {
-                        let level = f64::from(nibble_at(&lane, d)) - 7.5;
-                        (f64::from(x[d]) - f64::from(q4.scale) * level).powi(2)
-                    })
+                let e4: f64 = x
+                    .iter()
+                    .zip(&c)
+                    .map(|(&v, &c)| (f64::from(v) - s * (16.0 * f64::from(c >> 4) + 7.5)).powi(2))
                     .sum::<f64>()
                     .sqrt();
-                assert!(f64::from(q4.err) >= e4 && f64::from(q4.err) <= e4 * (1.0 + 2e-5) + 1e-6);
+                for (recorded, truth) in [(code.err8, e8), (code.err4, e4)] {
+                    let recorded = f64::from(recorded);
+                    assert!(recorded >= truth && recorded <= truth * (1.0 + 2e-5) + 1e-6);
+                }
+                assert!(e8 < 0.02 && e4 < 0.2, "{e8} {e4}");
+                // Padding dimensions hold code 0 in both planes.
+                for d in dim..dims.groups * 8 {
+                    assert_eq!((plane_at(&high, d), plane_at(&low, d)), (0, 0));
+                }
             }
         }
     }
@@ -559,23 +561,20 @@ pub(crate) mod tests {
             normalize(&mut x).unwrap();
             let exact = exact_dot(&q.unit, &x);
 
-            let mut c = vec![0i8; dims.stride8];
-            let q8 = encode_i8(&x, &mut c);
-            let dot: i32 = c
-                .iter()
-                .zip(&q.q8)
-                .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                .sum();
-            let (a, bound) = q.i8_estimate(dot, q8.scale, q8.err);
-            assert!((exact - f64::from(a)).abs() <= f64::from(bound) - 1e-5);
-
-            let mut lane = vec![0u8; dims.lane_bytes];
-            let q4 = encode_nibbles(&x, &mut lane);
-            let dot: i32 = (0..384)
-                .map(|d| i32::from(nibble_at(&lane, d)) * i32::from(q.q8[d]))
-                .sum();
-            let (a, bound) = q.nibble_estimate(dot, q4.scale, q4.err);
-            assert!((exact - f64::from(a)).abs() <= f64::from(bound) - 1e-5);
+            let (mut high, mut low) = (vec![0u8; dims.lane_bytes], vec![0u8; dims.lane_bytes]);
+            let code = encode(&x, &mut high, &mut low);
+            let q8 = q.q8();
+            let plane_dot = |plane: &[u8]| -> i32 {
+                (0..384)
+                    .map(|d| i32::from(plane_at(plane, d)) * i32::from(q8[d]))
+                    .sum()
+            };
+            let (dh, dl) = (plane_dot(&high), plane_dot(&low));
+            let (a4, b4) = q.estimate4(dh, &code);
+            assert!((exact - f64::from(a4)).abs() <= f64::from(b4) - 1e-5);
+            let (a8, b8) = q.estimate8(dh, dl, &code);
+            assert!((exact - f64::from(a8)).abs() <= f64::from(b8) - 1e-5);
+            assert!(b8 < b4 / 4.0);
         }
     }
 
@@ -597,5 +596,20 @@ pub(crate) mod tests {
             Query::new(&dims, &[0.0, f32::NAN, 1.0]),
             Err(IndexError::InvalidQuery(_))
         ));
+    }
+
+    #[test]
+    fn batch_encoding_matches_one_at_a_time() {
+        let mut rng = SplitMix64::new(12);
+        let dims = Dims::new(40).unwrap();
+        let rows: Vec<f32> = (0..2500).flat_map(|_| random_unit(&mut rng, 40)).collect();
+        let batch = Batch::encode(&dims, rows.clone());
+        assert_eq!(batch.len(), 2500);
+        for (i, x) in rows.chunks_exact(40).enumerate().step_by(97) {
+            let (mut high, mut low) = (vec![0u8; dims.lane_bytes], vec![0u8; dims.lane_bytes]);
+            let code = encode(x, &mut high, &mut low);
+            assert_eq!(batch.codes[i], code);
+            assert_eq!(batch.lanes(i, dims.lane_bytes), (&high[..], &low[..]));
+        }
     }
 }

@@ -4,21 +4,23 @@
 //! under the k-th best exact score: a member whose `ub` is below the floor
 //! (or below `min_similarity`) cannot be in the result.
 //!
-//! 1. Scan every member's 4-bit codes (the only pass over all the data:
-//!    `dim / 2` bytes per vector). The kernel computes the bounds of 16
-//!    members at once and skips blocks where none reaches the floor; the
-//!    members that do are candidates. Every so often the k best candidates
-//!    are refined as in stage 2, which lifts the floor close to the k-th
-//!    best score once the scan has met a few good matches.
-//! 2. In descending order of `ub`, estimate candidates from their int8
-//!    codes (an interval ten times narrower), raising a new floor as it
-//!    goes, and stop once the next `ub` is below it.
-//! 3. Likewise compute exact f32 scores of the survivors, and stop once the
-//!    next upper bound is below the k-th best exact score found.
+//! 1. The kernel bounds 16 members at once from their 4-bit codes (half a
+//!    byte per dimension: the only pass over all the data) and skips the
+//!    block if none reaches the floor. Otherwise it reads the other half of
+//!    their int8 codes and hands over bounds ten times narrower; members
+//!    still reaching the floor are candidates, and their lower bounds raise
+//!    it. Once the scan has met a few good matches, the floor is within
+//!    about 0.03 of the k-th best score and almost every block is skipped
+//!    in the kernel.
+//! 2. Compute exact f32 scores of the candidates in descending order of
+//!    `ub`, and stop once the next `ub` is below the k-th best exact score.
 //!
 //! Every member skipped is provably outside the top k, so the result is the
 //! exact top k of an exhaustive f32 scan, ties included (broken by a key the
-//! caller supplies, ascending), only faster.
+//! caller supplies, ascending), only faster. The caller orders the work so
+//! that the floor rises early: `seed` partitions (the lists nearest the
+//! query) first, then the rest, in parallel when there is enough of it, the
+//! threads sharing the highest floor any of them has found.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
-use super::kernels::{nibble_scan, Isa, BLOCK};
+use super::kernels::{scan, Isa, Planes, BLOCK};
 use super::partition::Partition;
 use super::quantize::Query;
 use super::vectors::Vectors;
@@ -77,12 +79,12 @@ pub fn spans<'a>(parts: impl IntoIterator<Item = &'a Partition>) -> Vec<Span<'a>
     spans
 }
 
-/// How much work the stages did (for tests and the benchmark).
+/// How much work a search did (for tests and the benchmark).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Members whose 4-bit codes were scanned.
     pub scanned: usize,
-    /// Candidates estimated from int8 codes.
+    /// Members of blocks whose int8 bounds could not all be ruled out.
     pub estimated: usize,
     /// Exact scores computed.
     pub exact: usize,
@@ -109,8 +111,8 @@ impl Ord for Total {
     }
 }
 
-/// The k largest lower bounds seen: the k-th is a floor under the k-th best
-/// exact score.
+/// The k largest lower bounds seen (of distinct members): the k-th is a
+/// floor under the k-th best exact score.
 #[derive(Debug, Clone)]
 struct Floor {
     k: usize,
@@ -149,59 +151,6 @@ impl Floor {
     }
 }
 
-/// A member that may be in the top k, with bounds on its exact score.
-/// Ordered by upper bound (then slot, for determinism), so a max-heap of
-/// candidates yields the most promising first.
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    ub: f32,
-    lb: f32,
-    slot: u32,
-    /// Whether the bounds are already those of the int8 estimate.
-    refined: bool,
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.ub
-            .total_cmp(&other.ub)
-            .then(other.slot.cmp(&self.slot))
-    }
-}
-
-/// Candidates in descending order of upper bound. A heap, not a sort:
-/// the stages usually stop after a few, and heapifying is linear.
-fn best_first(list: Vec<Candidate>) -> impl Iterator<Item = Candidate> {
-    let mut heap = BinaryHeap::from(list);
-    std::iter::from_fn(move || heap.pop())
-}
-
-/// Blocks scanned before candidates are first refined; after that, each
-/// time the blocks scanned have doubled (so refining stays a small share).
-const FIRST_REFINE_BLOCKS: usize = 64;
-
-/// Stage 1's output for some spans.
-#[derive(Debug, Clone)]
-struct Candidates {
-    floor: Floor,
-    list: Vec<Candidate>,
-    scanned: usize,
-    blocks: usize,
-    next_refine: usize,
-    estimated: usize,
-}
-
 /// The highest floor any thread has found. Each thread's floor is a floor
 /// for all of them (it is the k-th lower bound of k distinct members), so
 /// every thread prunes with the highest; each keeps its own `Floor` of
@@ -233,14 +182,49 @@ impl SharedFloor {
     }
 }
 
+/// A member that may be in the top k, with bounds on its exact score.
+/// Ordered by upper bound (then slot, for determinism), so a max-heap of
+/// candidates yields the most promising first.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    ub: f32,
+    slot: u32,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.ub
+            .total_cmp(&other.ub)
+            .then(other.slot.cmp(&self.slot))
+    }
+}
+
+/// What the scan found in some spans.
+#[derive(Debug, Clone)]
+struct Candidates {
+    floor: Floor,
+    list: Vec<Candidate>,
+    scanned: usize,
+    estimated: usize,
+}
+
 impl Candidates {
     fn new(k: usize) -> Self {
         Candidates {
             floor: Floor::new(k),
             list: Vec::new(),
             scanned: 0,
-            blocks: 0,
-            next_refine: FIRST_REFINE_BLOCKS,
             estimated: 0,
         }
     }
@@ -249,119 +233,56 @@ impl Candidates {
         req.min_similarity.max(self.floor.value()).max(shared.get())
     }
 
-    /// Scans a span, and refines if the blocks scanned have doubled.
-    fn scan(
-        mut self,
-        req: &Request<'_>,
-        vectors: &Vectors,
-        shared: &SharedFloor,
-        span: &Span<'_>,
-    ) -> Self {
-        self.scan_blocks(req, shared, span.part, span.blocks.clone());
-        self.blocks += span.blocks.len();
-        if self.blocks >= self.next_refine {
-            self.refine(req, vectors, shared);
-            self.next_refine = 2 * self.blocks;
-        }
-        self
-    }
-
-    fn scan_blocks(
-        &mut self,
-        req: &Request<'_>,
-        shared: &SharedFloor,
-        part: &Partition,
-        blocks: Range<usize>,
-    ) {
+    fn scan(mut self, req: &Request<'_>, shared: &SharedFloor, span: &Span<'_>) -> Self {
+        let part = span.part;
+        let blocks = span.blocks.clone();
         self.scanned += part.len().min(blocks.end * BLOCK) - blocks.start * BLOCK;
-        let Candidates { floor, list, .. } = self;
-        let mut cut = req.min_similarity.max(floor.value()).max(shared.get());
-        let codes = part.block_codes(blocks.clone());
-        let (scales, errs) = part.lane_bounds(blocks.clone());
-        let bounds = req.query.nibble_bounds(scales, errs);
+        let mut cut = self.cut(req, shared);
+        let Candidates {
+            floor,
+            list,
+            estimated,
+            ..
+        } = &mut self;
+        let (high, low) = part.planes(blocks.clone());
+        let lanes = part.lanes(blocks.clone());
+        let bounds = req.query.bounds(lanes.scales, lanes.errs4, lanes.errs8);
         let words = &req.query.words;
-        // The kernel computes the upper bounds of whole blocks and calls
-        // back only for blocks where some lane reaches the cut.
-        nibble_scan(
+        scan(
             req.isa,
-            codes,
-            part.groups(),
+            Planes {
+                high,
+                low,
+                groups: part.groups(),
+            },
             words,
             bounds,
             cut,
-            |b, ub| {
-                let info = part.block_info(blocks.start + b);
-                let lanes = info.slots.iter().zip(info.namespaces).enumerate();
-                for (j, (&slot, &namespace)) in lanes {
+            |b, ub, lb| {
+                let (slots, namespaces) = part.block_members(blocks.start + b);
+                *estimated += slots.len();
+                for (j, (&slot, &namespace)) in slots.iter().zip(namespaces).enumerate() {
                     if ub[j] < cut || req.namespace.is_some_and(|ns| ns != namespace) {
                         continue;
                     }
-                    let lb = ub[j] - 2.0 * req.query.bound(info.errs[j]);
-                    floor.offer(lb);
+                    floor.offer(lb[j]);
                     shared.raise(floor.value());
                     cut = req.min_similarity.max(floor.value()).max(shared.get());
-                    let refined = false;
-                    list.push(Candidate {
-                        ub: ub[j],
-                        lb,
-                        slot,
-                        refined,
-                    });
+                    list.push(Candidate { ub: ub[j], slot });
                 }
                 cut
             },
         );
-    }
-
-    /// Raises the floor: estimates the k most promising candidates from
-    /// their int8 codes (as stage 2 does), then drops those now below the
-    /// floor. With 4-bit bounds alone the floor stays about 0.2 below the
-    /// k-th best score, and the scan calls back for most blocks. Only k at
-    /// a time: refining everything above the floor would estimate members
-    /// in storage order, before the floor is high (measured: 20% of all).
-    fn refine(&mut self, req: &Request<'_>, vectors: &Vectors, shared: &SharedFloor) {
-        let k = self.floor.k;
-        let mut refined = Floor::new(k);
-        let mut pending = BinaryHeap::new();
-        for (i, c) in self.list.iter().enumerate() {
-            if c.refined {
-                refined.offer(c.lb);
-            } else {
-                pending.push((Total(c.ub), Reverse(i)));
-            }
-        }
-        for _ in 0..k {
-            let Some((Total(ub), Reverse(i))) = pending.pop() else {
-                break;
-            };
-            if ub < self.cut(req, shared).max(refined.value()) {
-                break;
-            }
-            let c = &mut self.list[i];
-            let (approx, bound) = vectors.estimate8(req.isa, c.slot as usize, req.query);
-            c.ub = c.ub.min(approx + bound);
-            c.lb = c.lb.max(approx - bound);
-            c.refined = true;
-            self.estimated += 1;
-            refined.offer(c.lb);
-        }
-        // Each candidate's best lower bound, once: the k-th largest is the
-        // new floor.
-        let mut floor = Floor::new(self.floor.k);
-        for c in &self.list {
-            floor.offer(c.lb);
-        }
-        self.floor = floor;
-        shared.raise(self.floor.value());
+        // Drop what the floor has since ruled out: the list stays short.
         let cut = self.cut(req, shared);
         self.list.retain(|c| c.ub >= cut);
+        self
     }
 
     fn merge(mut self, other: Candidates) -> Self {
         self.floor.merge(other.floor);
         self.list.extend(other.list);
         self.scanned += other.scanned;
-        self.blocks += other.blocks;
         self.estimated += other.estimated;
         self
     }
@@ -395,13 +316,13 @@ impl<K: Ord> Ord for Ranked<K> {
     }
 }
 
-/// The exact top `req.k` members of `spans` with a score of at least
-/// `req.min_similarity`, best first, as (slot, score); equal scores in
-/// ascending order of `key(slot)`.
+/// The exact top `req.k` members of `seed` and `rest` with a score of at
+/// least `req.min_similarity`, best first, as (slot, score); equal scores
+/// in ascending order of `key(slot)`.
 ///
 /// `seed` spans are scanned first, on the calling thread: the ones most
-/// likely to hold the result (the lists nearest the query), so that the
-/// floor is high before the `rest` are scanned, in parallel if they are many.
+/// likely to hold the result, so that the floor is high before the `rest`
+/// are scanned, in parallel if they are many.
 pub fn top_k<K: Ord>(
     req: &Request<'_>,
     seed: &[Span<'_>],
@@ -411,13 +332,10 @@ pub fn top_k<K: Ord>(
 ) -> (Vec<(u32, f32)>, Stats) {
     let k = req.k.max(1);
 
-    // Stage 1: the 4-bit scan, seed spans first.
+    // Stage 1: the scan, seed spans first.
     let shared = SharedFloor::new();
-    let scan = |c: Candidates, span| c.scan(req, vectors, &shared, span);
-    let mut found = seed.iter().fold(Candidates::new(k), scan);
-    if !seed.is_empty() {
-        found.refine(req, vectors, &shared);
-    }
+    let scan = |c: Candidates, span| c.scan(req, &shared, span);
+    let found = seed.iter().fold(Candidates::new(k), scan);
     let members: usize = rest.iter().map(|s| s.blocks.len() * BLOCK).sum();
     let found = if members >= PARALLEL_MIN_MEMBERS && rest.len() > 1 {
         rest.par_iter()
@@ -436,37 +354,12 @@ pub fn top_k<K: Ord>(
     let mut candidates = found.list;
     candidates.retain(|c| c.ub >= cut);
 
-    // Stage 2: int8 estimates, best upper bound first.
-    let mut floor = Floor::new(k);
-    let mut survivors = Vec::new();
-    for c in best_first(candidates) {
-        if c.ub < req.min_similarity.max(floor.value()) {
-            break;
-        }
-        let (ub, lb) = if c.refined {
-            (c.ub, c.lb)
-        } else {
-            stats.estimated += 1;
-            let (approx, bound) = vectors.estimate8(req.isa, c.slot as usize, req.query);
-            ((approx + bound).min(c.ub), (approx - bound).max(c.lb))
-        };
-        if ub < req.min_similarity {
-            continue;
-        }
-        floor.offer(lb);
-        survivors.push(Candidate {
-            ub,
-            lb,
-            refined: true,
-            ..c
-        });
-    }
-    let cut = req.min_similarity.max(floor.value());
-    survivors.retain(|c| c.ub >= cut);
-
-    // Stage 3: exact scores, until no upper bound can beat the k-th best.
+    // Stage 2: exact scores, best upper bound first (a heap, not a sort:
+    // this usually stops after a few), until no upper bound can beat the
+    // k-th best.
     let mut best: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(k + 1);
-    for c in best_first(survivors) {
+    let mut pending = BinaryHeap::from(candidates);
+    while let Some(c) = pending.pop() {
         if best.len() == k && best.peek().is_some_and(|worst| c.ub < worst.score) {
             break;
         }
@@ -513,17 +406,17 @@ mod tests {
     fn fixture(rows: &[Vec<f32>], namespaces: &[u32]) -> Fixture {
         let dims = Dims::new(rows[0].len() as i64).unwrap();
         let batch = Batch::encode(&dims, rows.concat());
-        let mut vectors = Vectors::new(dims);
+        let mut vectors = Vectors::new(dims.dim);
         let mut part = Partition::new(&dims);
-        for i in 0..rows.len() {
-            vectors.push(&batch, i);
-            let lane = &batch.lanes[i * dims.lane_bytes..(i + 1) * dims.lane_bytes];
+        for (i, row) in rows.iter().enumerate() {
+            vectors.push(row);
+            let (high, low) = batch.lanes(i, dims.lane_bytes);
             let member = Member {
                 slot: i as u32,
                 namespace: namespaces.get(i).copied().unwrap_or(0),
-                nibble: batch.nibble[i],
+                code: batch.codes[i],
             };
-            part.push(member, lane);
+            part.push(member, high, low);
         }
         Fixture {
             dims,
@@ -637,7 +530,7 @@ mod tests {
     #[test]
     fn clustered_data_is_pruned_to_few_exact_scores() {
         // A query near one of 50 clusters of 100: the 4-bit bounds should
-        // rule out the other clusters, the int8 bounds part of its own.
+        // rule out most other clusters, the int8 bounds part of its own.
         let mut rng = SplitMix64::new(23);
         let centres: Vec<Vec<f32>> = (0..50).map(|_| random_unit(&mut rng, 384)).collect();
         let rows: Vec<Vec<f32>> = (0..5000)
@@ -665,8 +558,8 @@ mod tests {
         assert_eq!(got, brute_force(&f, Isa::Portable, &q, 10, 0.0, None, &[]));
         assert_eq!(got[0].0, 123);
         assert_eq!(stats.scanned, 5000);
-        assert!(stats.estimated <= 150, "{stats:?}");
-        assert!(stats.exact < stats.estimated, "{stats:?}");
+        assert!(stats.estimated < 2500, "{stats:?}");
+        assert!(stats.exact <= 50, "{stats:?}");
     }
 
     #[test]
@@ -694,7 +587,8 @@ mod tests {
             // The fixture stores slot i at position i.
             let pos = slot as usize;
             let target = if rank % 50 == 0 { &mut near } else { &mut far };
-            target.push(f.part.member(pos), &f.part.lane(pos));
+            let (high, low) = f.part.lanes_of(pos);
+            target.push(f.part.member(pos), &high, &low);
         }
         for k in [1, 10, 100] {
             let req = Request {
@@ -716,17 +610,12 @@ mod tests {
         let mut part = Partition::new(&dims);
         let lane = vec![0u8; dims.lane_bytes];
         for slot in 0..(SPAN_BLOCKS * BLOCK * 2 + 5) as u32 {
-            part.push(
-                Member {
-                    slot,
-                    namespace: 0,
-                    nibble: crate::index::quantize::Quantized {
-                        scale: 0.0,
-                        err: 0.0,
-                    },
-                },
-                &lane,
-            );
+            let member = Member {
+                slot,
+                namespace: 0,
+                code: Default::default(),
+            };
+            part.push(member, &lane, &lane);
         }
         let empty = Partition::new(&dims);
         let s = spans([&part, &empty]);
