@@ -83,6 +83,7 @@ bench: setup
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/local_model.py
 	$(PY) bench/tui_throughput.py
+	$(PY) bench/index_search.py
 
 # SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.
 screenshots: setup
