@@ -25,7 +25,7 @@
 //! huge allocation.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -149,11 +149,28 @@ impl VectorIndex {
 
     /// Reads an index written by [`Self::save`].
     pub fn load(path: &Path) -> Result<VectorIndex, IndexError> {
-        let bytes = fs::read(path).map_err(|e| IndexError::io(path, e))?;
-        parse(&bytes).map_err(|problem| IndexError::File {
+        let fail = |problem| IndexError::File {
             path: path.to_owned(),
             problem,
-        })
+        };
+        let io = |e| IndexError::io(path, e);
+        // The header first: a foreign or other-version file is reported
+        // without reading (or allocating) the rest of it.
+        let mut file = File::open(path).map_err(io)?;
+        let actual = file.metadata().map_err(io)?.len();
+        let mut bytes = Vec::with_capacity(HEADER_LEN);
+        (&mut file)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        check_header(&bytes, actual).map_err(fail)?;
+        bytes.reserve_exact(
+            usize::try_from(actual)
+                .unwrap_or(0)
+                .saturating_sub(HEADER_LEN),
+        );
+        file.read_to_end(&mut bytes).map_err(io)?;
+        parse(&bytes).map_err(fail)
     }
 }
 
@@ -279,18 +296,20 @@ impl<'a> Reader<'a> {
 
 /// Checks magic, version, length and checksum; returns the header fields
 /// past the magic and version.
-fn check_envelope(bytes: &[u8]) -> Result<Reader<'_>, FileProblem> {
-    let n = bytes.len();
-    let head = &bytes[..n.min(MAGIC.len())];
-    if head != &MAGIC[..head.len()] {
+/// Checks magic, version and declared length against the file's actual
+/// length, from its first bytes (at least the header, unless the file is
+/// shorter).
+fn check_header(head: &[u8], actual: u64) -> Result<(), FileProblem> {
+    let magic = &head[..head.len().min(MAGIC.len())];
+    if magic != &MAGIC[..magic.len()] {
         return Err(FileProblem::Foreign);
     }
     let minimum = (HEADER_LEN + CRC_LEN) as u64;
-    let truncated = |expected| FileProblem::Truncated {
-        expected,
-        actual: n as u64,
+    let truncated = |expected| FileProblem::Truncated { expected, actual };
+    let mut r = Reader {
+        bytes: head,
+        pos: MAGIC.len(),
     };
-    let mut r = Reader { bytes, pos: 8 };
     let version = r.u32("version").map_err(|_| truncated(minimum))?;
     if version != FORMAT_VERSION {
         return Err(FileProblem::OtherVersion {
@@ -298,20 +317,27 @@ fn check_envelope(bytes: &[u8]) -> Result<Reader<'_>, FileProblem> {
             supported: FORMAT_VERSION,
         });
     }
-    if n < HEADER_LEN + CRC_LEN {
+    if actual < minimum || head.len() < HEADER_LEN {
         return Err(truncated(minimum));
     }
-    let declared = u64::from_le_bytes(bytes[24..32].try_into().unwrap_or_default());
-    if (n as u64) < declared {
+    let declared = u64::from_le_bytes(head[24..32].try_into().unwrap_or_default());
+    if actual < declared {
         return Err(truncated(declared));
     }
-    if (n as u64) > declared {
+    if actual > declared {
         return Err(corrupt(format!(
             "{} bytes more than the header says",
-            n as u64 - declared
+            actual - declared
         )));
     }
-    let (data, trailer) = bytes.split_at(n - CRC_LEN);
+    Ok(())
+}
+
+/// Checks the header and the checksum; returns a reader of the data past
+/// the magic and version.
+fn check_envelope(bytes: &[u8]) -> Result<Reader<'_>, FileProblem> {
+    check_header(bytes, bytes.len() as u64)?;
+    let (data, trailer) = bytes.split_at(bytes.len() - CRC_LEN);
     let stored = u32::from_le_bytes(trailer.try_into().unwrap_or_default());
     if crc32fast::hash(data) != stored {
         return Err(corrupt("checksum mismatch (the file was damaged)"));
