@@ -11,7 +11,7 @@ export PYO3_PYTHON := $(abspath $(PY))
 # clone then compiles only our own crate (the first clone on a machine still builds everything).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/facilitair-build/cargo-target
 
-RUST_SRC := $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock
+RUST_SRC := $(wildcard rust/src/*.rs rust/src/*/*.rs) rust/Cargo.toml rust/Cargo.lock
 
 DEMO_TASK ?= Build a small REST API for a todo list with user accounts
 DEMO_ARGS ?= --context language=python --context frameworks=fastapi --context team_size=3 --max-tokens 200
@@ -97,6 +97,7 @@ bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/local_model.py
 	$(PY) bench/tui_throughput.py
 	$(PY) bench/embedding.py
+	$(PY) bench/index_search.py
 
 # SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.
 screenshots: setup

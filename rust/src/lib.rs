@@ -1,10 +1,12 @@
 //! Python bindings of `facilitair_tui._native`.
 //!
 //! This file only converts between Python and Rust; the logic lives in
-//! [`embed`] and [`router`] (tested with a plain `cargo test`, no Python needed).
+//! [`embed`], [`index`] and [`router`] (tested with a plain `cargo test`, no
+//! Python needed).
 
 pub mod embed;
 pub mod error;
+pub mod index;
 pub mod router;
 
 use std::path::PathBuf;
@@ -339,6 +341,276 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_TOKENS", embed::MAX_TOKENS)?;
     m.add_class::<PyStreamRouter>()?;
     m.add_function(wrap_pyfunction!(coalesce, m)?)?;
+    vector_index::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+// ---- Vector index -----------------------------------------------------------
+//
+// Kept in its own module so the router's bindings above and these change
+// independently.
+
+mod vector_index {
+    use std::path::PathBuf;
+    use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    use pyo3::buffer::PyBuffer;
+    use pyo3::create_exception;
+    use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+    use pyo3::prelude::*;
+    use pyo3::sync::RwLockExt;
+
+    use crate::index::{IndexError, Mode, VectorIndex};
+
+    create_exception!(
+        facilitair_tui._native,
+        IndexFileError,
+        PyValueError,
+        "An index file that cannot be loaded: corrupt, truncated, foreign or of another format version. \
+         The index can be rebuilt from its entries."
+    );
+
+    /// Batches of at least this many vectors (or ids) are processed with
+    /// the interpreter detached; smaller ones are not worth the round trip.
+    const DETACH_MIN_ROWS: usize = 256;
+
+    impl From<IndexError> for PyErr {
+        fn from(err: IndexError) -> PyErr {
+            match err {
+                IndexError::Io { path, source } => match source.raw_os_error() {
+                    // OSError(errno, strerror, filename) picks the subclass
+                    // (FileNotFoundError, PermissionError, ...) itself.
+                    Some(code) => {
+                        let text = source.to_string();
+                        let suffix = format!(" (os error {code})");
+                        let strerror = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+                        PyOSError::new_err((code, strerror, path.to_string_lossy().into_owned()))
+                    }
+                    None => PyOSError::new_err(format!("{}: {source}", path.display())),
+                },
+                IndexError::File { .. } => IndexFileError::new_err(err.to_string()),
+                IndexError::InvalidDim { .. }
+                | IndexError::DimensionMismatch { .. }
+                | IndexError::LengthMismatch { .. }
+                | IndexError::DuplicateId(_)
+                | IndexError::ZeroVector(_)
+                | IndexError::NonFiniteVector(_)
+                | IndexError::InvalidQuery(_)
+                | IndexError::InvalidK(_)
+                | IndexError::InvalidMinSimilarity
+                | IndexError::InvalidNprobe(_)
+                | IndexError::InvalidMode(_)
+                | IndexError::TooManyEntries { .. } => PyValueError::new_err(err.to_string()),
+            }
+        }
+    }
+
+    fn poisoned<T>(_: PoisonError<T>) -> PyErr {
+        PyRuntimeError::new_err(
+            "the vector index was left inconsistent by an internal error; rebuild it from its entries",
+        )
+    }
+
+    /// The float32 buffer `obj` exposes, copied out (so the interpreter can
+    /// be detached while the copy is used), with its shape.
+    fn float32_rows(
+        obj: &Bound<'_, PyAny>,
+        ndim: usize,
+        what: &str,
+    ) -> PyResult<(Vec<f32>, Vec<usize>)> {
+        let buffer = PyBuffer::<f32>::get(obj)?;
+        if buffer.dimensions() != ndim {
+            return Err(PyValueError::new_err(format!(
+                "{what} must be a {ndim}-dimensional float32 array, got shape {:?}",
+                buffer.shape()
+            )));
+        }
+        let shape = buffer.shape().to_vec();
+        let values = buffer.to_vec(obj.py())?;
+        Ok((values, shape))
+    }
+
+    /// A vector index for lookups by cosine similarity, safe to share
+    /// between threads: searches run side by side, changes one at a time.
+    #[pyclass(frozen, name = "VectorIndex", module = "facilitair_tui._native")]
+    pub struct PyVectorIndex {
+        inner: RwLock<VectorIndex>,
+    }
+
+    impl PyVectorIndex {
+        /// For quick reads: waits for the lock detached, so it cannot
+        /// deadlock with a thread that holds the lock and wants the GIL.
+        fn read(&self, py: Python<'_>) -> PyResult<RwLockReadGuard<'_, VectorIndex>> {
+            self.inner.read_py_attached(py).map_err(poisoned)
+        }
+
+        fn write(&self, py: Python<'_>) -> PyResult<RwLockWriteGuard<'_, VectorIndex>> {
+            self.inner.write_py_attached(py).map_err(poisoned)
+        }
+
+        /// Runs `f` on the index for writing, detached from the interpreter
+        /// when `big`.
+        fn change<T: Send>(
+            &self,
+            py: Python<'_>,
+            big: bool,
+            f: impl FnOnce(&mut VectorIndex) -> Result<T, IndexError> + Send,
+        ) -> PyResult<T> {
+            if big {
+                py.detach(|| {
+                    let mut index = self.inner.write().map_err(poisoned)?;
+                    Ok(f(&mut index)?)
+                })
+            } else {
+                Ok(f(&mut *self.write(py)?)?)
+            }
+        }
+    }
+
+    #[pymethods]
+    impl PyVectorIndex {
+        #[new]
+        #[pyo3(signature = (dim, *, mode = "auto"))]
+        fn new(dim: i64, mode: &str) -> PyResult<Self> {
+            let index = VectorIndex::new(dim, Mode::parse(mode)?)?;
+            Ok(Self {
+                inner: RwLock::new(index),
+            })
+        }
+
+        /// Components per vector.
+        #[getter]
+        fn dim(&self, py: Python<'_>) -> PyResult<usize> {
+            Ok(self.read(py)?.dim())
+        }
+
+        /// "auto", "exact" or "approximate".
+        #[getter]
+        fn mode(&self, py: Python<'_>) -> PyResult<&'static str> {
+            Ok(self.read(py)?.mode().name())
+        }
+
+        /// Whether searches currently probe inverted lists (and may miss).
+        #[getter]
+        fn approximate(&self, py: Python<'_>) -> PyResult<bool> {
+            Ok(self.read(py)?.is_approximate())
+        }
+
+        /// Inverted lists kept (0 while exact).
+        #[getter]
+        fn nlist(&self, py: Python<'_>) -> PyResult<usize> {
+            Ok(self.read(py)?.nlist())
+        }
+
+        /// Lists probed per approximate search.
+        #[getter]
+        fn nprobe(&self, py: Python<'_>) -> PyResult<usize> {
+            Ok(self.read(py)?.nprobe())
+        }
+
+        #[setter]
+        fn set_nprobe(&self, py: Python<'_>, nprobe: Option<i64>) -> PyResult<()> {
+            Ok(self.write(py)?.set_nprobe(nprobe)?)
+        }
+
+        /// Heap bytes held by the index.
+        #[getter]
+        fn memory_bytes(&self, py: Python<'_>) -> PyResult<usize> {
+            Ok(self.read(py)?.heap_bytes())
+        }
+
+        #[pyo3(signature = (ids, vectors, *, namespace = None))]
+        fn add(
+            &self,
+            py: Python<'_>,
+            ids: Vec<String>,
+            vectors: &Bound<'_, PyAny>,
+            namespace: Option<String>,
+        ) -> PyResult<()> {
+            let (rows, shape) = float32_rows(vectors, 2, "vectors")?;
+            let big = ids.len() >= DETACH_MIN_ROWS;
+            self.change(py, big, move |index| {
+                if shape[1] != index.dim() {
+                    return Err(IndexError::DimensionMismatch {
+                        expected: index.dim(),
+                        got: shape[1],
+                    });
+                }
+                if shape[0] != ids.len() {
+                    return Err(IndexError::LengthMismatch {
+                        ids: ids.len(),
+                        vectors: shape[0],
+                    });
+                }
+                index.add(ids, rows, namespace.as_deref())
+            })
+        }
+
+        fn remove(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<usize> {
+            let big = ids.len() >= DETACH_MIN_ROWS;
+            self.change(py, big, move |index| Ok(index.remove(&ids)))
+        }
+
+        #[pyo3(signature = (query, k = 5, min_similarity = 0.0, *, namespace = None, exact = false))]
+        fn search(
+            &self,
+            py: Python<'_>,
+            query: &Bound<'_, PyAny>,
+            k: i64,
+            min_similarity: f64,
+            namespace: Option<String>,
+            exact: bool,
+        ) -> PyResult<Vec<(String, f32)>> {
+            let (query, _) = float32_rows(query, 1, "the query")?;
+            py.detach(|| {
+                let index = self.inner.read().map_err(poisoned)?;
+                let hits = index.search(&query, k, min_similarity, namespace.as_deref(), exact)?;
+                Ok(hits
+                    .into_iter()
+                    .map(|(id, score)| (id.to_string(), score))
+                    .collect())
+            })
+        }
+
+        fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+            py.detach(|| {
+                let index = self.inner.read().map_err(poisoned)?;
+                Ok(index.save(&path)?)
+            })
+        }
+
+        #[staticmethod]
+        fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+            let index = py.detach(|| VectorIndex::load(&path))?;
+            Ok(Self {
+                inner: RwLock::new(index),
+            })
+        }
+
+        fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+            Ok(self.read(py)?.len())
+        }
+
+        fn __contains__(&self, py: Python<'_>, id: &str) -> PyResult<bool> {
+            Ok(self.read(py)?.contains(id))
+        }
+
+        fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+            let index = self.read(py)?;
+            Ok(format!(
+                "VectorIndex(dim={}, mode={:?}, entries={}, approximate={})",
+                index.dim(),
+                index.mode().name(),
+                index.len(),
+                index.is_approximate()
+            ))
+        }
+    }
+
+    pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_class::<PyVectorIndex>()?;
+        m.add("IndexFileError", m.py().get_type::<IndexFileError>())?;
+        Ok(())
+    }
 }
