@@ -108,10 +108,11 @@ class ProviderRegistry:
 
     def statuses(self) -> list[ProviderStatus]:
         out = []
-        for name, model in models.CATALOG.items():
+        for name, model in models.INSTALLABLE.items():
+            kind = "local" if name in models.CATALOG else "embedder"  # chat models are `local:` refs
             ok = model.installed()
             detail = f"{model.description}" if ok else f"not installed: run {models.INSTALL_COMMAND}"
-            out.append(ProviderStatus(f"local:{name}", ok, detail))
+            out.append(ProviderStatus(f"{kind}:{name}", ok, detail))
         for name, endpoint in self.settings.providers.items():
             has_key = api_key(endpoint) is not None
             if endpoint.api == "anthropic":
