@@ -66,7 +66,11 @@ class EmbeddedModel:
         return sum(f.size for f in self.files)
 
     def installed(self) -> bool:
-        return all(_present(self.directory / f.filename, f.size) for f in self.files)
+        return self.complete_in(self.directory)
+
+    def complete_in(self, folder: Path) -> bool:
+        """Whether ``folder`` holds every file of the model, each of its size."""
+        return all(_present(folder / f.filename, f.size) for f in self.files)
 
 
 def _present(path: Path, size: int) -> bool:

@@ -36,17 +36,9 @@ def _installed_location(model: EmbeddedModel, monkeypatch: pytest.MonkeyPatch) -
         scoped.delenv("FACILITAIR_HOME", raising=False)
         candidates.append(model.location)
     for location in candidates:
-        if location.exists() and _complete(model, location):
+        if model.complete_in(location if model.folder else location.parent):
             return location.resolve()
     return None
-
-
-def _complete(model: EmbeddedModel, location: Path) -> bool:
-    folder = location if model.folder else location.parent
-    return all(
-        (folder / f.filename).is_file() and (folder / f.filename).stat().st_size == f.size
-        for f in model.files
-    )
 
 
 def link_model(model: EmbeddedModel, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
