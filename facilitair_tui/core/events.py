@@ -39,6 +39,23 @@ class SessionStarted(Event, tag="session_started"):
     chunks: list[str] = msgspec.field(default_factory=list)
 
 
+class CacheChecked(Event, tag="cache_checked"):
+    """The cache was asked before any agent started. On a hit the cached solution follows, played
+    through the usual chunk and synthesis events, and no model is called."""
+
+    hit: bool
+    # The cached entry served (hit) or the nearest one that was turned down (miss), if any.
+    entry_id: str | None = None
+    similarity: float | None = None
+    # Hit: what matched and how. Miss: why nothing was served.
+    matched_on: str = ""
+    # What serving from the cache saved: the original run's cost and time (None: unknown).
+    saved_usd: float | None = None
+    saved_s: float | None = None
+    age_s: float | None = None  # how long ago the served solution was stored
+    context: dict[str, str] = msgspec.field(default_factory=dict)  # the served solution's
+
+
 class ChunkStarted(Event, tag="chunk_started"):
     chunk: int  # 1-based
     title: str
@@ -138,10 +155,13 @@ class SessionFinished(Event, tag="session_finished"):
     output_tokens: int
     cost_usd: float | None
     duration_s: float
+    # The output was served from the semantic cache (the entry is in cache_checked).
+    from_cache: bool = False
 
 
 AnyEvent = (
     SessionStarted
+    | CacheChecked
     | ChunkStarted
     | AgentStarted
     | Token

@@ -1,0 +1,588 @@
+"""The semantic cache: past solutions on disk (diskcache), found by task meaning within the same
+context profile (the native embedder and vector index), checked by the task matcher.
+
+Layout of a cache directory (0700):
+
+* ``cache.db`` (diskcache, SQLite in WAL mode): the records of ``records.py``, entries and their
+  vectors written with the TTL as their expiry, hit counters, statistics, and the index's
+  generation number;
+* ``index.vec``: the vector index, saved after each change. It is only an accelerator: when it
+  is missing, corrupt, from another embedding model or older than the records (another process
+  wrote since), it is rebuilt from the ``vec:`` records.
+
+Several processes may share a directory: writes take a lock in the database, bump the
+generation and save the index; a reader whose generation is behind reloads. Nothing here
+crashes on bad data: a broken record is skipped with a warning and never served, a cache that
+can't be written says so and the session goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import diskcache
+import numpy as np
+import numpy.typing as npt
+
+from ..core import events as ev
+from ..library import CachedSolution
+from ..paths import ensure_private_dir
+from . import records as rec
+from .matching import Candidate, MatchSettings, TaskMatcher, Verdict
+from .profile import Profile, display_context, profile_of
+
+DAY_S = 86_400.0
+INDEX_FILE = "index.vec"
+_GEN, _FILE_GEN, _FILE_MODEL, _LOCK = "index:gen", "index:file_gen", "index:model", "index:lock"
+_LOOKUPS, _HITS, _SAVED_MICRO_USD, _SAVED_MS = "stats:lookups", "stats:hits", "stats:saved_uusd", "stats:saved_ms"
+# The put() keywords that fill the entry's own fields; any other keyword goes to ``metadata``.
+_FIELDS = frozenset(
+    ("chunks", "syntheses", "models", "strategy", "workflow", "cost_usd", "duration_s")
+    + ("input_tokens", "output_tokens", "session_id")
+)
+
+
+class CacheError(Exception):
+    """The cache can't be used; the message says why and what to do."""
+
+
+class TextEmbedder(Protocol):
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    ttl_s: float = 7 * DAY_S
+    size_limit_bytes: int = 512 * 1024 * 1024
+    top_k: int = 5  # same-profile candidates the matcher sees
+    # Context fields that never change an answer (all others must match exactly).
+    ignore_context: tuple[str, ...] = ()
+    match: MatchSettings = field(default_factory=MatchSettings)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A cached solution served for a request."""
+
+    entry_id: str
+    similarity: float
+    output: str
+    matched_on: str  # what matched and how, in one sentence
+    kind: str  # the matcher's word for it: identical, cosmetic, paraphrase, ...
+    solution: CachedSolution
+    chunks: list[str]
+    syntheses: list[ev.Synthesis]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to "would this request hit, and why" (``SemanticCache.explain``)."""
+
+    hit: bool
+    kind: str
+    reason: str
+    entry_id: str | None = None
+    similarity: float | None = None
+    match: Match | None = None
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        found = self.match.solution if self.match else None
+        return {
+            "hit": self.hit,
+            "kind": self.kind,
+            "reason": self.reason,
+            "entry_id": self.entry_id,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "task": found.task if found else None,
+            "context": found.context if found else None,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int
+    lookups: int
+    hits: int
+    saved_usd: float
+    saved_s: float
+    size_bytes: int
+    directory: str
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.hits / self.lookups if self.lookups else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "lookups": self.lookups,
+            "hits": self.hits,
+            "hit_rate": self.hit_rate,
+            "saved_usd": round(self.saved_usd, 6),
+            "saved_s": round(self.saved_s, 3),
+            "size_bytes": self.size_bytes,
+            "directory": self.directory,
+        }
+
+
+def model_id(embedder: TextEmbedder, name: str) -> str:
+    return f"{name}/{embedder.dim}"
+
+
+class SemanticCache:
+    """Past solutions, served again only when task and context truly match. See the module docs."""
+
+    def __init__(
+        self,
+        directory: Path,
+        db: diskcache.Cache,
+        *,
+        settings: CacheSettings,
+        embedder: TextEmbedder | Callable[[], TextEmbedder] | None,
+        embedder_name: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.directory = directory
+        self.settings = settings
+        self._db = db
+        self._embedder_source = embedder
+        self._embedder: TextEmbedder | None = None
+        self._embedder_name = embedder_name
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._index: Any = None  # VectorIndex, loaded on first use
+        self._gen = -1
+        self._matcher: TaskMatcher | None = None
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | Path,
+        *,
+        settings: CacheSettings | None = None,
+        match: MatchSettings | None = None,
+        embedder: TextEmbedder | Callable[[], TextEmbedder] | None = None,
+        embedder_name: str = "all-minilm-l6-v2",
+        clock: Callable[[], float] = time.time,
+    ) -> SemanticCache:
+        """Open (or create) the cache in ``directory``. The embedder loads on first use unless
+        one is given. Raises ``CacheError`` when the directory or its database can't be used."""
+        settings = settings or CacheSettings()
+        if match is not None:
+            settings = CacheSettings(**{**settings.__dict__, "match": match})
+        path = Path(directory).expanduser()
+        try:
+            ensure_private_dir(path)
+            db = diskcache.Cache(
+                str(path),
+                timeout=10,
+                size_limit=settings.size_limit_bytes,
+                eviction_policy="least-recently-stored",
+            )
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"the cache database in {path} is damaged ({exc}); run `facilitair cache clear` to set it "
+                "aside and start an empty cache"
+            ) from None
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot open the cache in {path}: {exc}") from None
+        return cls(
+            path, db, settings=settings, embedder=embedder, embedder_name=embedder_name, clock=clock
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SemanticCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- the public API
+
+    def put(self, task: str, context: Mapping[str, object], output: str, **metadata: Any) -> str:
+        """Store a solution; returns its entry id. The same task (same words) in the same profile
+        replaces the earlier entry. Raises ``CacheError`` when it can't be written (a full disk)."""
+        if not task.strip():
+            raise ValueError("the task is empty")
+        profile = profile_of(context, self.settings.ignore_context)
+        fields = {key: metadata.pop(key) for key in list(metadata) if key in _FIELDS}
+        extra = {key: value for key, value in metadata.items() if isinstance(value, rec.Scalar)}
+        vector = self._embed([task])[0]
+        now = self._clock()
+        with self._lock, self._writing():
+            self._sync()
+            entry_id = self._same_task(task, vector, profile) or uuid.uuid4().hex[:12]
+            record = rec.EntryRecord(
+                id=entry_id,
+                task=task,
+                context=display_context(context),
+                profile=profile.key,
+                output=output,
+                created_at=now,
+                expires_at=now + self.settings.ttl_s,
+                metadata=extra,
+                **fields,
+            )
+            try:  # what is stored must read back: check the caller's types now, not at lookup
+                rec.decode_entry(rec.encode_entry(record))
+            except (rec.BrokenRecord, TypeError) as exc:
+                raise ValueError(f"cannot cache this solution: {exc}") from None
+            vec = rec.VectorRecord(model=self._model_id(), profile=profile.key, vector=vector.tobytes())
+            expire = self.settings.ttl_s
+            self._db.set(f"entry:{entry_id}", rec.encode_entry(record), expire=expire)
+            self._db.set(f"vec:{entry_id}", rec.encode_vector(vec), expire=expire)
+            self._db.set(f"hits:{entry_id}", 0, expire=expire)
+            self._db.delete(f"last_hit:{entry_id}")
+            self._index.add([entry_id], vector[None, :], namespace=profile.key)
+            self._changed()
+        return entry_id
+
+    def lookup(self, task: str, context: Mapping[str, object]) -> Match | None:
+        """The cached solution for this request, or None. A hit counts in the statistics."""
+        return self.explain(task, context, record=True).match
+
+    def explain(self, task: str, context: Mapping[str, object], *, record: bool = False) -> Decision:
+        """Whether this request would hit, and why, without running anything. With ``record``,
+        the lookup and a hit count in the statistics (what ``lookup`` does)."""
+        profile = profile_of(context, self.settings.ignore_context)
+        vector = self._embed([task])[0]
+        warnings_before = len(self.warnings)
+        with self._lock:
+            self._sync()
+            settings = self.settings
+            found = self._index.search(
+                vector, settings.top_k, settings.match.candidate_floor, namespace=profile.key
+            )
+            entries: dict[str, rec.EntryRecord] = {}
+            candidates = []
+            for entry_id, similarity in found:
+                entry = self._entry(entry_id)
+                if entry is None or entry.profile != profile.key:
+                    continue
+                entries[entry_id] = entry
+                candidates.append(Candidate(entry_id, entry.task, float(similarity)))
+            verdict = self._matcher_for().choose(task, candidates)
+            if not candidates:
+                verdict = self._elsewhere(vector, profile) or verdict
+            match = None
+            if verdict.hit and verdict.entry_id in entries:
+                match = self._match(verdict, entries[verdict.entry_id])
+            if record:
+                self._count(match)
+        return Decision(
+            hit=match is not None,
+            kind=verdict.kind,
+            reason=verdict.reason,
+            entry_id=verdict.entry_id,
+            similarity=verdict.similarity,
+            match=match,
+            warnings=tuple(self.warnings[warnings_before:]),
+        )
+
+    # ----------------------------------------------------------------- browsing (CacheCatalog)
+
+    def list(self, query: str = "", context_filter: dict[str, str] | None = None) -> list[CachedSolution]:
+        """Every live entry matching ``query`` (task and context words), newest first."""
+        with self._lock:
+            found = [
+                solution
+                for entry in self._entries()
+                if (solution := self._solution(entry)).matches(query, context_filter)
+            ]
+        return sorted(found, key=lambda s: s.created_at, reverse=True)
+
+    def get(self, id: str) -> CachedSolution | None:
+        with self._lock:
+            entry = self._entry(id)
+            return None if entry is None else self._solution(entry)
+
+    def resolve(self, prefix: str) -> list[str]:
+        """The ids of live entries starting with ``prefix`` (so a user may type a few characters)."""
+        prefix = prefix.strip()
+        if not prefix:
+            return []
+        with self._lock:
+            ids = [key[6:] for key in self._keys("entry:") if key[6:].startswith(prefix)]
+            return sorted(i for i in ids if self._entry(i) is not None)
+
+    def delete(self, id: str) -> bool:
+        with self._lock, self._writing():
+            self._sync()
+            existed = self._db.delete(f"entry:{id}")
+            for prefix in ("vec:", "hits:", "last_hit:"):
+                self._db.delete(f"{prefix}{id}")
+            self._index.remove([id])
+            self._changed()
+        return bool(existed)
+
+    def clear(self) -> int:
+        """Remove every entry and the statistics; returns how many entries there were."""
+        with self._lock, self._writing():
+            count = sum(1 for _ in self._keys("entry:"))
+            gen = int(self._db.get(_GEN, 0))
+            self._db.clear()
+            self._db.set(_GEN, gen)  # others must still see a change
+            self._index = None
+            self._sync()
+            self._changed()
+        return count
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            entries = sum(1 for key in self._keys("entry:") if self._entry(key[6:]) is not None)
+            return CacheStats(
+                entries=entries,
+                lookups=int(self._db.get(_LOOKUPS, 0)),
+                hits=int(self._db.get(_HITS, 0)),
+                saved_usd=int(self._db.get(_SAVED_MICRO_USD, 0)) / 1e6,
+                saved_s=int(self._db.get(_SAVED_MS, 0)) / 1e3,
+                size_bytes=int(self._db.volume()),
+                directory=str(self.directory),
+            )
+
+    def records(self) -> Iterator[rec.EntryRecord]:
+        """Every live, readable entry (for export)."""
+        with self._lock:
+            yield from self._entries()
+
+    def warm(self) -> None:
+        """Load the embedder and the index now (the TUI does this at start, off the UI thread)."""
+        with self._lock:
+            self._embed(["warm up"])
+            self._sync()
+
+    # ----------------------------------------------------------------- internals
+
+    def _embedder_now(self) -> TextEmbedder:
+        if self._embedder is None:
+            source = self._embedder_source
+            if source is None:
+                from ..native import Embedder
+
+                self._embedder = Embedder.load()
+            elif callable(source) and not hasattr(source, "encode"):
+                self._embedder = source()
+            else:
+                self._embedder = source  # type: ignore[assignment]
+        return self._embedder
+
+    def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.asarray(self._embedder_now().encode(list(texts)), dtype=np.float32)
+
+    def _model_id(self) -> str:
+        return model_id(self._embedder_now(), self._embedder_name)
+
+    def _matcher_for(self) -> TaskMatcher:
+        if self._matcher is None:
+            self._matcher = TaskMatcher(self._embed, self.settings.match)
+        return self._matcher
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warnings.append(message)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the cross-process write lock; turn a database failure into a CacheError."""
+        try:
+            with diskcache.Lock(self._db, _LOCK, expire=60):
+                yield
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise CacheError("the disk is full; the solution was not cached") from None
+            raise CacheError(f"the cache could not be written: {exc}") from None
+        except OSError as exc:
+            raise CacheError(f"the cache could not be written: {exc.strerror or exc}") from None
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        for key in self._db.iterkeys():
+            if isinstance(key, str) and key.startswith(prefix):
+                yield key
+
+    def _entry(self, entry_id: str) -> rec.EntryRecord | None:
+        raw = self._db.get(f"entry:{entry_id}")
+        if raw is None:
+            return None
+        try:
+            entry = rec.decode_entry(raw)
+        except rec.BrokenRecord as exc:
+            self._warn(f"cache entry {entry_id} is unreadable ({exc}); it is skipped")
+            return None
+        if entry.id != entry_id:
+            self._warn(f"cache entry {entry_id} holds another entry ({entry.id}); it is skipped")
+            return None
+        if entry.expires_at is not None and entry.expires_at <= self._clock():
+            return None
+        return entry
+
+    def _entries(self) -> Iterator[rec.EntryRecord]:
+        for key in self._keys("entry:"):
+            entry = self._entry(key[6:])
+            if entry is not None:
+                yield entry
+
+    def _same_task(self, task: str, vector: npt.NDArray[np.float32], profile: Profile) -> str | None:
+        words = " ".join(task.split()).casefold()
+        for entry_id, _ in self._index.search(vector, 3, 0.999, namespace=profile.key):
+            entry = self._entry(entry_id)
+            if entry is not None and " ".join(entry.task.split()).casefold() == words:
+                return str(entry_id)
+        return None
+
+    def _sync(self) -> None:
+        """Make the in-memory index current: reload the saved one, or rebuild it from the records."""
+        from ..native import IndexFileError, VectorIndex
+
+        gen = int(self._db.get(_GEN, 0))
+        if self._index is not None and gen == self._gen:
+            return
+        model = self._model_id()
+        dim = self._embedder_now().dim
+        path = self.directory / INDEX_FILE
+        if self._db.get(_FILE_GEN) == gen and self._db.get(_FILE_MODEL) == model and path.is_file():
+            try:
+                index = VectorIndex.load(path)
+                if index.dim == dim:
+                    self._index, self._gen = index, gen
+                    return
+            except (IndexFileError, OSError) as exc:
+                self._warn(f"the cache's index file could not be read ({exc}); rebuilding it")
+        self._index, self._gen = self._rebuild(VectorIndex(dim), model, dim), gen
+
+    def _rebuild(self, index: Any, model: str, dim: int) -> Any:
+        by_profile: dict[str, tuple[list[str], list[npt.NDArray[np.float32]]]] = {}
+        foreign = broken = 0
+        for key in self._keys("vec:"):
+            raw = self._db.get(key)
+            if raw is None:
+                continue
+            try:
+                vec = rec.decode_vector(raw)
+            except rec.BrokenRecord:
+                broken += 1
+                continue
+            vector = np.frombuffer(vec.vector, dtype=np.float32)
+            if vec.model != model or vector.shape != (dim,) or not np.isfinite(vector).all():
+                foreign += 1
+                continue
+            ids, rows = by_profile.setdefault(vec.profile, ([], []))
+            ids.append(key[4:])
+            rows.append(vector)
+        for profile, (ids, rows) in by_profile.items():
+            with contextlib.suppress(ValueError):  # a zero vector: leave that one entry out
+                index.add(ids, np.stack(rows), namespace=profile)
+        if foreign:
+            self._warn(
+                f"{foreign} cached entries were embedded by another model and are not searched; "
+                "`facilitair cache clear` removes them"
+            )
+        if broken:
+            self._warn(f"{broken} cached vectors are unreadable and are not searched")
+        return index
+
+    def _changed(self) -> None:
+        """After a write: bump the generation and save the index, so other processes follow."""
+        gen = int(self._db.incr(_GEN))
+        self._gen = gen
+        path = self.directory / INDEX_FILE
+        try:
+            self._index.save(path)
+        except OSError as exc:  # the records are safe; others rebuild the index from them
+            self._warn(f"the cache's index could not be saved ({exc.strerror or exc})")
+            return
+        self._db.set(_FILE_GEN, gen)
+        self._db.set(_FILE_MODEL, self._model_id())
+
+    def _elsewhere(self, vector: npt.NDArray[np.float32], profile: Profile) -> Verdict | None:
+        """No candidate in this context: is the same task cached for another one? Say which."""
+        settings = self.settings.match
+        for entry_id, similarity in self._index.search(vector, 3, max(settings.candidate_floor, 0.9)):
+            entry = self._entry(entry_id)
+            if entry is None:
+                continue
+            other = profile_of(entry.context, self.settings.ignore_context)
+            lines = profile.differences(other)
+            if not lines:
+                continue
+            return Verdict(
+                False,
+                "context",
+                "a solution to this task is cached for another context ("
+                + "; ".join(lines[:3])
+                + "): context fields must match",
+                entry_id,
+                float(similarity),
+            )
+        return None
+
+    def _match(self, verdict: Verdict, entry: rec.EntryRecord) -> Match:
+        similarity = verdict.similarity if verdict.similarity is not None else 1.0
+        shown = ", ".join(entry.context.values()) or "no context given"
+        return Match(
+            entry_id=entry.id,
+            similarity=similarity,
+            output=entry.output,
+            matched_on=f"{verdict.reason}; same context ({shown})",
+            kind=verdict.kind,
+            solution=self._solution(entry),
+            chunks=list(entry.chunks),
+            syntheses=list(entry.syntheses),
+        )
+
+    def _count(self, match: Match | None) -> None:
+        try:
+            self._db.incr(_LOOKUPS)
+            if match is None:
+                return
+            entry = match.solution
+            remaining = max(1.0, entry.created_at.timestamp() + self.settings.ttl_s - self._clock())
+            self._db.incr(_HITS)
+            self._db.incr(f"hits:{entry.id}")
+            self._db.touch(f"hits:{entry.id}", expire=remaining)
+            self._db.set(f"last_hit:{entry.id}", self._clock(), expire=remaining)
+            if entry.cost_usd is not None:
+                self._db.incr(_SAVED_MICRO_USD, round(entry.cost_usd * 1e6))
+            self._db.incr(_SAVED_MS, round(entry.duration_s * 1e3))
+        except (sqlite3.Error, OSError, diskcache.Timeout) as exc:  # statistics must not cost a hit
+            self._warn(f"the cache's statistics could not be updated ({exc})")
+
+    def _solution(self, entry: rec.EntryRecord) -> CachedSolution:
+        hits = self._db.get(f"hits:{entry.id}", 0)
+        last = self._db.get(f"last_hit:{entry.id}")
+        hits = hits if isinstance(hits, int) else 0
+        return CachedSolution(
+            id=entry.id,
+            task=entry.task,
+            context=dict(entry.context),
+            output=entry.output,
+            syntheses=[s.text for s in entry.syntheses],
+            models=dict(entry.models),
+            cost_usd=entry.cost_usd,
+            duration_s=entry.duration_s,
+            created_at=datetime.fromtimestamp(entry.created_at, UTC),
+            hits=hits,
+            last_hit=datetime.fromtimestamp(last, UTC) if isinstance(last, (int, float)) else None,
+            saved_usd=None if entry.cost_usd is None else hits * entry.cost_usd,
+        )
