@@ -92,6 +92,7 @@ def collaborate(
     read_after: int | None,
     as_json: bool,
     on_budget: str,
+    no_cache: bool,
 ) -> None:
     """Run a collaboration on TASK ("-" reads the task from standard input)."""
     from .session import prepare
@@ -108,11 +109,14 @@ def collaborate(
             max_tokens=max_tokens,
             read_after_tokens=read_after,
             budget_usd=budget_usd,
+            no_cache=no_cache,
         )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE, as_json=as_json)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    for note in prepared.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
     collaboration = prepared.collaboration
     if as_json:

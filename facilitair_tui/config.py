@@ -67,6 +67,21 @@ class ReliabilitySettings(_Section):
     stall_s: float = Field(default=60.0, gt=0, le=3600)
 
 
+class CacheConfig(_Section):
+    """The semantic cache (see facilitair_tui/cache)."""
+
+    enabled: bool = True
+    ttl_days: float = Field(default=7.0, gt=0, le=3650)
+    size_limit_mb: int = Field(default=512, ge=1, le=1_000_000)
+    # How a hit is played: all at once, or chunk by chunk ``pace_s`` apart.
+    replay: Literal["instant", "paced"] = "instant"
+    pace_s: float = Field(default=0.4, ge=0, le=10)
+    # Context fields that never change an answer; every other field must match exactly.
+    ignore_context: list[str] = Field(default_factory=list)
+    # The task matcher's thresholds by name (facilitair_tui.cache.MatchSettings), over its defaults.
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
@@ -79,6 +94,7 @@ class Settings(_Section):
     prices: dict[str, PriceSettings] = Field(default_factory=dict)
     budget: BudgetSettings = BudgetSettings()
     reliability: ReliabilitySettings = ReliabilitySettings()
+    cache: CacheConfig = CacheConfig()
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

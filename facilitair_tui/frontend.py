@@ -64,6 +64,12 @@ def session_options(command: F) -> F:
             metavar="USD",
             help="Pause before a chunk that could take the session's cost past USD dollars.",
         ),
+        click.option(
+            "--no-cache",
+            "no_cache",
+            is_flag=True,
+            help="Run the agents even when the cache holds a solution to this task.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

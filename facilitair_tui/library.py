@@ -266,7 +266,11 @@ class JsonlSessionHistory:
 
 def format_age(then: datetime, now: datetime) -> str:
     """ "just now", "5 min ago", "3 h ago", "2 d ago"."""
-    seconds = max(0.0, (now - then).total_seconds())
+    return age_words((now - then).total_seconds())
+
+
+def age_words(seconds: float) -> str:
+    seconds = max(0.0, seconds)
     if seconds < 60:
         return "just now"
     if seconds < 3600:

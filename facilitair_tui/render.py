@@ -21,6 +21,7 @@ from rich.text import Text
 from .core import events as ev
 from .core.cost import add_costs
 from .core.workflow import Workflow
+from .library import age_words
 
 
 def clock(t: float) -> str:
@@ -39,6 +40,22 @@ class _AgentView:
     line: str = ""
     tokens: int = 0
     status: str = "waiting"
+
+
+def cache_summary(e: ev.CacheChecked) -> str:
+    """The cache's answer in words (the CLI and the TUI), e.g. "Found a cached solution (94%
+    match), cached 2 h ago, context: Python, FastAPI, small team; saves $0.0412 and 01:31.20"."""
+    if not e.hit:
+        return f"Cache: no match ({e.matched_on})" if e.matched_on else "Cache: no match"
+    match = f"{e.similarity:.0%} match" if e.similarity is not None else "match"
+    parts = [f"Found a cached solution ({match})"]
+    if e.age_s is not None:
+        parts.append(f"cached {age_words(e.age_s)}")
+    parts.append(f"context: {', '.join(e.context.values()) or 'none given'}")
+    saved = f"saves {money(e.saved_usd)}" if e.saved_usd is not None else "saves an unknown cost"
+    if e.saved_s is not None:
+        saved += f" and {clock(e.saved_s)}"
+    return f"{', '.join(parts)}; {saved}. Why: {e.matched_on}"
 
 
 def budget_question(e: ev.BudgetExceeded) -> str:
@@ -63,6 +80,7 @@ class LiveRenderer:
         self.agents[syn.name] = _AgentView(syn.title, syn.icon)
         self._last_speaker: str | None = None
         self._chunk_costs: dict[int, float | None] = {}
+        self._syntheses_shown = 0
         self._live = Live(console=console, transient=True, refresh_per_second=12, auto_refresh=True)
         self._live.update(self._footer())
 
@@ -150,6 +168,12 @@ class LiveRenderer:
             body.append(", ".join(f"{k}={v}" for k, v in e.context.items()))
         self._print(Panel(body, title="Collaborative Session", title_align="left", border_style="cyan"))
 
+    def _on_CacheChecked(self, e: ev.CacheChecked) -> None:
+        if e.hit:
+            self._note(e.t, f"⚡ {cache_summary(e)} (--no-cache runs the agents instead)", "bold green")
+        else:
+            self._note(e.t, cache_summary(e))
+
     def _on_ChunkStarted(self, e: ev.ChunkStarted) -> None:
         for view in self.agents.values():
             view.status, view.tokens, view.line = "waiting", 0, ""
@@ -186,6 +210,7 @@ class LiveRenderer:
         )
 
     def _on_Synthesis(self, e: ev.Synthesis) -> None:
+        self._syntheses_shown += 1
         parts: list[RenderableType] = []
         if e.agreed:
             parts.append(Text("Agreed", style="bold green"))
@@ -246,6 +271,9 @@ class LiveRenderer:
             e.status
         ]
         tokens = e.input_tokens + e.output_tokens
+        if e.from_cache and not self._syntheses_shown:  # a cached output with no chunk syntheses
+            self._print(Text(""))
+            self._print(Panel(Markdown(e.output), title="Cached solution", title_align="left"))
         self._print(Text(""))
         self._print(
             Text(

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from . import paths, spend
+from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
+from .cache.store import DAY_S
 from .config import Settings, load_settings
 from .core import events as ev
 from .core.budget import Budget
@@ -30,9 +33,18 @@ BALANCED = "balanced"
 class Prepared:
     collaboration: Collaboration
     registry: ProviderRegistry
+    # A cache this session opened itself (closed with it); a shared one is its owner's to close.
+    own_cache: SemanticCache | None = None
+    # Things the user should know that did not stop the session (the cache could not be opened).
+    notes: list[str] = field(default_factory=list)
+    # What ``prepare`` was called with, so a front end can run the same task again (fresh).
+    request: dict[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        if self.own_cache is not None:
+            self.own_cache.close()
+            self.own_cache = None
 
     def record_spend(self, final: ev.SessionFinished | None) -> None:
         """Count the session's cost in today's spend (for the daily budget)."""
@@ -52,8 +64,22 @@ def prepare(
     read_after_tokens: int | None = None,
     budget_usd: float | None = None,
     settings: Settings | None = None,
+    no_cache: bool = False,
+    cache: SemanticCache | None = None,
 ) -> Prepared:
-    """Raises ConfigurationError (with a message saying what to do) for anything that can't run."""
+    """Raises ConfigurationError (with a message saying what to do) for anything that can't run.
+
+    The semantic cache is asked first unless ``no_cache`` or ``[cache] enabled = false``: the
+    shared ``cache`` when given (the TUI keeps one open), else the default one, opened here."""
+    request = {
+        "context": tuple(context),
+        "strategy": strategy,
+        "model": model,
+        "workflow": workflow,
+        "max_tokens": max_tokens,
+        "read_after_tokens": read_after_tokens,
+        "budget_usd": budget_usd,
+    }
     settings = settings or load_settings()
     wf = workflow_with_settings(workflow, settings)
     registry = ProviderRegistry(settings)
@@ -83,6 +109,10 @@ def prepare(
         daily_usd=settings.budget.daily_usd,
         spent_today_usd=spend.spent_today() if settings.budget.daily_usd is not None else 0.0,
     )
+    notes: list[str] = []
+    own_cache: SemanticCache | None = None
+    if not no_cache and settings.cache.enabled and cache is None:
+        cache = own_cache = open_cache(settings, notes)
     collaboration = Collaboration(
         spec,
         registry,
@@ -97,8 +127,43 @@ def prepare(
             max_delay_s=settings.reliability.max_delay_s,
             stall_s=settings.reliability.stall_s,
         ),
+        cache=None if no_cache or not settings.cache.enabled else cache,
+        cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
     )
-    return Prepared(collaboration, registry)
+    return Prepared(collaboration, registry, own_cache=own_cache, notes=notes, request=request)
+
+
+def cache_settings(settings: Settings) -> CacheSettings:
+    """The ``[cache]`` section as the cache's own settings; an unknown threshold is an error."""
+    section = settings.cache
+    known = {f.name for f in fields(MatchSettings)}
+    unknown = sorted(set(section.thresholds) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{paths.config_file()}: cache.thresholds: unknown {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    return CacheSettings(
+        ttl_s=section.ttl_days * DAY_S,
+        size_limit_bytes=section.size_limit_mb * 1024 * 1024,
+        ignore_context=tuple(section.ignore_context),
+        match=replace(MatchSettings(), **section.thresholds),
+    )
+
+
+def cache_dir() -> Path:
+    return paths.data_dir() / "cache"
+
+
+def open_cache(settings: Settings, notes: list[str] | None = None) -> SemanticCache | None:
+    """The user's semantic cache, or None (with a note saying why) when it can't be opened: the
+    cache only saves work, so a broken one never stops a session."""
+    try:
+        return SemanticCache.open(cache_dir(), settings=cache_settings(settings))
+    except CacheError as exc:
+        if notes is not None:
+            notes.append(f"running without the cache: {exc}")
+        return None
 
 
 def workflow_with_settings(workflow: str | Path | None, settings: Settings) -> Workflow:

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core import events as ev
+from ..core.cache import CachedAnswer, CacheMiss, SolvedSession
 from ..library import CachedSolution
 from ..paths import ensure_private_dir
 from . import records as rec
@@ -300,6 +301,54 @@ class SemanticCache:
             warnings=tuple(self.warnings[warnings_before:]),
         )
 
+    # ----------------------------------------------------------------- the engine's port
+
+    def check(self, task: str, context: Mapping[str, str]) -> CachedAnswer | CacheMiss:
+        """``core.cache.SolutionCache.check``: a lookup, answered in the engine's terms."""
+        decision = self.explain(task, context, record=True)
+        match = decision.match
+        if match is None:
+            return CacheMiss(
+                reason=decision.reason,
+                entry_id=decision.entry_id,
+                similarity=decision.similarity,
+                notes=decision.warnings,
+            )
+        found = match.solution
+        return CachedAnswer(
+            entry_id=match.entry_id,
+            similarity=match.similarity,
+            matched_on=match.matched_on,
+            output=match.output,
+            chunks=match.chunks,
+            syntheses=match.syntheses,
+            context=found.context,
+            models=found.models,
+            cost_usd=found.cost_usd,
+            duration_s=found.duration_s,
+            age_s=max(0.0, self._clock() - found.created_at.timestamp()),
+            notes=decision.warnings,
+        )
+
+    def remember(self, solved: SolvedSession) -> str:
+        """``core.cache.SolutionCache.remember``: store a session that finished ``done``."""
+        return self.put(
+            solved.task,
+            solved.context,
+            solved.output,
+            chunks=solved.chunks,
+            syntheses=solved.syntheses,
+            models=solved.models,
+            strategy=solved.strategy,
+            workflow=solved.workflow,
+            cost_usd=solved.cost_usd,
+            duration_s=solved.duration_s,
+            input_tokens=solved.input_tokens,
+            output_tokens=solved.output_tokens,
+            session_id=solved.session_id,
+            **solved.extra,
+        )
+
     # ----------------------------------------------------------------- browsing (CacheCatalog)
 
     def list(self, query: str = "", context_filter: dict[str, str] | None = None) -> list[CachedSolution]:
@@ -539,12 +588,13 @@ class SemanticCache:
 
     def _match(self, verdict: Verdict, entry: rec.EntryRecord) -> Match:
         similarity = verdict.similarity if verdict.similarity is not None else 1.0
-        shown = ", ".join(entry.context.values()) or "no context given"
+        fields = ", ".join(key.replace("_", " ") for key in entry.context)
+        shown = f"same {fields}" if fields else "no context on either side"
         return Match(
             entry_id=entry.id,
             similarity=similarity,
             output=entry.output,
-            matched_on=f"{verdict.reason}; same context ({shown})",
+            matched_on=f"{verdict.reason}; {shown}",
             kind=verdict.kind,
             solution=self._solution(entry),
             chunks=list(entry.chunks),

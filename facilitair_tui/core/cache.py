@@ -30,6 +30,7 @@ class CachedAnswer:
     cost_usd: float | None  # of the original run (None: a price was unknown)
     duration_s: float
     age_s: float  # since it was stored
+    notes: tuple[str, ...] = ()  # warnings met while looking (a skipped broken entry)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class CacheMiss:
     reason: str
     entry_id: str | None = None
     similarity: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

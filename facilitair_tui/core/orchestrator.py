@@ -35,9 +35,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from facilitair_tui._native import StreamRouter
 
 from . import events as ev
+from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
 from .cost import PriceTable, add_costs
 from .gateway import (
@@ -138,10 +141,15 @@ class Collaboration:
         usable: Callable[[ModelRef], bool] | None = None,
         count_tokens: TokenCounter | None = None,
         token_buffer: int = TOKEN_BUFFER,
+        cache: SolutionCache | None = None,
+        cache_pace_s: float = 0.0,
     ) -> None:
         """``usable`` tells whether a model can run here (its key set, its file installed); the
         budget guard uses it to offer a cheaper strategy. Without it every model counts.
-        ``token_buffer``: undelivered deltas at which the model calls wait for the consumer."""
+        ``token_buffer``: undelivered deltas at which the model calls wait for the consumer.
+        ``cache``: asked before any agent starts; a hit is played (``cache_pace_s`` between its
+        chunks, 0 for all at once) instead of calling a model, and a session that finishes
+        ``done`` is stored in it."""
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
@@ -180,6 +188,10 @@ class Collaboration:
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._history: list[ChunkRecord] = []
+        self._syntheses: list[ev.Synthesis] = []
+        self._cache = cache
+        self._cache_pace_s = max(0.0, cache_pace_s)
+        self._served: CachedAnswer | None = None
         self._results: list[_AgentResult] = []
         self._feedback_next: list[str] = []
         self._feedback_now: list[str] = []
@@ -516,49 +528,148 @@ class Collaboration:
         try:
             if self._stopping:  # stop() came before this task's first step
                 raise asyncio.CancelledError("stop")
-            for index, chunk in enumerate(wf.chunks, start=1):
-                await self._wait_unpaused()
-                if not await self._within_budget(index, chunk):
-                    raise asyncio.CancelledError("budget")
-                self._current_chunk = index
-                self._emit(
-                    ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
-                )
-                outputs = await self._run_chunk_until_settled(index, chunk)
-                if not any(text.strip() for text in outputs.values()):
-                    self._emit(
-                        ev.Error(
-                            session_id=sid,
-                            chunk=index,
-                            recoverable=False,
-                            message=f"no agent produced any text in chunk {index} ({chunk.title}); "
-                            "the session cannot go on (each agent's error says why)",
-                        )
-                    )
-                    status = "failed"
-                    break
+            self._served = await self._check_cache()
+            if self._served is not None:
+                await self._play_cached(self._served)
+            else:
+                status = await self._run_chunks()
         except asyncio.CancelledError:
             status = "stopped"
         except Exception as exc:  # a bug must still end the session with an honest event
             self._emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
             status = "failed"
-        self._finish(status)
-
-    def _finish(self, status: ev.SessionStatus) -> None:
-        self._finished = True
+        final = self._final(status)
+        self._finished = True  # from here stop() and pause() have nothing left to act on
         self._stopping = False
-        results = self._results
-        self._emit(
-            ev.SessionFinished(
+        if status == "done" and self._served is None:
+            await self._remember(final)
+        self._emit(final)
+
+    async def _run_chunks(self) -> ev.SessionStatus:
+        sid, wf = self.session_id, self.workflow
+        for index, chunk in enumerate(wf.chunks, start=1):
+            await self._wait_unpaused()
+            if not await self._within_budget(index, chunk):
+                raise asyncio.CancelledError("budget")
+            self._current_chunk = index
+            self._emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
+            outputs = await self._run_chunk_until_settled(index, chunk)
+            if not any(text.strip() for text in outputs.values()):
+                self._emit(
+                    ev.Error(
+                        session_id=sid,
+                        chunk=index,
+                        recoverable=False,
+                        message=f"no agent produced any text in chunk {index} ({chunk.title}); "
+                        "the session cannot go on (each agent's error says why)",
+                    )
+                )
+                return "failed"
+        return "done"
+
+    def _final(self, status: ev.SessionStatus) -> ev.SessionFinished:
+        served = self._served
+        if served is not None:
+            return ev.SessionFinished(
                 session_id=self.session_id,
                 status=status,
-                output=self._output_document(partial=status != "done"),
-                input_tokens=sum(r.input_tokens for r in results),
-                output_tokens=sum(r.output_tokens for r in results),
-                cost_usd=add_costs(r.cost_usd for r in results),
+                output=served.output if status == "done" else self._output_document(partial=False),
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=0.0,
                 duration_s=self._now(),
+                from_cache=True,
+            )
+        results = self._results
+        return ev.SessionFinished(
+            session_id=self.session_id,
+            status=status,
+            output=self._output_document(partial=status != "done"),
+            input_tokens=sum(r.input_tokens for r in results),
+            output_tokens=sum(r.output_tokens for r in results),
+            cost_usd=add_costs(r.cost_usd for r in results),
+            duration_s=self._now(),
+        )
+
+    # ----------------------------------------------------------------- the cache
+
+    async def _check_cache(self) -> CachedAnswer | None:
+        """Ask the cache before any agent starts; emit ``cache_checked`` with its answer."""
+        if self._cache is None:
+            return None
+        sid = self.session_id
+        try:
+            answer = await asyncio.to_thread(self._cache.check, self.spec.task, self.spec.context)
+        except Exception as exc:  # the cache only saves work: a broken one never stops a run
+            self._emit(
+                ev.Error(session_id=sid, message=f"the cache could not be read ({exc}); running without it")
+            )
+            return None
+        for note in answer.notes:
+            self._emit(ev.Error(session_id=sid, message=f"cache: {note}"))
+        if isinstance(answer, CacheMiss):
+            self._emit(
+                ev.CacheChecked(
+                    session_id=sid,
+                    hit=False,
+                    entry_id=answer.entry_id,
+                    similarity=answer.similarity,
+                    matched_on=answer.reason,
+                )
+            )
+            return None
+        self._emit(
+            ev.CacheChecked(
+                session_id=sid,
+                hit=True,
+                entry_id=answer.entry_id,
+                similarity=answer.similarity,
+                matched_on=answer.matched_on,
+                saved_usd=answer.cost_usd,
+                saved_s=answer.duration_s,
+                age_s=answer.age_s,
+                context=dict(answer.context),
             )
         )
+        return answer
+
+    async def _play_cached(self, answer: CachedAnswer) -> None:
+        """The cached solution through the usual events: each chunk's start and synthesis."""
+        titles = answer.chunks
+        total = max(len(titles), len(answer.syntheses))
+        for number, synthesis in enumerate(answer.syntheses, start=1):
+            await self._wait_unpaused()
+            if number > 1 and self._cache_pace_s:
+                await asyncio.sleep(self._cache_pace_s)
+            index = synthesis.chunk
+            title = titles[index - 1] if 0 < index <= len(titles) else f"Chunk {index}"
+            self._current_chunk = index
+            self._emit(ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total))
+            self._history.append(ChunkRecord(title, synthesis.text))
+            self._emit(msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0))
+
+    async def _remember(self, final: ev.SessionFinished) -> None:
+        if self._cache is None:
+            return
+        solved = SolvedSession(
+            task=self.spec.task,
+            context=dict(self.spec.context),
+            output=final.output,
+            chunks=[c.title for c in self.workflow.chunks],
+            syntheses=list(self._syntheses),
+            models={name: str(ref) for name, ref in self.models.items()},
+            strategy=self.spec.strategy,
+            workflow=self.workflow.name,
+            cost_usd=final.cost_usd,
+            duration_s=final.duration_s,
+            input_tokens=final.input_tokens,
+            output_tokens=final.output_tokens,
+            session_id=self.session_id,
+        )
+        try:
+            await asyncio.to_thread(self._cache.remember, solved)
+        except Exception as exc:  # the answer is already the user's; only the copy is lost
+            self._emit(ev.Error(session_id=self.session_id, message=f"the solution was not cached: {exc}"))
 
     def _output_document(self, *, partial: bool) -> str:
         parts = [f"## {rec.title}\n\n{rec.text.strip()}" for rec in self._history]
@@ -789,14 +900,14 @@ class Collaboration:
         else:
             parsed = fallback_synthesis(outputs, self._titles())
         self._history.append(ChunkRecord(chunk.title, parsed.text))
-        self._emit(
-            ev.Synthesis(
-                session_id=self.session_id,
-                chunk=index,
-                agreed=parsed.agreed,
-                debated=parsed.debated,
-                confidence=parsed.confidence,
-                text=parsed.text,
-                parsed=parsed.parsed,
-            )
+        synthesis = ev.Synthesis(
+            session_id=self.session_id,
+            chunk=index,
+            agreed=parsed.agreed,
+            debated=parsed.debated,
+            confidence=parsed.confidence,
+            text=parsed.text,
+            parsed=parsed.parsed,
         )
+        self._syntheses.append(synthesis)
+        self._emit(synthesis)
