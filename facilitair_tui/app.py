@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from . import paths
 from .core import events as ev
 from .core.orchestrator import Collaboration
+from .core.provider import ConfigurationError
 from .keymap import unknown_binding_ids
 from .launch import EntryOptions, missing_model
 from .library import (
@@ -111,6 +112,8 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         catalog: CacheCatalog | None = None,
         history: SessionHistory | None = None,
         now: Clock = utc_now,
+        prepared: Prepared | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         """Run ``collaboration`` at once, or (without one) open the task entry with ``entry``."""
         super().__init__()
@@ -127,11 +130,14 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         self.catalog: CacheCatalog = catalog or EmptyCacheCatalog()
         self._now = now
         # The session the task entry prepared; the caller closes it (``close_session``) after the run.
-        self.prepared: Prepared | None = None
+        self.prepared: Prepared | None = prepared
+        self._notes = list(notes)
         self.keymap: dict[str, str] = dict(keymap or {})
         self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
+        for note in self._notes:
+            self.notify(note, title="Note", severity="warning", timeout=10, markup=False)
         unknown = unknown_binding_ids(self.keymap)
         if unknown:
             self.notify(
@@ -160,6 +166,27 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         self.prepared = message.prepared
         self.switch_screen(
             MainScreen(message.prepared.collaboration, live_clock=self._live_clock, recorder=self.recorder)
+        )
+
+    async def on_main_screen_run_fresh(self, message: MainScreen.RunFresh) -> None:
+        """The session was served from the cache and the user wants the agents to run: the same
+        request again, without the cache."""
+        old = self.prepared
+        if old is None:
+            return
+        from .session import prepare as default_prepare
+
+        prepare = self._prepare or default_prepare
+        try:
+            fresh = prepare(old.collaboration.spec.task, **{**old.request, "no_cache": True})
+        except ConfigurationError as exc:  # UsageError included
+            self.notify(str(exc), title="Cannot run it fresh", severity="error", markup=False)
+            return
+        old.collaboration.stop()
+        await old.aclose()
+        self.prepared = fresh
+        self.switch_screen(
+            MainScreen(fresh.collaboration, live_clock=self._live_clock, recorder=self.recorder)
         )
 
     async def close_session(self) -> None:

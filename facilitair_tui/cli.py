@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__, models
+from .cache_cli import cache_group
 from .config import load_settings
 from .core import events as ev
 from .core.budget import BudgetChoice
@@ -259,6 +260,9 @@ def models_list(as_json: bool) -> None:
     for status in statuses:
         table.add_row(status.name, "[green]yes[/]" if status.usable else "[red]no[/]", status.detail)
     Console().print(table)
+
+
+main.add_command(cache_group)
 
 
 def run() -> None:  # pragma: no cover - console script shim for python -m

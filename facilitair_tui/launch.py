@@ -29,6 +29,7 @@ class EntryOptions:
     workflow: Path | None = None
     max_tokens: int | None = None
     budget_usd: float | None = None
+    no_cache: bool = False
     # The models each strategy runs (role -> "provider:model"), for the first-run check.
     strategy_models: Mapping[str, tuple[ModelRef, ...]] = field(default_factory=dict)
 
@@ -42,6 +43,7 @@ class EntryOptions:
         workflow: Path | None = None,
         max_tokens: int | None = None,
         budget_usd: float | None = None,
+        no_cache: bool = False,
         settings: Settings | None = None,
     ) -> EntryOptions:
         """Raises UsageError / ConfigurationError with the same messages as ``session.prepare``."""
@@ -60,6 +62,7 @@ class EntryOptions:
             workflow=workflow,
             max_tokens=max_tokens,
             budget_usd=budget_usd,
+            no_cache=no_cache,
             strategy_models={name: tuple(wf.models_for(name).values()) for name in wf.strategies},
         )
 

@@ -10,10 +10,12 @@ or configuration is one line on stderr and exit code 2 (usage) or 3 (configurati
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -21,6 +23,9 @@ from . import __version__
 from .core import events as ev
 from .core.provider import ConfigurationError, UsageError
 from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
+
+if TYPE_CHECKING:
+    from .cache import SemanticCache
 
 # Textual draws at most TEXTUAL_FPS frames a second, 60 unless set. At exactly 60, a frame that
 # comes a fraction of a millisecond late is a gap over 17 ms; with headroom, frames under a
@@ -59,6 +64,7 @@ def main(
     workflow: Path | None,
     max_tokens: int | None,
     budget_usd: float | None,
+    no_cache: bool,
 ) -> None:
     """Watch and steer a collaboration of LLM agents on your software task, live."""
     if task == "-":
@@ -66,12 +72,16 @@ def main(
 
     from .config import load_settings
     from .launch import EntryOptions
-    from .session import Prepared, prepare
+    from .session import Prepared, open_cache, prepare
 
     prepared: Prepared | None = None
     entry: EntryOptions | None = None
+    cache: SemanticCache | None = None
+    notes: list[str] = []
     try:
         settings = load_settings()
+        # One cache for the whole app: the inspector browses it and every session asks it.
+        cache = open_cache(settings, notes) if settings.cache.enabled else None
         if task is None:
             entry = EntryOptions.load(
                 context=context,
@@ -80,6 +90,7 @@ def main(
                 workflow=workflow,
                 max_tokens=max_tokens,
                 budget_usd=budget_usd,
+                no_cache=no_cache,
                 settings=settings,
             )
         else:
@@ -91,7 +102,9 @@ def main(
                 workflow=workflow,
                 max_tokens=max_tokens,
                 budget_usd=budget_usd,
+                no_cache=no_cache,
                 settings=settings,
+                cache=cache,
             )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -103,22 +116,28 @@ def main(
     async def run() -> ev.SessionFinished | None:
         from .app import FacilitairApp, tune_gc_for_streaming
 
-        if prepared is not None:
-            app = FacilitairApp(prepared.collaboration, keymap=settings.keys)
-        else:
-            app = FacilitairApp(entry=entry, keymap=settings.keys)
+        app = FacilitairApp(
+            prepared.collaboration if prepared is not None else None,
+            entry=entry,
+            prepared=prepared,
+            keymap=settings.keys,
+            catalog=cache,
+            prepare=functools.partial(prepare, settings=settings, cache=cache),
+            notes=notes,
+        )
+        if cache is not None:  # the embedder and index load while the user types
+            threading.Thread(target=cache.warm, name="cache-warm", daemon=True).start()
         tune_gc_for_streaming()
         final: ev.SessionFinished | None = None
         try:
             final = await app.run_async()
             return final
         finally:
-            session = prepared or app.prepared
-            if session is not None:
-                session.record_spend(final)
-            if prepared is not None:
-                await prepared.aclose()
+            if app.prepared is not None:
+                app.prepared.record_spend(final)
             await app.close_session()
+            if cache is not None:
+                cache.close()
 
     sys.exit(exit_code(asyncio.run(run())))
 

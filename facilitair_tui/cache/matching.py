@@ -45,5 +45,17 @@ class TaskMatcher:
             return Verdict(False, "no_candidate", "no cached task in this context is like it")
         best = candidates[0]
         if best.similarity >= self.settings.paraphrase_min:
-            return Verdict(True, "paraphrase", f"same task (cosine {best.similarity:.2f})", best.entry_id, best.similarity)
-        return Verdict(False, "low_similarity", f"nearest task too different (cosine {best.similarity:.2f})", best.entry_id, best.similarity)
+            return Verdict(
+                True,
+                "paraphrase",
+                f"same task (cosine {best.similarity:.2f})",
+                best.entry_id,
+                best.similarity,
+            )
+        return Verdict(
+            False,
+            "low_similarity",
+            f"nearest task too different (cosine {best.similarity:.2f})",
+            best.entry_id,
+            best.similarity,
+        )

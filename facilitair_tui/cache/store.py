@@ -18,6 +18,7 @@ can't be written says so and the session goes on.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import sqlite3
 import threading
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import diskcache
+import diskcache  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
@@ -44,11 +45,16 @@ from .profile import Profile, display_context, profile_of
 DAY_S = 86_400.0
 INDEX_FILE = "index.vec"
 _GEN, _FILE_GEN, _FILE_MODEL, _LOCK = "index:gen", "index:file_gen", "index:model", "index:lock"
-_LOOKUPS, _HITS, _SAVED_MICRO_USD, _SAVED_MS = "stats:lookups", "stats:hits", "stats:saved_uusd", "stats:saved_ms"
+_LOOKUPS, _HITS, _SAVED_MICRO_USD, _SAVED_MS = (
+    "stats:lookups",
+    "stats:hits",
+    "stats:saved_uusd",
+    "stats:saved_ms",
+)
 # The put() keywords that fill the entry's own fields; any other keyword goes to ``metadata``.
 _FIELDS = frozenset(
-    ("chunks", "syntheses", "models", "strategy", "workflow", "cost_usd", "duration_s")
-    + ("input_tokens", "output_tokens", "session_id")
+    {"chunks", "syntheses", "models", "strategy", "workflow", "cost_usd", "duration_s"}
+    | {"input_tokens", "output_tokens", "session_id"}
 )
 
 
@@ -170,6 +176,7 @@ class SemanticCache:
         self._matcher: TaskMatcher | None = None
         self.warnings: list[str] = []
         self._warned: set[str] = set()
+        self._batch_depth = 0  # inside ``batch()``: the index is saved once, at the end
 
     # ----------------------------------------------------------------- opening
 
@@ -205,9 +212,7 @@ class SemanticCache:
             ) from None
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open the cache in {path}: {exc}") from None
-        return cls(
-            path, db, settings=settings, embedder=embedder, embedder_name=embedder_name, clock=clock
-        )
+        return cls(path, db, settings=settings, embedder=embedder, embedder_name=embedder_name, clock=clock)
 
     def close(self) -> None:
         with self._lock:
@@ -366,7 +371,7 @@ class SemanticCache:
             entry = self._entry(id)
             return None if entry is None else self._solution(entry)
 
-    def resolve(self, prefix: str) -> list[str]:
+    def resolve(self, prefix: str) -> builtins.list[str]:
         """The ids of live entries starting with ``prefix`` (so a user may type a few characters)."""
         prefix = prefix.strip()
         if not prefix:
@@ -410,6 +415,22 @@ class SemanticCache:
                 directory=str(self.directory),
             )
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many puts, one index save (``import``): the index is saved when the block ends."""
+        with self._lock:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if self._batch_depth == 0 and self._index is not None:
+                    with self._writing():
+                        if int(self._db.get(_GEN, 0)) != self._gen:  # another process wrote too
+                            self._index = None
+                            self._sync()  # rebuilt from the records: theirs and ours
+                        self._changed()
+
     def records(self) -> Iterator[rec.EntryRecord]:
         """Every live, readable entry (for export)."""
         with self._lock:
@@ -434,6 +455,7 @@ class SemanticCache:
                 self._embedder = source()
             else:
                 self._embedder = source  # type: ignore[assignment]
+        assert self._embedder is not None
         return self._embedder
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -553,6 +575,8 @@ class SemanticCache:
 
     def _changed(self) -> None:
         """After a write: bump the generation and save the index, so other processes follow."""
+        if self._batch_depth:
+            return
         gen = int(self._db.incr(_GEN))
         self._gen = gen
         path = self.directory / INDEX_FILE

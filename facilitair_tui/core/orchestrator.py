@@ -40,8 +40,8 @@ import msgspec
 from facilitair_tui._native import StreamRouter
 
 from . import events as ev
-from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
+from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from .cost import PriceTable, add_costs
 from .gateway import (
     Billed,

@@ -29,6 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Container
 from textual.content import Content
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -41,6 +42,7 @@ from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.messages import SessionCrashed, SessionEvents
+from facilitair_tui.render import cache_summary
 from facilitair_tui.replay import Replay, speed_label
 from facilitair_tui.session_view import SessionView, Verbosity, next_verbosity
 from facilitair_tui.widgets.agent_pane import AgentPane
@@ -119,8 +121,18 @@ class MainScreen(Screen[None]):
             tooltip="Switch between the final output and the agents' panes",
         ),
         Binding("escape", "close_replay", "Back", id="replay.back", tooltip="End the replay and go back"),
+        Binding(
+            "r",
+            "run_fresh",
+            "Run fresh",
+            id="run_fresh",
+            tooltip="This answer came from the cache: run the agents on the task instead",
+        ),
     ]
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SessionCommands}
+
+    class RunFresh(Message):
+        """The user wants the agents to run on a task the cache answered."""
 
     current_layout: reactive[Layout] = reactive("wide")
     verbosity: reactive[Verbosity] = reactive("all")
@@ -156,6 +168,7 @@ class MainScreen(Screen[None]):
         source = self.collaboration
         if isinstance(source, Replay):
             yield Static(self._replay_banner(source), id="replay-banner", markup=False)
+        yield Static("", id="cache-banner", markup=False)
         task = source.task if isinstance(source, Replay) else source.spec.task
         yield SessionHeader(task, titles, id="session-header")
         tabs = [
@@ -345,6 +358,8 @@ class MainScreen(Screen[None]):
                     target.add_text(event.text)
             elif isinstance(event, ev.SessionStarted):
                 self.header.show_session(event.task, view.strategy, event.models)
+            elif isinstance(event, ev.CacheChecked):
+                self._show_cache(event)
             elif isinstance(event, ev.ChunkStarted):
                 for pane in self.panes:
                     pane.start_chunk(event.chunk, event.title)
@@ -379,6 +394,16 @@ class MainScreen(Screen[None]):
         # Last, once every pane shows its final state: the output is awaited (it renders).
         if isinstance(batch[-1], ev.SessionFinished):
             await self._finish(batch[-1])
+
+    def _show_cache(self, event: ev.CacheChecked) -> None:
+        if not event.hit:
+            return  # a miss changes nothing on screen: the agents start as usual
+        line = f"⚡ {cache_summary(event)}"
+        if not self.replaying:
+            line += "  ·  r: run the agents instead"
+        self.query_one("#cache-banner", Static).update(line)
+        self.add_class("-from-cache")
+        self.refresh_bindings()
 
     def _ask_budget(self, alert: ev.BudgetExceeded) -> None:
         collaboration = self.collaboration
@@ -482,9 +507,14 @@ class MainScreen(Screen[None]):
             return self.session_running
         if action == "close_replay":
             return self.replaying
+        if action == "run_fresh":
+            return self.has_class("-from-cache") and not self.replaying
         if action == "toggle_output":
             return self.view.finished
         return True
+
+    def action_run_fresh(self) -> None:
+        self.post_message(self.RunFresh())
 
     def action_toggle_pause(self) -> None:
         collaboration = self.collaboration

@@ -156,6 +156,7 @@ class TaskEntryScreen(Screen[None]):
                 workflow=self.options.workflow,
                 max_tokens=self.options.max_tokens,
                 budget_usd=self.options.budget_usd,
+                no_cache=self.options.no_cache,
             )
         except ConfigurationError as exc:  # UsageError included: both are the user's to fix
             self.show_error(str(exc))

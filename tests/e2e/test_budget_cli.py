@@ -29,6 +29,7 @@ def run(cli: CliRunner, server: OpenAISSEServer, *options: str) -> tuple[int, li
         "--json",
         "--model",
         "openai:gpt-4o",
+        "--no-cache",  # every run must call the model: the cache would answer the same task
         *options,
         "Build a REST API",
         env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url},

@@ -135,7 +135,9 @@ def test_four_chunks_in_order(events: list[ev.AnyEvent]) -> None:
     assert [(c.chunk, c.title, c.total) for c in starts] == [
         (i, title, 4) for i, title in enumerate(CHUNK_TITLES, start=1)
     ]
-    assert isinstance(events[1], ev.ChunkStarted)
+    # Between the start and the first chunk: the cache was asked (empty, so a miss).
+    assert isinstance(events[1], ev.CacheChecked) and not events[1].hit
+    assert isinstance(events[2], ev.ChunkStarted)
     chunks = _by_chunk(events)
     assert sorted(chunks) == [1, 2, 3, 4]
     for index, chunk in chunks.items():

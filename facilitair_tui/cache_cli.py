@@ -1,0 +1,294 @@
+"""``facilitair cache ...``: browse, share and question the semantic cache from the shell.
+
+list / show ID / rm ID / clear / stats [--json] / export FILE / import FILE / lookup TASK. An
+ID may be any unique prefix of an entry's id. Export and import use JSON Lines, one solution per
+line with at least ``task``, ``context`` and ``output``, so a team can share solutions.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import msgspec
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.table import Table
+
+from .cache import CacheError, SemanticCache
+from .cache.records import EntryRecord
+from .config import load_settings
+from .core.context import parse_context
+from .core.provider import ConfigurationError, UsageError
+from .frontend import EXIT_CONFIG, EXIT_USAGE
+from .library import CachedSolution, format_age
+from .render import clock, money
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _opened() -> Iterator[SemanticCache]:
+    from .session import cache_dir, cache_settings
+
+    try:
+        cache = SemanticCache.open(cache_dir(), settings=cache_settings(load_settings()))
+    except (CacheError, ConfigurationError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    try:
+        yield cache
+    finally:
+        for warning in cache.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        cache.close()
+
+
+def _one(cache: SemanticCache, prefix: str) -> str:
+    ids = cache.resolve(prefix)
+    if not ids:
+        _fail(f"no cache entry has an id starting with {prefix!r} (see: facilitair cache list)")
+    if len(ids) > 1:
+        _fail(f"{prefix!r} matches {len(ids)} entries ({', '.join(ids[:5])}); type more of the id")
+    return ids[0]
+
+
+def _context_text(solution: CachedSolution) -> str:
+    return ", ".join(f"{k}={v}" for k, v in solution.context.items()) or "—"
+
+
+def _solution_dict(s: CachedSolution) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "task": s.task,
+        "context": s.context,
+        "created_at": s.created_at.isoformat(),
+        "hits": s.hits,
+        "last_hit": s.last_hit.isoformat() if s.last_hit else None,
+        "cost_usd": s.cost_usd,
+        "duration_s": s.duration_s,
+        "saved_usd": s.saved_usd,
+        "models": s.models,
+    }
+
+
+@click.group(name="cache")
+def cache_group() -> None:
+    """The semantic cache: past solutions, served again when task and context match."""
+
+
+@cache_group.command(name="list")
+@click.argument("query", required=False, default="")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
+def cache_list(query: str, as_json: bool) -> None:
+    """Every cached solution (newest first), or those whose task or context has QUERY's words."""
+    with _opened() as cache:
+        found = cache.list(query)
+    if as_json:
+        click.echo(json.dumps([_solution_dict(s) for s in found], indent=2))
+        return
+    if not found:
+        out.print("No cached solution matches." if query else "The cache is empty.")
+        return
+    now = datetime.now(UTC)
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "Task", "Context", "Age", "Hits", "Saved"):
+        table.add_column(column, overflow="fold" if column == "Task" else "ellipsis")
+    for s in found:
+        saved = money(s.saved_usd) if s.hits else "—"
+        table.add_row(s.id, s.task, _context_text(s), format_age(s.created_at, now), str(s.hits), saved)
+    out.print(table)
+
+
+@cache_group.command(name="show")
+@click.argument("entry")
+@click.option("--json", "as_json", is_flag=True, help="The entry as JSON, its output included.")
+def cache_show(entry: str, as_json: bool) -> None:
+    """One cached solution: its task, context, origin and full output."""
+    with _opened() as cache:
+        solution = cache.get(_one(cache, entry))
+    if solution is None:
+        _fail(f"cache entry {entry!r} has just expired or been removed")
+    if as_json:
+        click.echo(json.dumps({**_solution_dict(solution), "output": solution.output}, indent=2))
+        return
+    now = datetime.now(UTC)
+    out.print(f"[bold]{escape(solution.task)}[/]")
+    out.print(f"id {solution.id} · context: {escape(_context_text(solution))}")
+    out.print(
+        f"cached {format_age(solution.created_at, now)} · the original run took {clock(solution.duration_s)} "
+        f"and cost {money(solution.cost_usd)} · {solution.hits} hits"
+    )
+    if solution.models:
+        out.print("models: " + ", ".join(f"{role} {model}" for role, model in solution.models.items()))
+    out.print()
+    out.print(Markdown(solution.output))
+
+
+@cache_group.command(name="rm")
+@click.argument("entry")
+def cache_rm(entry: str) -> None:
+    """Remove one cached solution."""
+    with _opened() as cache:
+        entry_id = _one(cache, entry)
+        cache.delete(entry_id)
+    out.print(f"Removed {entry_id}.")
+
+
+@cache_group.command(name="clear")
+@click.option("--yes", "-y", is_flag=True, help="Don't ask.")
+def cache_clear(yes: bool) -> None:
+    """Remove every cached solution and the statistics. A damaged cache is set aside instead."""
+    from .session import cache_dir
+
+    if not yes and sys.stdin.isatty():
+        click.confirm("Remove every cached solution?", abort=True, err=True)
+    try:
+        with _opened() as cache:
+            count = cache.clear()
+        out.print(f"Removed {count} cached solutions.")
+    except SystemExit:
+        # The cache could not be opened (damaged): keep its files for inspection, start afresh.
+        directory = cache_dir()
+        if not directory.exists():
+            raise
+        aside = directory.with_name(f"cache.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(directory, aside)
+        out.print(f"The cache could not be opened; its files were moved to {aside}. A new one starts empty.")
+
+
+@cache_group.command(name="stats")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def cache_stats(as_json: bool) -> None:
+    """Entries, hit rate, and the cost and time the cache saved."""
+    with _opened() as cache:
+        stats = cache.stats()
+    if as_json:
+        click.echo(json.dumps(stats.as_dict(), indent=2))
+        return
+    rate = "—" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
+    out.print(f"entries   {stats.entries}")
+    out.print(f"lookups   {stats.lookups} ({stats.hits} hits, hit rate {rate})")
+    out.print(f"saved     {money(stats.saved_usd)} and {clock(stats.saved_s)} of running time")
+    out.print(f"size      {stats.size_bytes / 1e6:.1f} MB in {stats.directory}")
+
+
+def _export_line(record: EntryRecord) -> bytes:
+    data = msgspec.to_builtins(record)
+    for key in ("format", "id", "profile", "expires_at", "session_id"):
+        data.pop(key, None)
+    data["created_at"] = datetime.fromtimestamp(record.created_at, UTC).isoformat()
+    for synthesis in data.get("syntheses", []):
+        for key in ("session_id", "seq", "t", "v", "type"):
+            synthesis.pop(key, None)
+    return json.dumps(data, ensure_ascii=False).encode() + b"\n"
+
+
+@cache_group.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def cache_export(file: Path) -> None:
+    """Write every cached solution to FILE as JSON Lines ("-" for standard output)."""
+    with _opened() as cache:
+        records = list(cache.records())
+    lines = b"".join(_export_line(r) for r in records)
+    if str(file) == "-":
+        sys.stdout.buffer.write(lines)
+        return
+    try:
+        file.write_bytes(lines)
+    except OSError as exc:
+        _fail(f"cannot write {file}: {exc.strerror or exc}")
+    err.print(f"Exported {len(records)} cached solutions to {file}.")
+
+
+_OPTIONAL = frozenset(
+    {"chunks", "models", "strategy", "workflow", "cost_usd", "duration_s", "input_tokens", "output_tokens"}
+)
+
+
+def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    task, context, output = data.get("task"), data.get("context", {}), data.get("output")
+    if not isinstance(task, str) or not task.strip():
+        raise ValueError("'task' must be a non-empty string")
+    if not isinstance(context, dict):
+        raise ValueError("'context' must be an object of KEY: VALUE")
+    if not isinstance(output, str) or not output.strip():
+        raise ValueError("'output' must be a non-empty string")
+    extra = {key: data[key] for key in _OPTIONAL if data.get(key) is not None}
+    if "syntheses" in data:
+        syntheses = [{**s, "session_id": "", "type": "synthesis"} for s in data["syntheses"] or []]
+        from .core import events as ev
+
+        extra["syntheses"] = msgspec.convert(syntheses, list[ev.Synthesis])
+    return task, context, output, extra
+
+
+@cache_group.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def cache_import(file: Path) -> None:
+    """Add the solutions in FILE (JSON Lines, as written by export). Bad lines are skipped and named."""
+    try:
+        lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else file.read_bytes().splitlines()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}")
+    imported, problems = 0, []
+    with _opened() as cache, cache.batch():
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                task, context, output, extra = _import_fields(json.loads(line))
+                cache.put(task, context, output, **extra, imported=True)
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {number}: not valid JSON ({exc.msg})")
+            except (ValueError, TypeError, msgspec.ValidationError) as exc:
+                problems.append(f"line {number}: {exc}")
+            except CacheError as exc:
+                _fail(f"{exc} (imported {imported} before line {number})", EXIT_CONFIG)
+            else:
+                imported += 1
+    for problem in problems[:20]:
+        err.print(f"[yellow]skipped[/] {escape(problem)}", soft_wrap=True)
+    if len(problems) > 20:
+        err.print(f"[yellow]… and {len(problems) - 20} more skipped lines[/]")
+    out.print(f"Imported {imported} cached solutions" + (f", skipped {len(problems)}." if problems else "."))
+    if problems and not imported:
+        sys.exit(EXIT_USAGE)
+
+
+@cache_group.command(name="lookup")
+@click.argument("task")
+@click.option("--context", "-c", "context", multiple=True, metavar="KEY=VALUE", help="Context (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="The answer as JSON.")
+def cache_lookup(task: str, context: tuple[str, ...], as_json: bool) -> None:
+    """Would TASK in this context be served from the cache, and why? Runs nothing, counts nothing."""
+    try:
+        parsed = parse_context(context)
+    except UsageError as exc:
+        _fail(str(exc))
+    with _opened() as cache:
+        decision = cache.explain(task, parsed)
+    if as_json:
+        click.echo(json.dumps(decision.as_dict(), indent=2))
+        return
+    if decision.hit and decision.match is not None:
+        out.print(f"[bold green]hit[/] {decision.entry_id}: {escape(decision.match.solution.task)}")
+        out.print(f"why: {escape(decision.match.matched_on)}")
+    else:
+        out.print(f"[bold]miss[/]: {escape(decision.reason)}")
