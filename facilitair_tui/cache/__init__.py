@@ -1,0 +1,1 @@
+"""The context-aware semantic cache (issue 6)."""
