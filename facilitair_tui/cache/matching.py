@@ -71,8 +71,6 @@ class MatchSettings:
 
     #: The index's minimum cosine for an entry to be a candidate at all.
     candidate_floor: float = 0.5
-    #: How many same-context candidates the index hands to the check.
-    candidates: int = 5
     #: The cosine a rewritten task (the rewrite regime) needs to be served.
     paraphrase_min: float = 0.6
     #: The word-level similarity (0..1) from which the query counts as an edit of the cached task.
