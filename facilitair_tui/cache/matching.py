@@ -342,10 +342,10 @@ def _negation_veto(a: _Words, b: _Words) -> str | None:
         if more.negations <= fewer.negations:
             continue
         plain = fewer.stems - fewer.negated
-        flipped = sorted(more.negated & plain)
+        flipped = [w for w in dict.fromkeys(more.content) if w in more.negated and w in plain]
         if flipped:
             other = "query" if side == "cached" else "cached"
-            return f"the {side} task negates what the {other} task asks for ({flipped[0]})"
+            return f"the {side} task negates what the {other} task asks for ({_word_for(flipped[0], more)})"
     return None
 
 
@@ -551,7 +551,9 @@ class TaskMatcher:
                 return verdict(True, "synonym", f"the same task with synonyms: {shown}")
             worst = int(np.argmin(closeness))
             a, b = replaced[worst]
-            return verdict(False, "entity", f"{_quote(a)} became {_quote(b)}, not a synonym")
+            named = any(w.lower() in cached.names for w in a) or any(w.lower() in query.names for w in b)
+            kind = "entity" if named else "edit"
+            return verdict(False, kind, f"{_quote(a)} became {_quote(b)}, not a synonym")
         a, b = spans[0]
         return verdict(False, "edit", f"the task was changed: {_quote(a)} -> {_quote(b)}")
 
