@@ -29,19 +29,32 @@ ratio over their word tokens, ``near_duplicate_ratio``):
   same-context candidate: a rewrite far from every entry could otherwise be served by whichever
   entry happens to be a little similar. Farther candidates are served only by the edit regime.
 
-Both regimes first apply vetoes that look for what embeddings miss, each with its own reason:
+Vetoes look for what embeddings miss, each with its own reason. Number, negation and
+direction apply in both regimes, before anything else:
 
-* *number*: the numbers (digits and number words) differ both ways: 5 vs 500, 3.0 vs 3.1;
-* *negation*: one task has more negations (not, without, never, non-...) and negates a word the
-  other states plainly ("with versioning" vs "without versioning");
-* *direction*: a pair of opposites from a general list of programming verbs and adjectives
-  (upload/download, encrypt/decrypt, first/last...), or the same words with their prepositions
-  swapped ("from PostgreSQL to Redshift" vs "from Redshift to PostgreSQL");
-* *entity*: each task names something (a product, an identifier, an acronym) the other never
-  mentions, even as a prefix or as initials ("bcrypt" vs "Argon2", "JWT" vs "JSON Web Tokens" is
-  fine);
-* *scope*: one task's content words nearly all appear in the other, which adds several more
-  (``scope_overlap``, ``scope_extra_words``): a narrower or wider request.
+* *number*: the numbers (digits, versions, number words) differ both ways: 5 vs 500, 3.0 vs
+  3.1, seven vs thirty. A number only one side has (a rewrite spelling "24 hours" as "a day")
+  is left to the rest of the check;
+* *negation*: one task has more negations (not, without, never, non-...) and negates, within
+  two words, a word the other states plainly ("with versioning" vs "without versioning");
+* *direction*: a pair of opposite programming verbs or adjectives from a general list
+  (upload/download, encrypt/decrypt, ascending/descending...), or the same words with their
+  prepositions swapped ("from PostgreSQL to Redshift" vs "from Redshift to PostgreSQL").
+  Opposites of relation (before/after, public/private, read/write...) veto only an edit: a
+  rewrite often turns one into the other and means the same ("verify before activating" =
+  "active only after verifying").
+
+Entity and scope are judged per regime. In an edit, a replaced name is a swap however close
+the names embed ("Spanish" -> "Portuguese"), and inserted or deleted words are a wider or
+narrower request. In a rewrite:
+
+* *entity*: each task names something (a capitalised word, an identifier, an acronym, a version)
+  the other never mentions, even as a prefix ("Postgres"), initials ("JWT" for "JSON Web
+  Tokens", "CSP" for "Content-Security-Policy") or a numeronym ("k8s");
+* *scope*: the query has fewer than ``shorter_rewrite_max`` of the cached task's content words
+  (a rewrite that leaves requirements out; paraphrases are seldom much shorter), or one task's
+  content words nearly all appear in the other, which adds several more (``scope_overlap``,
+  ``scope_extra_words``).
 
 The word lists are general English and programming vocabulary; nothing here knows any
 particular task. ``bench/cache_eval.py`` measures the design on the development set, with a
