@@ -98,6 +98,7 @@ bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/tui_throughput.py
 	$(PY) bench/embedding.py
 	$(PY) bench/index_search.py
+	$(PY) bench/cache_eval.py
 	$(PY) bench/cache_latency.py
 
 # SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.

@@ -143,11 +143,21 @@ def cache_settings(settings: Settings) -> CacheSettings:
             f"{paths.config_file()}: cache.thresholds: unknown {', '.join(unknown)} "
             f"(known: {', '.join(sorted(known))})"
         )
+    defaults = MatchSettings()
+    values: dict[str, Any] = {}
+    for name, value in section.thresholds.items():
+        if isinstance(getattr(defaults, name), int):  # a count, e.g. max_synonym_spans
+            if value != int(value) or value < 0:
+                raise ConfigurationError(
+                    f"{paths.config_file()}: cache.thresholds.{name} must be a whole number, not {value}"
+                )
+            value = int(value)
+        values[name] = value
     return CacheSettings(
         ttl_s=section.ttl_days * DAY_S,
         size_limit_bytes=section.size_limit_mb * 1024 * 1024,
         ignore_context=tuple(section.ignore_context),
-        match=replace(MatchSettings(), **section.thresholds),
+        match=replace(defaults, **values),
     )
 
 
