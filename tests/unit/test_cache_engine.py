@@ -1,0 +1,232 @@
+"""The engine and the cache: asked before any agent, a hit played without a model call, a done
+session stored, and a cache that fails never stopping a run. Scripted models, an in-memory
+``SolutionCache`` written for these tests (the real store has its own tests), and the real one
+once, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from facilitair_tui.cache import SemanticCache
+from facilitair_tui.config import Settings
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
+from facilitair_tui.core.gateway import NO_RETRY
+from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
+from facilitair_tui.core.provider import ConfigurationError
+from facilitair_tui.models import MINILM
+from facilitair_tui.native import Embedder
+from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
+from facilitair_tui.session import cache_settings, open_cache
+from tests.conftest import link_model
+from tests.unit.test_orchestrator import TASK, WORKFLOW, Script, of_type, run
+
+ANSWER_SYNTHESES = [
+    ev.Synthesis(
+        session_id="old", chunk=i, agreed=[f"point {i}"], debated=[], confidence=0.9, text=f"Chunk {i}."
+    )
+    for i in (1, 2)
+]
+
+
+def answer(**changes: object) -> CachedAnswer:
+    fields: dict[str, object] = {
+        "entry_id": "e1",
+        "similarity": 0.93,
+        "matched_on": "same task, worded differently (cosine 0.93); same language",
+        "output": "## One\n\nChunk 1.\n\n## Two\n\nChunk 2.",
+        "chunks": ["One", "Two"],
+        "syntheses": ANSWER_SYNTHESES,
+        "context": {"language": "Python"},
+        "models": {"architect": "openai:gpt-4o"},
+        "cost_usd": 0.31,
+        "duration_s": 95.0,
+        "age_s": 7200.0,
+    }
+    return CachedAnswer(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+class FakeCache:
+    """A SolutionCache that answers what it is told and records what it was given."""
+
+    def __init__(self, reply: CachedAnswer | CacheMiss | Exception) -> None:
+        self.reply = reply
+        self.asked: list[tuple[str, dict[str, str]]] = []
+        self.stored: list[SolvedSession] = []
+        self.fail_store: Exception | None = None
+
+    def check(self, task: str, context: Mapping[str, str]) -> CachedAnswer | CacheMiss:
+        self.asked.append((task, dict(context)))
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+    def remember(self, solved: SolvedSession) -> str:
+        if self.fail_store is not None:
+            raise self.fail_store
+        self.stored.append(solved)
+        return "new-entry"
+
+
+def collaboration(
+    cache: SolutionCache | None, *, pace_s: float = 0.0
+) -> tuple[Collaboration, ScriptedProvider]:
+    provider = ScriptedProvider(Script())
+    spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", context={"language": "Python"})
+    collab = Collaboration(
+        spec, SingleProviderResolver(provider), retry=NO_RETRY, cache=cache, cache_pace_s=pace_s
+    )
+    return collab, provider
+
+
+async def test_a_hit_is_played_through_the_usual_events_without_a_model_call() -> None:
+    cache = FakeCache(answer())
+    collab, provider = collaboration(cache)
+    events = await run(collab)
+    assert provider.calls == []
+    assert cache.asked == [(TASK, {"language": "Python"})]
+    assert [type(e) for e in events] == [
+        ev.SessionStarted,
+        ev.CacheChecked,
+        *[ev.ChunkStarted, ev.Synthesis] * 2,
+        ev.SessionFinished,
+    ]
+    (checked,) = of_type(events, ev.CacheChecked)
+    assert checked.hit and checked.entry_id == "e1" and checked.similarity == 0.93
+    assert (checked.saved_usd, checked.saved_s, checked.age_s) == (0.31, 95.0, 7200.0)
+    assert checked.context == {"language": "Python"}
+    assert [(c.chunk, c.title, c.total) for c in of_type(events, ev.ChunkStarted)] == [
+        (1, "One", 2),
+        (2, "Two", 2),
+    ]
+    syntheses = of_type(events, ev.Synthesis)
+    assert [s.text for s in syntheses] == ["Chunk 1.", "Chunk 2."]
+    assert all(s.session_id == collab.session_id for s in syntheses)
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished)
+    assert final.from_cache and final.status == "done" and final.output == answer().output
+    assert (final.cost_usd, final.input_tokens, final.output_tokens) == (0.0, 0, 0)
+    assert cache.stored == []  # a served answer is not stored again
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_a_miss_says_why_then_runs_and_a_done_session_is_stored() -> None:
+    cache = FakeCache(CacheMiss("the numbers differ: 5 vs 500", entry_id="e9", similarity=0.97))
+    collab, provider = collaboration(cache)
+    events = await run(collab)
+    (checked,) = of_type(events, ev.CacheChecked)
+    assert (
+        not checked.hit and checked.matched_on == "the numbers differ: 5 vs 500" and checked.entry_id == "e9"
+    )
+    assert events.index(checked) == 1 and provider.calls
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished) and final.status == "done" and not final.from_cache
+    (stored,) = cache.stored
+    assert stored.task == TASK and stored.context == {"language": "Python"} and stored.output == final.output
+    assert [s.text for s in stored.syntheses] == [s.text for s in of_type(events, ev.Synthesis)]
+    assert stored.chunks == [c.title for c in WORKFLOW.chunks]
+    assert stored.cost_usd == final.cost_usd and stored.duration_s == final.duration_s
+
+
+async def test_a_stopped_session_is_not_stored() -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    collab, _ = collaboration(cache)
+
+    def stop_at_first_token(event: ev.Event) -> None:
+        if isinstance(event, ev.Token):
+            collab.stop()
+
+    events = await run(collab, stop_at_first_token)
+    assert isinstance(events[-1], ev.SessionFinished) and events[-1].status == "stopped"
+    assert cache.stored == []
+
+
+async def test_a_cache_that_fails_never_stops_the_run() -> None:
+    cache = FakeCache(OSError("disk I/O error"))
+    cache.fail_store = RuntimeError("database is locked")
+    collab, provider = collaboration(cache)
+    events = await run(collab)
+    errors = [e.message for e in of_type(events, ev.Error)]
+    assert any("could not be read (disk I/O error); running without it" in m for m in errors)
+    assert any("was not cached: database is locked" in m for m in errors)
+    assert all(e.recoverable for e in of_type(events, ev.Error))
+    assert provider.calls and events[-1].status == "done"  # type: ignore[attr-defined]
+
+
+async def test_a_paced_hit_can_be_paused_and_stopped() -> None:
+    cache = FakeCache(answer())
+    collab, provider = collaboration(cache, pace_s=0.05)
+    seen: list[ev.Event] = []
+
+    def steer(event: ev.Event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.Synthesis) and event.chunk == 1:
+            collab.stop()
+
+    events = await run(collab, steer)
+    assert provider.calls == []
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished) and final.status == "stopped" and final.from_cache
+    assert [s.chunk for s in of_type(events, ev.Synthesis)] == [1]
+    assert final.output == "## One\n\nChunk 1."
+
+
+async def test_without_a_cache_nothing_is_asked() -> None:
+    collab, _ = collaboration(None)
+    events = await run(collab)
+    assert not of_type(events, ev.CacheChecked)
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def test_cache_settings_come_from_the_config_file() -> None:
+    settings = Settings.model_validate(
+        {"cache": {"ttl_days": 2, "size_limit_mb": 10, "ignore_context": ["deadline"],
+                   "thresholds": {"paraphrase_min": 0.7, "max_synonym_spans": 1}}}
+    )  # fmt: skip
+    cache = cache_settings(settings)
+    assert cache.ttl_s == 2 * 86_400 and cache.size_limit_bytes == 10 * 1024 * 1024
+    assert cache.ignore_context == ("deadline",)
+    assert cache.match.paraphrase_min == 0.7 and cache.match.max_synonym_spans == 1
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [({"paraphrse_min": 0.7}, "unknown paraphrse_min"), ({"max_synonym_spans": 1.5}, "whole number")],
+)
+def test_a_wrong_threshold_is_a_clear_error(thresholds: dict[str, float], message: str) -> None:
+    settings = Settings.model_validate({"cache": {"thresholds": thresholds}})
+    with pytest.raises(ConfigurationError, match=message):
+        cache_settings(settings)
+
+
+def test_a_damaged_cache_becomes_a_note_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
+    directory = tmp_path / "data" / "cache"
+    directory.mkdir(parents=True)
+    (directory / "cache.db").write_bytes(b"garbage" * 500)
+    notes: list[str] = []
+    assert open_cache(Settings(), notes) is None
+    assert (
+        len(notes) == 1 and "running without the cache" in notes[0] and "facilitair cache clear" in notes[0]
+    )
+
+
+async def test_the_real_cache_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    link_model(MINILM, tmp_path / "home", monkeypatch)  # skips, naming the command, if not installed
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path / "home"))
+    with SemanticCache.open(tmp_path / "cache", embedder=Embedder.load(threads=1)) as cache:
+        first, provider = collaboration(cache)
+        done = (await run(first))[-1]
+        second, again = collaboration(cache)
+        events = await run(second)
+    assert provider.calls and again.calls == []
+    final = events[-1]
+    assert isinstance(done, ev.SessionFinished) and isinstance(final, ev.SessionFinished)
+    assert final.from_cache and final.output == done.output
