@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.models import INSTALL_COMMAND, MINILM, SMOLLM2, EmbeddedModel
+from facilitair_tui.native import Embedder
 
 # Running the real model on a small machine can take a while; the tests assert outcomes, never time.
 CLI_TIMEOUT_S = 600
@@ -65,6 +66,16 @@ def make_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     assert SMOLLM2.installed(), "the linked model should be found through FACILITAIR_HOME"
     return home
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The real embedder, loaded once (skips, naming the install command, when not installed)."""
+    home = tmp_path_factory.mktemp("minilm-home")
+    with pytest.MonkeyPatch.context() as patch:
+        link_model(MINILM, home, patch)
+        patch.setenv("FACILITAIR_HOME", str(home))
+        return Embedder.load(threads=2)
 
 
 @pytest.fixture

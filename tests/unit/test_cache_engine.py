@@ -17,11 +17,9 @@ from facilitair_tui.core.cache import CachedAnswer, CacheMiss, SolutionCache, So
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ConfigurationError
-from facilitair_tui.models import MINILM
 from facilitair_tui.native import Embedder
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.session import cache_settings, open_cache
-from tests.conftest import link_model
 from tests.unit.test_orchestrator import TASK, WORKFLOW, Script, of_type, run
 
 ANSWER_SYNTHESES = [
@@ -218,10 +216,8 @@ def test_a_damaged_cache_becomes_a_note_not_a_failure(
     )
 
 
-async def test_the_real_cache_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    link_model(MINILM, tmp_path / "home", monkeypatch)  # skips, naming the command, if not installed
-    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path / "home"))
-    with SemanticCache.open(tmp_path / "cache", embedder=Embedder.load(threads=1)) as cache:
+async def test_the_real_cache_end_to_end(tmp_path: Path, minilm: Embedder) -> None:
+    with SemanticCache.open(tmp_path / "cache", embedder=minilm) as cache:
         first, provider = collaboration(cache)
         done = (await run(first))[-1]
         second, again = collaboration(cache)

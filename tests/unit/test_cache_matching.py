@@ -13,10 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from facilitair_tui import models
 from facilitair_tui.cache.matching import Candidate, MatchSettings, TaskMatcher, Verdict
 from facilitair_tui.native import Embedder
-from tests.conftest import link_model
 
 
 class CountingEmbedder:
@@ -31,13 +29,9 @@ class CountingEmbedder:
         return self.embedder.encode(list(texts))
 
 
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        link_model(models.MINILM, home, mp)
-        mp.setenv("FACILITAIR_HOME", str(home))
-        return Embedder.load(threads=2)
+@pytest.fixture
+def embedder(minilm: Embedder) -> Embedder:
+    return minilm
 
 
 @pytest.fixture

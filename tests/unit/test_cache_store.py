@@ -18,22 +18,16 @@ import pytest
 from facilitair_tui.cache import CacheError, CacheSettings, SemanticCache, profile_of
 from facilitair_tui.cache.store import INDEX_FILE
 from facilitair_tui.core import events as ev
-from facilitair_tui.models import MINILM
 from facilitair_tui.native import Embedder
-from tests.conftest import link_model
 
 TASK = "Write a command-line tool that renames photos by the date they were taken"
 CONTEXT = {"language": "Go", "team_size": "small", "existing_stack": ["GitHub", "Docker"]}
 DAY = 86_400.0
 
 
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        link_model(MINILM, home, patch)  # skips, naming the install command, when it isn't installed
-        patch.setenv("FACILITAIR_HOME", str(home))
-        return Embedder.load(threads=1)
+@pytest.fixture
+def embedder(minilm: Embedder) -> Embedder:
+    return minilm
 
 
 class Clock:

@@ -16,19 +16,14 @@ import pytest
 
 from facilitair_tui import models
 from facilitair_tui.native import MAX_TOKENS, Embedder, ModelFileError
-from tests.conftest import link_model
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text())
 ITEMS = REFERENCE["items"]
 
 
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        link_model(models.MINILM, home, mp)
-        mp.setenv("FACILITAIR_HOME", str(home))
-        return Embedder.load(threads=2)
+@pytest.fixture
+def embedder(minilm: Embedder) -> Embedder:
+    return minilm
 
 
 def test_every_reference_vector_is_matched_to_cosine_0_9999(embedder: Embedder) -> None:
