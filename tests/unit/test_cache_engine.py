@@ -17,9 +17,11 @@ from facilitair_tui.core.cache import CachedAnswer, CacheMiss, SolutionCache, So
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ConfigurationError
+from facilitair_tui.models import MINILM
 from facilitair_tui.native import Embedder
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.session import cache_settings, open_cache
+from tests.conftest import link_model
 from tests.unit.test_orchestrator import TASK, WORKFLOW, Script, of_type, run
 
 ANSWER_SYNTHESES = [
@@ -205,15 +207,26 @@ def test_a_wrong_threshold_is_a_clear_error(thresholds: dict[str, float], messag
 def test_a_damaged_cache_becomes_a_note_not_a_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    link_model(MINILM, tmp_path, monkeypatch)
     monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
     directory = tmp_path / "data" / "cache"
     directory.mkdir(parents=True)
     (directory / "cache.db").write_bytes(b"garbage" * 500)
     notes: list[str] = []
     assert open_cache(Settings(), notes) is None
-    assert (
-        len(notes) == 1 and "running without the cache" in notes[0] and "facilitair cache clear" in notes[0]
-    )
+    (note,) = notes
+    assert "running without the cache" in note and "facilitair cache clear" in note
+
+
+def test_without_the_embedding_model_the_note_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
+    notes: list[str] = []
+    assert open_cache(Settings(), notes) is None
+    assert notes == [
+        "running without the cache: its embedding model is not installed (run: facilitair models install)"
+    ]
 
 
 async def test_the_real_cache_end_to_end(tmp_path: Path, minilm: Embedder) -> None:
