@@ -60,7 +60,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def fill(cache: SemanticCache, embedder: Embedder) -> list[tuple[str, dict[str, str]]]:
+def fill(cache: SemanticCache) -> list[tuple[str, dict[str, str]]]:
     rng = random.Random(7)
     stored = []
     started = time.perf_counter()
@@ -162,7 +162,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as directory,
         SemanticCache.open(Path(directory) / "cache", embedder=embedder) as cache,
     ):
-        stored = fill(cache, embedder)
+        stored = fill(cache)
         bench_lookups(cache, embedder, stored)
         bench_first_chunk(cache)
     sys.stdout.flush()

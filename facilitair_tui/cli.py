@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import cast
 
 import click
 from rich.console import Console
@@ -27,20 +27,8 @@ from .core import events as ev
 from .core.budget import BudgetChoice
 from .core.orchestrator import Collaboration
 from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
+from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, fail, session_options
 from .render import LiveRenderer
-
-err_console = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str, code: int, *, as_json: bool = False) -> NoReturn:
-    if as_json:
-        line = ev.to_json(ev.Error(session_id="", message=message, recoverable=False))
-        sys.stdout.buffer.write(line + b"\n")
-        sys.stdout.flush()
-    else:
-        err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
-    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +46,7 @@ class _OneLineUsageErrors(click.Command):
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
             message = f"{exc.format_message()} (see: facilitair {self.name} --help)"
-            _fail(message, EXIT_USAGE, as_json=as_json)
+            fail(message, EXIT_USAGE, as_json=as_json)
 
 
 @main.command(cls=_OneLineUsageErrors)
@@ -113,9 +101,9 @@ def collaborate(
             no_cache=no_cache,
         )
     except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE, as_json=as_json)
+        fail(str(exc), EXIT_USAGE, as_json=as_json)
     except ConfigurationError as exc:
-        _fail(str(exc), EXIT_CONFIG, as_json=as_json)
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
     for note in prepared.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
@@ -232,7 +220,7 @@ def models_install() -> None:
         try:
             models.install(model, log=lambda line: err_console.print(line, highlight=False))
         except models.ModelInstallError as exc:
-            _fail(str(exc), EXIT_CONFIG)
+            fail(str(exc), EXIT_CONFIG)
 
 
 @models_group.command(name="list")
@@ -246,7 +234,7 @@ def models_list(as_json: bool) -> None:
     try:
         registry = ProviderRegistry(load_settings())
     except ConfigurationError as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG)
     statuses = registry.statuses()
     if as_json:
         import json

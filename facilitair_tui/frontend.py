@@ -3,11 +3,14 @@ that describe a session. One definition, so the two commands can't drift apart."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+from rich.console import Console
+from rich.markup import escape
 
 from .core import events as ev
 
@@ -17,6 +20,20 @@ EXIT_CONFIG = 3
 EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int, *, as_json: bool = False) -> NoReturn:
+    """End a ``facilitair`` command on bad input: one line on stderr (or, with ``--json``, one
+    ``error`` event on stdout, so a script reading events still gets one), and the exit code."""
+    if as_json:
+        line = ev.to_json(ev.Error(session_id="", message=message, recoverable=False))
+        sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.flush()
+    else:
+        err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    sys.exit(code)
 
 
 def exit_code(final: ev.SessionFinished | None) -> int:

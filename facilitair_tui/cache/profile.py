@@ -43,9 +43,6 @@ class Profile:
         blob = json.dumps(self.fields, separators=(",", ":"), ensure_ascii=False)
         return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
-    def as_dict(self) -> dict[str, str]:
-        return {key: ", ".join(items) for key, items in self.fields}
-
     def differences(self, other: Profile) -> list[str]:
         """Human lines for each field that differs, e.g. ``language: python ≠ java``."""
         mine, theirs = dict(self.fields), dict(other.fields)
