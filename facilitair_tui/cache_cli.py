@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import msgspec
@@ -24,46 +24,46 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from .cache import CacheError, SemanticCache
+from .cache import CacheDamaged, CacheError, SemanticCache
 from .cache.records import EntryRecord
 from .config import load_settings
+from .core import events as ev
 from .core.context import parse_context
 from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE
+from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail
 from .library import CachedSolution, format_age
 from .render import clock, money
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    sys.exit(code)
+def _open() -> SemanticCache:
+    """The user's cache; CacheError when it can't be opened, ConfigurationError for the config."""
+    from .session import cache_dir, cache_settings
+
+    return SemanticCache.open(cache_dir(), settings=cache_settings(load_settings()))
 
 
 @contextmanager
 def _opened() -> Iterator[SemanticCache]:
-    from .session import cache_dir, cache_settings
-
     try:
-        cache = SemanticCache.open(cache_dir(), settings=cache_settings(load_settings()))
+        cache = _open()
     except (CacheError, ConfigurationError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG)
     try:
         yield cache
     finally:
         for warning in cache.warnings:
-            err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         cache.close()
 
 
 def _one(cache: SemanticCache, prefix: str) -> str:
     ids = cache.resolve(prefix)
     if not ids:
-        _fail(f"no cache entry has an id starting with {prefix!r} (see: facilitair cache list)")
+        fail(f"no cache entry has an id starting with {prefix!r} (see: facilitair cache list)", EXIT_USAGE)
     if len(ids) > 1:
-        _fail(f"{prefix!r} matches {len(ids)} entries ({', '.join(ids[:5])}); type more of the id")
+        fail(f"{prefix!r} matches {len(ids)} entries ({', '.join(ids[:5])}); type more of the id", EXIT_USAGE)
     return ids[0]
 
 
@@ -122,7 +122,7 @@ def cache_show(entry: str, as_json: bool) -> None:
     with _opened() as cache:
         solution = cache.get(_one(cache, entry))
     if solution is None:
-        _fail(f"cache entry {entry!r} has just expired or been removed")
+        fail(f"cache entry {entry!r} has just expired or been removed", EXIT_USAGE)
     if as_json:
         click.echo(json.dumps({**_solution_dict(solution), "output": solution.output}, indent=2))
         return
@@ -158,17 +158,20 @@ def cache_clear(yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm("Remove every cached solution?", abort=True, err=True)
     try:
-        with _opened() as cache:
-            count = cache.clear()
-        out.print(f"Removed {count} cached solutions.")
-    except SystemExit:
-        # The cache could not be opened (damaged): keep its files for inspection, start afresh.
+        cache = _open()
+    except CacheDamaged:
+        # Keep the damaged files for inspection and start afresh; any other failure (the config,
+        # permissions) is reported, and a healthy cache is never moved.
         directory = cache_dir()
-        if not directory.exists():
-            raise
         aside = directory.with_name(f"cache.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(directory, aside)
         out.print(f"The cache could not be opened; its files were moved to {aside}. A new one starts empty.")
+        return
+    except (CacheError, ConfigurationError) as exc:
+        fail(str(exc), EXIT_CONFIG)
+    with cache:
+        count = cache.clear()
+    out.print(f"Removed {count} cached solutions.")
 
 
 @cache_group.command(name="stats")
@@ -211,8 +214,8 @@ def cache_export(file: Path) -> None:
     try:
         file.write_bytes(lines)
     except OSError as exc:
-        _fail(f"cannot write {file}: {exc.strerror or exc}")
-    err.print(f"Exported {len(records)} cached solutions to {file}.")
+        fail(f"cannot write {file}: {exc.strerror or exc}", EXIT_USAGE)
+    err_console.print(f"Exported {len(records)} cached solutions to {file}.")
 
 
 _OPTIONAL = frozenset(
@@ -233,8 +236,6 @@ def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]
     extra = {key: data[key] for key in _OPTIONAL if data.get(key) is not None}
     if "syntheses" in data:
         syntheses = [{**s, "session_id": "", "type": "synthesis"} for s in data["syntheses"] or []]
-        from .core import events as ev
-
         extra["syntheses"] = msgspec.convert(syntheses, list[ev.Synthesis])
     return task, context, output, extra
 
@@ -246,7 +247,7 @@ def cache_import(file: Path) -> None:
     try:
         lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else file.read_bytes().splitlines()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror or exc}")
+        fail(f"cannot read {file}: {exc.strerror or exc}", EXIT_USAGE)
     imported, problems = 0, []
     with _opened() as cache, cache.batch():
         for number, line in enumerate(lines, start=1):
@@ -260,13 +261,13 @@ def cache_import(file: Path) -> None:
             except (ValueError, TypeError, msgspec.ValidationError) as exc:
                 problems.append(f"line {number}: {exc}")
             except CacheError as exc:
-                _fail(f"{exc} (imported {imported} before line {number})", EXIT_CONFIG)
+                fail(f"{exc} (imported {imported} before line {number})", EXIT_CONFIG)
             else:
                 imported += 1
     for problem in problems[:20]:
-        err.print(f"[yellow]skipped[/] {escape(problem)}", soft_wrap=True)
+        err_console.print(f"[yellow]skipped[/] {escape(problem)}", soft_wrap=True)
     if len(problems) > 20:
-        err.print(f"[yellow]… and {len(problems) - 20} more skipped lines[/]")
+        err_console.print(f"[yellow]… and {len(problems) - 20} more skipped lines[/]")
     out.print(f"Imported {imported} cached solutions" + (f", skipped {len(problems)}." if problems else "."))
     if problems and not imported:
         sys.exit(EXIT_USAGE)
@@ -281,7 +282,7 @@ def cache_lookup(task: str, context: tuple[str, ...], as_json: bool) -> None:
     try:
         parsed = parse_context(context)
     except UsageError as exc:
-        _fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     with _opened() as cache:
         decision = cache.explain(task, parsed)
     if as_json:

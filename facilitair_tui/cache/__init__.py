@@ -3,9 +3,10 @@ the same and the context is the same, and it always says why (see ``store.py``, 
 
 from .matching import Candidate, MatchSettings, TaskMatcher, Verdict
 from .profile import Profile, profile_of
-from .store import CacheError, CacheSettings, CacheStats, Decision, Match, SemanticCache
+from .store import CacheDamaged, CacheError, CacheSettings, CacheStats, Decision, Match, SemanticCache
 
 __all__ = [
+    "CacheDamaged",
     "CacheError",
     "CacheSettings",
     "CacheStats",

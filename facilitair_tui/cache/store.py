@@ -62,6 +62,10 @@ class CacheError(Exception):
     """The cache can't be used; the message says why and what to do."""
 
 
+class CacheDamaged(CacheError):
+    """The cache's database is not a database any more; setting it aside is the way out."""
+
+
 class TextEmbedder(Protocol):
     @property
     def dim(self) -> int: ...
@@ -159,15 +163,14 @@ class SemanticCache:
         db: diskcache.Cache,
         *,
         settings: CacheSettings,
-        embedder: TextEmbedder | Callable[[], TextEmbedder] | None,
+        embedder: TextEmbedder | None,
         embedder_name: str,
         clock: Callable[[], float],
     ) -> None:
         self.directory = directory
         self.settings = settings
         self._db = db
-        self._embedder_source = embedder
-        self._embedder: TextEmbedder | None = None
+        self._embedder: TextEmbedder | None = embedder  # loaded on first use when None
         self._embedder_name = embedder_name
         self._clock = clock
         self._lock = threading.RLock()
@@ -187,7 +190,7 @@ class SemanticCache:
         *,
         settings: CacheSettings | None = None,
         match: MatchSettings | None = None,
-        embedder: TextEmbedder | Callable[[], TextEmbedder] | None = None,
+        embedder: TextEmbedder | None = None,
         embedder_name: str = "all-minilm-l6-v2",
         clock: Callable[[], float] = time.time,
     ) -> SemanticCache:
@@ -206,7 +209,7 @@ class SemanticCache:
                 eviction_policy="least-recently-stored",
             )
         except sqlite3.DatabaseError as exc:
-            raise CacheError(
+            raise CacheDamaged(
                 f"the cache database in {path} is damaged ({exc}); run `facilitair cache clear` to set it "
                 "aside and start an empty cache"
             ) from None
@@ -351,7 +354,6 @@ class SemanticCache:
             input_tokens=solved.input_tokens,
             output_tokens=solved.output_tokens,
             session_id=solved.session_id,
-            **solved.extra,
         )
 
     # ----------------------------------------------------------------- browsing (CacheCatalog)
@@ -450,16 +452,9 @@ class SemanticCache:
 
     def _embedder_now(self) -> TextEmbedder:
         if self._embedder is None:
-            source = self._embedder_source
-            if source is None:
-                from ..native import Embedder
+            from ..native import Embedder
 
-                self._embedder = Embedder.load()
-            elif callable(source) and not hasattr(source, "encode"):
-                self._embedder = source()
-            else:
-                self._embedder = source  # type: ignore[assignment]
-        assert self._embedder is not None
+            self._embedder = Embedder.load()
         return self._embedder
 
     def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:

@@ -9,7 +9,7 @@ semantic cache (``facilitair_tui/cache``) implements this Protocol; the core nev
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from . import events as ev
@@ -60,7 +60,6 @@ class SolvedSession:
     input_tokens: int
     output_tokens: int
     session_id: str
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class SolutionCache(Protocol):

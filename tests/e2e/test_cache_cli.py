@@ -102,3 +102,19 @@ def test_a_damaged_cache_is_a_clear_message_and_clear_sets_it_aside(
         p.name.startswith("cache.damaged-") for p in directory.parent.iterdir() if p.name != "models"
     ] == [True]
     assert json.loads(ok(cli("cache", "list", "--json"))) == []
+
+
+def test_clear_never_moves_a_healthy_cache_aside_when_something_else_is_wrong(
+    cli: CliRunner, facilitair_home: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "one.jsonl"
+    shared.write_text(json.dumps(SHARED[0]), encoding="utf-8")
+    ok(cli("cache", "import", str(shared)))
+    config = facilitair_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[cache]\nthresholds = { paraphrse_min = 0.7 }\n", encoding="utf-8")
+    proc = cli("cache", "clear", "--yes")
+    assert proc.returncode == 3 and "unknown paraphrse_min" in proc.stderr
+    assert not [p for p in (facilitair_home / "data").iterdir() if p.name.startswith("cache.damaged")]
+    config.unlink()
+    assert len(json.loads(ok(cli("cache", "list", "--json")))) == 1
