@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
@@ -24,8 +24,6 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from .cache import CacheDamaged, CacheError, SemanticCache
-from .cache.records import EntryRecord
 from .config import load_settings
 from .core import events as ev
 from .core.context import parse_context
@@ -34,11 +32,17 @@ from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail
 from .library import CachedSolution, format_age
 from .render import clock, money
 
+if TYPE_CHECKING:
+    from .cache import SemanticCache
+    from .cache.records import EntryRecord
+
 out = Console(highlight=False)
 
 
 def _open() -> SemanticCache:
-    """The user's cache; CacheError when it can't be opened, ConfigurationError for the config."""
+    """The user's cache; CacheError when it can't be opened, ConfigurationError for the config.
+    The cache (numpy, diskcache, the embedder) is imported here, not when ``facilitair`` starts."""
+    from .cache import SemanticCache
     from .session import cache_dir, cache_settings
 
     return SemanticCache.open(cache_dir(), settings=cache_settings(load_settings()))
@@ -46,6 +50,8 @@ def _open() -> SemanticCache:
 
 @contextmanager
 def _opened() -> Iterator[SemanticCache]:
+    from .cache import CacheError
+
     try:
         cache = _open()
     except (CacheError, ConfigurationError) as exc:
@@ -153,6 +159,7 @@ def cache_rm(entry: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Don't ask.")
 def cache_clear(yes: bool) -> None:
     """Remove every cached solution and the statistics. A damaged cache is set aside instead."""
+    from .cache import CacheDamaged, CacheError
     from .session import cache_dir
 
     if not yes and sys.stdin.isatty():
@@ -244,6 +251,8 @@ def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def cache_import(file: Path) -> None:
     """Add the solutions in FILE (JSON Lines, as written by export). Bad lines are skipped and named."""
+    from .cache import CacheError
+
     try:
         lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else file.read_bytes().splitlines()
     except OSError as exc:
