@@ -37,6 +37,12 @@ class SessionStarted(Event, tag="session_started"):
     # role name -> "provider:model", so a consumer can show who runs on what.
     models: dict[str, str] = msgspec.field(default_factory=dict)
     chunks: list[str] = msgspec.field(default_factory=list)
+    # A continuation of a recorded session (a resume or a fork): its first ``reused_chunks``
+    # chunks are ``parent_id``'s, played again as recorded without calling a model; ``change``
+    # says in words what this branch changed (empty for a resume).
+    parent_id: str | None = None
+    reused_chunks: int = 0
+    change: str = ""
 
 
 class CacheChecked(Event, tag="cache_checked"):

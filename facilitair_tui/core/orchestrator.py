@@ -77,6 +77,24 @@ PROMPT_FRAME_TOKENS = 200
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """A session that goes on from a recorded one: a resume, or a fork with something changed.
+
+    The parent's first ``len(chunks)`` chunks are reused as they were recorded (their syntheses
+    are the context of what follows, exactly as in the parent); only the chunks after them run.
+    """
+
+    parent_id: str
+    # The parent's syntheses of chunks 1..N, in order.
+    chunks: Sequence[ev.Synthesis]
+    # Feedback for the chunks that run, by chunk number (the parent's pending feedback on a
+    # resume; the new feedback on a fork that changes it).
+    feedback: Mapping[int, Sequence[str]] = field(default_factory=dict)
+    # What this branch changed, in words ("" for a resume).
+    change: str = ""
+
+
+@dataclass(frozen=True)
 class SessionSpec:
     """Everything that defines a collaboration before it runs."""
 
@@ -93,6 +111,7 @@ class SessionSpec:
     # run here), and the models tried in turn when it keeps failing, by role name.
     role_models: Mapping[str, ModelRef] = field(default_factory=dict)
     fallbacks: Mapping[str, Sequence[ModelRef]] = field(default_factory=dict)
+    continuation: Continuation | None = None
 
     def __post_init__(self) -> None:
         if not self.task.strip():
@@ -104,6 +123,20 @@ class SessionSpec:
             )
         if self.max_tokens is not None and self.max_tokens < 1:
             raise UsageError("--max-tokens must be at least 1")
+        if self.continuation is not None:
+            reused, total = len(self.continuation.chunks), len(self.workflow.chunks)
+            if [s.chunk for s in self.continuation.chunks] != list(range(1, reused + 1)):
+                raise UsageError("the reused chunks must be chunks 1 to N of the recorded session, in order")
+            if reused >= total:
+                raise UsageError(
+                    f"all {total} chunks of that session are done, so nothing would run; "
+                    f"pick an earlier chunk (0 to {total - 1})"
+                )
+            late = [c for c in self.continuation.feedback if not reused < c <= total]
+            if late:
+                raise UsageError(
+                    f"feedback for chunk {late[0]} cannot apply: only chunks {reused + 1} to {total} run"
+                )
 
     def models(self) -> dict[str, ModelRef]:
         if self.model_override is not None:
@@ -194,6 +227,8 @@ class Collaboration:
         self._served: CachedAnswer | None = None
         self._results: list[_AgentResult] = []
         self._feedback_next: list[str] = []
+        # Feedback for a later chunk, known before the run (a continuation's), by chunk number.
+        self._feedback_planned: dict[int, list[str]] = {}
         self._feedback_now: list[str] = []
         self._chunk_task: asyncio.Task[dict[str, str]] | None = None
         self._run_task: asyncio.Task[None] | None = None
@@ -519,6 +554,7 @@ class Collaboration:
                 workflow=wf.name,
                 models={name: str(ref) for name, ref in self.models.items()},
                 chunks=[c.title for c in wf.chunks],
+                **self._lineage(),
             )
         )
         for event in self._early:  # pause / resume / feedback that came before the first step
@@ -528,11 +564,16 @@ class Collaboration:
         try:
             if self._stopping:  # stop() came before this task's first step
                 raise asyncio.CancelledError("stop")
-            self._served = await self._check_cache()
-            if self._served is not None:
-                await self._play_cached(self._served)
+            continuation = self.spec.continuation
+            if continuation is not None:
+                await self._continue_from(continuation)
+                status = await self._run_chunks(first=len(continuation.chunks) + 1)
             else:
-                status = await self._run_chunks()
+                self._served = await self._check_cache()
+                if self._served is not None:
+                    await self._play_cached(self._served)
+                else:
+                    status = await self._run_chunks()
         except asyncio.CancelledError:
             status = "stopped"
         except Exception as exc:  # a bug must still end the session with an honest event
@@ -545,9 +586,11 @@ class Collaboration:
             await self._remember(final)
         self._emit(final)
 
-    async def _run_chunks(self) -> ev.SessionStatus:
+    async def _run_chunks(self, first: int = 1) -> ev.SessionStatus:
         sid, wf = self.session_id, self.workflow
         for index, chunk in enumerate(wf.chunks, start=1):
+            if index < first:
+                continue
             await self._wait_unpaused()
             if not await self._within_budget(index, chunk):
                 raise asyncio.CancelledError("budget")
@@ -637,16 +680,54 @@ class Collaboration:
         """The cached solution through the usual events: each chunk's start and synthesis."""
         titles = answer.chunks
         total = max(len(titles), len(answer.syntheses))
-        for number, synthesis in enumerate(answer.syntheses, start=1):
+        await self._play_chunks(titles, answer.syntheses, total, self._cache_pace_s)
+
+    async def _play_chunks(
+        self, titles: Sequence[str], syntheses: Sequence[ev.Synthesis], total: int, pace_s: float = 0.0
+    ) -> None:
+        """Finished chunks (cached or reused) through the usual events: each one's start and
+        synthesis, which join the context of what follows."""
+        for number, synthesis in enumerate(syntheses, start=1):
             await self._wait_unpaused()
-            if number > 1 and self._cache_pace_s:
-                await asyncio.sleep(self._cache_pace_s)
+            if number > 1 and pace_s:
+                await asyncio.sleep(pace_s)
             index = synthesis.chunk
             title = titles[index - 1] if 0 < index <= len(titles) else f"Chunk {index}"
             self._current_chunk = index
             self._emit(ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total))
             self._history.append(ChunkRecord(title, synthesis.text))
-            self._emit(msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0))
+            replayed = msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0)
+            self._syntheses.append(replayed)
+            self._emit(replayed)
+
+    # ----------------------------------------------------------------- continuations
+
+    def _lineage(self) -> dict[str, object]:
+        continuation = self.spec.continuation
+        if continuation is None:
+            return {}
+        return {
+            "parent_id": continuation.parent_id,
+            "reused_chunks": len(continuation.chunks),
+            "change": continuation.change,
+        }
+
+    async def _continue_from(self, continuation: Continuation) -> None:
+        """Replay the parent's finished chunks (no model call), then announce the feedback that
+        will shape the chunks that run."""
+        wf = self.workflow
+        titles = [c.title for c in wf.chunks]
+        await self._play_chunks(titles, continuation.chunks, len(wf.chunks))
+        for chunk, texts in sorted(continuation.feedback.items()):
+            for text in texts:
+                if not text.strip():
+                    continue
+                self._feedback_planned.setdefault(chunk, []).append(text.strip())
+                self._emit(
+                    ev.Feedback(
+                        session_id=self.session_id, text=text.strip(), applies_to="next_chunk", chunk=chunk
+                    )
+                )
 
     async def _remember(self, final: ev.SessionFinished) -> None:
         if self._cache is None:
@@ -692,7 +773,7 @@ class Collaboration:
         return titles
 
     async def _run_chunk_until_settled(self, index: int, chunk: Chunk) -> dict[str, str]:
-        feedback = self._feedback_next
+        feedback = [*self._feedback_planned.pop(index, []), *self._feedback_next]
         self._feedback_next = []
         own: dict[str, str] = {}
         while True:

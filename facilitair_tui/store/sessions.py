@@ -1,0 +1,549 @@
+"""The session store: every session's events in SQLite, written as they happen.
+
+``SessionStore.open(path)`` opens (or creates) the database: WAL mode, files readable by the user
+only, the schema brought up to date (``schema.migrate``), and sessions whose process died marked
+``interrupted``. A running session holds an advisory lock on ``running/<id>.lock`` beside the
+database for as long as it runs; the operating system drops it when the process dies, however it
+dies, so a ``running`` row whose lock can be taken belongs to a dead process. That check runs
+whenever the sessions are listed, so the history is true even while another process crashes.
+
+``store.recorder(spec, session_id)`` gives the ``EventSink`` a live session writes to; the store
+also reads: ``list`` / ``events`` (the ``SessionHistory`` the TUI's history screen uses),
+``resolve`` (a unique id prefix), ``load`` (what resuming or forking needs) and ``delete``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import heapq
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+from pydantic import ValidationError
+
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.orchestrator import SessionSpec
+from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.library import Recording, SessionStatus, SessionSummary
+
+from . import schema
+from .writer import BARRIER_EVENTS, Begin, Writer
+
+# Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
+Rows = list[Any]
+Statements = list[tuple[str, tuple[object, ...]]]
+ExecutionRows = list[dict[str, Any]]
+
+DB_NAME = "sessions.db"
+BUSY_TIMEOUT_MS = 5000
+# Statuses a session can be continued from (a done one can be forked, not resumed).
+CONTINUABLE = ("interrupted", "stopped", "failed")
+
+
+class StoreError(Exception):
+    """The session store cannot do what was asked; the message says what to do."""
+
+
+class StoreDamaged(StoreError):
+    """The database file is not a usable SQLite database."""
+
+
+class SessionNotFound(StoreError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """One recorded session in full: what resuming or forking it needs."""
+
+    summary: SessionSummary
+    context: dict[str, str]
+    strategy: str
+    models: dict[str, str]  # role -> "provider:model", the latest in the session
+    spec: dict[str, Any]  # max_tokens, read_after_tokens, model_override, role_models, fallbacks
+    workflow: Workflow | None  # None: the recorded definition no longer validates
+    syntheses: list[ev.Synthesis]  # the finished chunks, 1..N in order
+    feedback: list[ev.Feedback]
+    output: str
+    pid: int | None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # A commit in WAL mode with synchronous=NORMAL survives the process being killed (the OS has
+    # it); only a power cut can lose the last commits, never the database's consistency.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _damaged(path: Path, exc: sqlite3.Error) -> StoreDamaged:
+    return StoreDamaged(
+        f"the session database {path} is damaged ({exc}). Nothing was changed. Move it aside "
+        f"(mv {path} {path}.damaged) to start a new one; the old file keeps what could still be read"
+    )
+
+
+def _locked(path: Path) -> StoreError:
+    return StoreError(
+        f"the session database {path} is locked by another program (waited {BUSY_TIMEOUT_MS // 1000} s). "
+        "Close whatever holds it (another facilitair writing, or a database browser with a transaction "
+        "open) and try again"
+    )
+
+
+def _is_lock_error(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+class SessionStore:
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn  # reads and the occasional write (recovery, delete) on the caller's thread
+        self._locks_dir = path.parent / "running"
+        self._writer: Writer | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: Path) -> SessionStore:
+        """Open or create the database at ``path``. Raises ``StoreError`` saying what to do."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():  # created 0600; SQLite gives its -wal and -shm files the same mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot create the session database {path}: {exc.strerror or exc}") from None
+        try:
+            conn = _connect(path)
+        except sqlite3.Error as exc:
+            raise _damaged(path, exc) from None
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"the session database {path} cannot use WAL mode (it is in {mode} mode)")
+            schema.migrate(conn)
+        except schema.SchemaTooNew as exc:
+            conn.close()
+            raise StoreError(
+                f"the session database {path} was written by a newer Facilitair (schema {exc.found}; "
+                f"this one knows up to {schema.SCHEMA_VERSION}). Upgrade Facilitair, or set FACILITAIR_HOME "
+                "to use another data directory; the file was not changed"
+            ) from None
+        except sqlite3.Error as exc:
+            conn.close()
+            raise (_locked(path) if _is_lock_error(exc) else _damaged(path, exc)) from None
+        except StoreError:
+            conn.close()
+            raise
+        store = cls(path, conn)
+        store.recover()
+        return store
+
+    def close(self) -> list[ev.Event]:
+        """Commit what is queued and close; returns the events that could not be written."""
+        unwritten: list[ev.Event] = []
+        if self._writer is not None:
+            unwritten = self._writer.close()
+            self._writer = None
+        self._conn.close()
+        return unwritten
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the latest write failed, while it keeps failing; None when all is written."""
+        return self._writer.problem if self._writer is not None else None
+
+    def _writer_started(self) -> Writer:
+        if self._writer is None:
+            self._writer = Writer(lambda: _connect(self.path))
+        return self._writer
+
+    # ------------------------------------------------------------------ crash recovery
+
+    def recover(self) -> list[str]:
+        """Mark the ``running`` sessions whose process is gone ``interrupted``; return their ids."""
+        running = [row[0] for row in self._read("SELECT id FROM sessions WHERE status = 'running'")]
+        dead = []
+        for sid in running:
+            lock = self._try_lock(sid)
+            if lock is None:
+                continue  # its process holds the lock: it is running
+            try:
+                self._write(
+                    [
+                        (
+                            "UPDATE sessions SET status = 'interrupted', ended_at = updated_at"
+                            " WHERE id = ? AND status = 'running'",
+                            (sid,),
+                        ),
+                        (
+                            "UPDATE chunks SET status = 'interrupted'"
+                            " WHERE session_id = ? AND status = 'running'",
+                            (sid,),
+                        ),
+                        (
+                            "UPDATE agent_executions SET status = 'interrupted'"
+                            " WHERE session_id = ? AND status = 'running'",
+                            (sid,),
+                        ),
+                    ]
+                )
+                dead.append(sid)
+            finally:
+                self._unlock(sid, lock, remove=True)
+        return dead
+
+    def _lock_path(self, session_id: str) -> Path:
+        return self._locks_dir / f"{session_id}.lock"
+
+    def _try_lock(self, session_id: str) -> IO[bytes] | None:
+        """Take the session's lock without waiting; None when a live process holds it."""
+        self._locks_dir.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
+        handle = os.fdopen(fd, "r+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return handle
+
+    def _unlock(self, session_id: str, handle: IO[bytes], *, remove: bool) -> None:
+        if remove:
+            with contextlib.suppress(OSError):
+                self._lock_path(session_id).unlink()
+        handle.close()
+
+    # ------------------------------------------------------------------ recording
+
+    def recorder(self, spec: SessionSpec | None, session_id: str) -> SessionRecorder:
+        """The sink for one live session's events (nothing is written before its first event).
+        Without ``spec`` the session can be replayed but not continued (its workflow is unknown)."""
+        return SessionRecorder(self, spec, session_id)
+
+    def import_events(self, events: Iterable[ev.Event], *, started_at: float | None = None) -> str:
+        """Store a recording made elsewhere (JSON Lines of events); returns its session id. It
+        replays like any session; without its workflow definition it cannot be continued."""
+        recorder: SessionRecorder | None = None
+        for event in events:
+            if recorder is None:
+                if not isinstance(event, ev.SessionStarted):
+                    raise StoreError("a recording must start with its session_started event")
+                if self.exists(event.session_id):
+                    raise StoreError(f"session {event.session_id} is already in the store")
+                recorder = SessionRecorder(self, None, event.session_id, started_at=started_at)
+            elif event.session_id != recorder.session_id:
+                raise StoreError("a recording holds one session; this one mixes several session ids")
+            recorder.record(event)
+        if recorder is None:
+            raise StoreError("the recording holds no events")
+        recorder.close()
+        return recorder.session_id
+
+    def exists(self, session_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM sessions WHERE id = ?", (session_id,)))
+
+    # ------------------------------------------------------------------ reading
+
+    def list(self) -> list[SessionSummary]:
+        """Every session, newest first (``SessionHistory``)."""
+        with contextlib.suppress(StoreError):  # listing must work even when recovery cannot write
+            self.recover()
+        rows = self._read(f"SELECT {_SUMMARY_COLUMNS} FROM sessions ORDER BY started_at DESC, id DESC")
+        return [_summary(row) for row in rows]
+
+    def summary(self, session_id: str) -> SessionSummary:
+        rows = self._read(f"SELECT {_SUMMARY_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
+            raise SessionNotFound(f"no session {session_id}")
+        return _summary(rows[0])
+
+    def events(self, id: str) -> Recording:
+        """The recorded events in their order (``SessionHistory``); KeyError for an unknown id."""
+        self.summary(id)
+        others = self._read("SELECT seq, body FROM events WHERE session_id = ? ORDER BY seq", (id,))
+        tokens = self._read(
+            "SELECT seq, agent, chunk, t, text, deltas FROM token_log WHERE session_id = ? ORDER BY seq",
+            (id,),
+        )
+        recorded: Iterator[tuple[int, ev.Event]] = heapq.merge(
+            ((seq, ev.from_json(body)) for seq, body in others),
+            (
+                (
+                    seq,
+                    ev.Token(session_id=id, seq=seq, t=t, agent=agent, chunk=chunk, text=text, deltas=deltas),
+                )
+                for seq, agent, chunk, t, text, deltas in tokens
+            ),
+            key=lambda pair: pair[0],
+        )
+        return [event for _, event in recorded]
+
+    def resolve(self, prefix: str) -> str:
+        """The id of the one session whose id starts with ``prefix``."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise SessionNotFound("give a session id (facilitair sessions list shows them)")
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(
+            "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",
+            (escaped + "%",),
+        )
+        ids = [row[0] for row in rows if row[0].startswith(prefix)]  # LIKE ignores case
+        if prefix in ids:
+            return prefix
+        if not ids:
+            raise SessionNotFound(
+                f"no session id starts with {prefix!r} (facilitair sessions list shows them)"
+            )
+        if len(ids) > 1:
+            shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+            raise StoreError(f"{prefix!r} matches several sessions ({shown}); give more of the id")
+        return str(ids[0])
+
+    def load(self, session_id: str) -> StoredSession:
+        summary = self.summary(session_id)
+        rows = self._read(
+            "SELECT s.context, s.strategy, s.models, s.spec, s.output, s.pid, w.definition"
+            " FROM sessions s LEFT JOIN workflows w ON w.id = s.workflow_id WHERE s.id = ?",
+            (session_id,),
+        )
+        context, strategy, models, spec, output, pid, definition = rows[0]
+        workflow = None
+        if definition is not None:
+            with contextlib.suppress(ValidationError, ValueError):
+                workflow = Workflow.model_validate_json(definition)
+        syntheses = [
+            ev.Synthesis(
+                session_id=session_id,
+                chunk=chunk,
+                agreed=json.loads(agreed),
+                debated=msgspec.json.decode(debated, type=list[ev.DebatedPoint]),
+                confidence=confidence,
+                text=text,
+                parsed=bool(parsed),
+            )
+            for chunk, agreed, debated, confidence, text, parsed in self._read(
+                "SELECT chunk, agreed, debated, confidence, text, parsed FROM syntheses"
+                " WHERE session_id = ? ORDER BY chunk",
+                (session_id,),
+            )
+        ]
+        # Only the unbroken run 1..N counts as finished chunks.
+        finished = [s for number, s in enumerate(syntheses, start=1) if s.chunk == number]
+        feedback = [
+            ev.Feedback(session_id=session_id, seq=seq, t=t, chunk=chunk, applies_to=applies_to, text=text)
+            for seq, t, chunk, applies_to, text in self._read(
+                "SELECT seq, t, chunk, applies_to, text FROM feedback WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            )
+        ]
+        return StoredSession(
+            summary=summary,
+            context=json.loads(context),
+            strategy=strategy,
+            models=json.loads(models),
+            spec=json.loads(spec),
+            workflow=workflow,
+            syntheses=finished,
+            feedback=feedback,
+            output=output or "",
+            pid=pid,
+        )
+
+    def executions(self, session_id: str) -> ExecutionRows:
+        """Each agent execution of a session: chunk, agent, model, status, tokens, latency, cost."""
+        rows = self._read(
+            "SELECT chunk, agent, model, status, input_tokens, output_tokens, latency_ms, cost_usd,"
+            " (SELECT count(*) FROM token_log k WHERE k.execution_id = e.id)"
+            " FROM agent_executions e WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        keys = (
+            "chunk",
+            "agent",
+            "model",
+            "status",
+            "input_tokens",
+            "output_tokens",
+            "latency_ms",
+            "cost_usd",
+        )
+        return [{**dict(zip(keys, row[:-1], strict=True)), "token_events": row[-1]} for row in rows]
+
+    def delete(self, session_id: str) -> None:
+        """Delete a session and everything recorded about it; its forks keep their own records."""
+        summary = self.summary(session_id)
+        if summary.status == "running":
+            lock = self._try_lock(session_id)
+            if lock is None:
+                raise StoreError(f"session {session_id} is running; stop it before deleting it")
+            self._unlock(session_id, lock, remove=True)
+        self._write([("DELETE FROM sessions WHERE id = ?", (session_id,))])
+
+    # ------------------------------------------------------------------ SQL on the caller's thread
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> Rows:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise (_locked(self.path) if _is_lock_error(exc) else _damaged(self.path, exc)) from None
+
+    def _write(self, statements: Statements) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise (_locked(self.path) if _is_lock_error(exc) else _damaged(self.path, exc)) from None
+
+
+_SUMMARY_COLUMNS = (
+    "id, started_at, task, status, cost_usd, cost_unknown, last_t, chunks_done, chunks_total,"
+    " workflow_id IS NOT NULL, parent_id, reused_chunks, change"
+)
+
+
+def _summary(row: tuple[Any, ...]) -> SessionSummary:
+    (
+        sid,
+        started,
+        task,
+        status,
+        cost,
+        cost_unknown,
+        last_t,
+        done,
+        total,
+        has_workflow,
+        parent,
+        reused,
+        change,
+    ) = row
+    status_: SessionStatus = status
+    return SessionSummary(
+        id=sid,
+        started_at=datetime.fromtimestamp(started, UTC),
+        task=task,
+        status=status_,
+        cost_usd=None if cost_unknown else (cost or 0.0),
+        duration_s=last_t,
+        chunks_done=done,
+        chunks_total=total,
+        resumable=bool(has_workflow) and status in CONTINUABLE and done < total,
+        parent_id=parent,
+        reused_chunks=reused,
+        change=change,
+    )
+
+
+class SessionRecorder:
+    """Records one live session: an ``EventSink``. ``record`` only queues, except after the
+    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are committed."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        spec: SessionSpec | None,
+        session_id: str,
+        *,
+        started_at: float | None = None,
+    ) -> None:
+        self.store = store
+        self.spec = spec
+        self.session_id = session_id
+        self._started_at = started_at
+        self._writer: Writer | None = None
+        self._lock: IO[bytes] | None = None
+        self._seq = 0
+
+    @property
+    def problem(self) -> str | None:
+        return self.store.problem
+
+    def record(self, event: ev.Event) -> None:
+        writer = self._writer
+        if writer is None:
+            if not isinstance(event, ev.SessionStarted):
+                raise ValueError("a session's recording starts with its session_started event")
+            writer = self._begin(event)
+        if event.seq <= self._seq:  # a recording made without sequence numbers
+            event = msgspec.structs.replace(event, seq=self._seq + 1)
+        self._seq = event.seq
+        writer.put(event)
+        if isinstance(event, BARRIER_EVENTS) and writer.problem is None:
+            writer.barrier()
+        if isinstance(event, ev.SessionFinished):
+            self.close()
+
+    def _begin(self, started: ev.SessionStarted) -> Writer:
+        store, spec = self.store, self.spec
+        self._lock = store._try_lock(self.session_id)
+        if self._lock is None:
+            raise StoreError(f"session {self.session_id} is already being recorded by another process")
+        definition = spec.workflow.model_dump_json() if spec is not None else None
+        writer = self._writer = store._writer_started()
+        writer.put(
+            Begin(
+                session_id=self.session_id,
+                task=started.task,
+                context=dict(started.context),
+                strategy=started.strategy,
+                models=dict(started.models),
+                spec=spec_record(spec) if spec is not None else {},
+                workflow_name=started.workflow,
+                workflow_definition=definition,
+                chunks_total=len(started.chunks),
+                started_at=self._started_at if self._started_at is not None else time.time() - started.t,
+                pid=os.getpid(),
+                parent_id=started.parent_id,
+                reused_chunks=started.reused_chunks,
+                change=started.change,
+            )
+        )
+        return writer
+
+    def close(self) -> None:
+        """The session ended: commit what is queued and release its lock."""
+        if self._writer is not None:
+            self._writer.barrier()
+        if self._lock is not None:
+            self.store._unlock(self.session_id, self._lock, remove=True)
+            self._lock = None
+
+
+def spec_record(spec: SessionSpec) -> dict[str, Any]:
+    """What continuing a session needs from its spec, besides the task, context and workflow."""
+    return {
+        "strategy": spec.strategy,
+        "model_override": str(spec.model_override) if spec.model_override else None,
+        "max_tokens": spec.max_tokens,
+        "read_after_tokens": spec.read_after_tokens,
+        "fallbacks": {name: [str(ref) for ref in refs] for name, refs in spec.fallbacks.items()},
+    }

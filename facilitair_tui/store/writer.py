@@ -1,0 +1,381 @@
+"""The store's writer: one thread that turns events into rows, a batch per transaction.
+
+A live session hands each event to ``Writer.put`` (a queue append, nothing more, on the event
+loop's thread). The writer thread takes what has queued and commits it as one transaction at most
+``WINDOW_S`` after the batch's first event, so a crash (kill -9 included) loses at most the last
+~``WINDOW_S`` of tokens. Some events must never be lost once the user has seen them: the caller
+waits on a ``barrier`` after them, which commits at once (see ``BARRIER_EVENTS``).
+
+A write that fails (the database locked by another program for longer than the busy timeout, a
+full disk) is kept and retried with the next batch; ``problem`` says what went wrong until a
+write succeeds again. Nothing is dropped while the process lives; at ``close`` whatever could not
+be written is handed back (``Writer.unwritten``) for the caller to keep elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from facilitair_tui.core import events as ev
+
+# The longest a queued event waits before it is committed.
+WINDOW_S = 0.05
+# Events the user has seen as a finished step, or has typed: the caller waits until they are
+# committed (a completed chunk is never lost).
+BARRIER_EVENTS: tuple[type[ev.Event], ...] = (
+    ev.Synthesis,
+    ev.SessionFinished,
+    ev.Feedback,
+    ev.BudgetDecision,
+)
+# How long a barrier waits for its commit before the session goes on regardless (the write is
+# still retried; ``problem`` says why it is late).
+BARRIER_TIMEOUT_S = 10.0
+RETRY_S = 0.5
+
+
+@dataclass
+class Begin:
+    """A new session's row: everything known before its first event is written."""
+
+    session_id: str
+    task: str
+    context: dict[str, str]
+    strategy: str
+    models: dict[str, str]
+    spec: dict[str, object]
+    workflow_name: str
+    workflow_definition: str | None  # None: not known (an imported recording)
+    chunks_total: int
+    started_at: float
+    pid: int
+    parent_id: str | None = None
+    reused_chunks: int = 0
+    change: str = ""
+
+
+@dataclass
+class _Barrier:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_CLOSE = object()
+Item = ev.Event | Begin | _Barrier
+
+
+class Writer:
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._queue: queue.SimpleQueue[Item | object] = queue.SimpleQueue()
+        self._pending: list[Item] = []  # taken from the queue, not yet committed
+        # The open agent execution of (session, chunk, agent): tokens are tied to it.
+        self._executions: dict[tuple[str, int, str], int] = {}
+        self.problem: str | None = None
+        self.unwritten: list[ev.Event] = []
+        self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ callers' side
+
+    def put(self, item: Item) -> None:
+        self._queue.put(item)
+
+    def barrier(self, timeout: float = BARRIER_TIMEOUT_S) -> bool:
+        """Wait until everything put so far is committed; False when that did not happen in time."""
+        if not self._thread.is_alive():
+            return False
+        marker = _Barrier()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = BARRIER_TIMEOUT_S) -> list[ev.Event]:
+        """Commit what is queued, stop the thread; return the events that could not be written."""
+        if self._thread.is_alive():
+            self._queue.put(_CLOSE)
+            self._thread.join(timeout)
+        return self.unwritten
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            self.problem = f"the session database could not be opened for writing: {exc}"
+            self._drain_unwritten()
+            return
+        try:
+            self._loop(conn)
+        finally:
+            conn.close()
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        closing = False
+        while True:
+            if not self._pending or self.problem is None:
+                closing = self._collect(block=not self._pending) or closing
+            else:  # a failed write waits a little, taking what queued meanwhile
+                time.sleep(RETRY_S)
+                closing = self._collect(block=False) or closing
+            if self._pending:
+                self._commit(conn)
+            if closing:
+                if self._pending:  # one last try, then hand back what could not be written
+                    self._commit(conn)
+                self._drain_unwritten()
+                return
+
+    def _collect(self, *, block: bool) -> bool:
+        """Move queued items to ``_pending``: a window's worth after the first, or up to a barrier.
+        True when the close marker was met."""
+        take = self._queue.get
+        if block:
+            first = take()
+            if first is _CLOSE:
+                return True
+            self._pending.append(first)  # type: ignore[arg-type]
+            if isinstance(first, _Barrier):
+                return False
+        deadline = time.monotonic() + WINDOW_S
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                item = take(timeout=remaining) if remaining > 0 else take(block=False)
+            except queue.Empty:
+                return False
+            if item is _CLOSE:
+                return True
+            self._pending.append(item)  # type: ignore[arg-type]
+            if isinstance(item, _Barrier):
+                return False
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        batch = self._pending
+        executions = dict(self._executions)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _Apply(conn, self._executions).batch(batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self._executions = executions  # the rolled-back rows' ids are not real
+            self.problem = _explain(exc)
+            return
+        self.problem = None
+        self._pending = []
+        for item in batch:
+            if isinstance(item, _Barrier):
+                item.done.set()
+
+    def _drain_unwritten(self) -> None:
+        items: list[object] = list(self._pending)
+        self._pending = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(self._queue.get(block=False))
+        for item in items:
+            if isinstance(item, ev.Event):
+                self.unwritten.append(item)
+            elif isinstance(item, _Barrier):
+                item.done.set()
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return "the session database is locked by another program; the events are kept and retried"
+    if "full" in text:
+        return "the disk is full; the session's events are kept in memory and retried"
+    return f"the session could not be saved ({text}); the events are kept and retried"
+
+
+class _Apply:
+    """Writes one batch's rows inside the caller's transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, executions: dict[tuple[str, int, str], int]) -> None:
+        self.conn = conn
+        self.executions = executions
+        self.tokens: list[tuple[object, ...]] = []
+        self.events: list[tuple[object, ...]] = []
+        self.last: dict[str, float] = {}  # session -> its latest event's t in this batch
+
+    def batch(self, items: list[Item]) -> None:
+        for item in items:
+            if isinstance(item, ev.Token):
+                key = (item.session_id, item.chunk, item.agent)
+                self.tokens.append(
+                    (
+                        item.session_id,
+                        item.seq,
+                        self.executions.get(key),
+                        item.chunk,
+                        item.agent,
+                        item.t,
+                        item.text,
+                        item.deltas,
+                    )
+                )
+                self.last[item.session_id] = item.t
+            elif isinstance(item, ev.Event):
+                self.event(item)
+            elif isinstance(item, Begin):
+                self.begin(item)
+        conn = self.conn
+        if self.tokens:
+            conn.executemany("INSERT OR REPLACE INTO token_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.tokens)
+        if self.events:
+            conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?)", self.events)
+        now = time.time()
+        for sid, t in self.last.items():
+            conn.execute(
+                "UPDATE sessions SET last_t = max(last_t, ?), updated_at = ? WHERE id = ?", (t, now, sid)
+            )
+
+    def begin(self, b: Begin) -> None:
+        conn = self.conn
+        workflow_id = None
+        if b.workflow_definition is not None:
+            digest = hashlib.sha256(b.workflow_definition.encode()).hexdigest()
+            conn.execute(
+                "INSERT OR IGNORE INTO workflows (name, digest, definition, created_at) VALUES (?, ?, ?, ?)",
+                (b.workflow_name, digest, b.workflow_definition, b.started_at),
+            )
+            (workflow_id,) = conn.execute("SELECT id FROM workflows WHERE digest = ?", (digest,)).fetchone()
+        conn.execute(
+            "INSERT INTO sessions (id, workflow_id, task, context, strategy, models, spec, status,"
+            " started_at, updated_at, chunks_total, pid, parent_id, reused_chunks, change)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                b.session_id,
+                workflow_id,
+                b.task,
+                _json(b.context),
+                b.strategy,
+                _json(b.models),
+                _json(b.spec),
+                b.started_at,
+                b.started_at,
+                b.chunks_total,
+                b.pid,
+                b.parent_id,
+                b.reused_chunks,
+                b.change,
+            ),
+        )
+
+    def event(self, e: ev.Event) -> None:
+        sid = e.session_id
+        self.events.append((sid, e.seq, ev.event_type(type(e)), e.t, ev.to_json(e)))
+        self.last[sid] = e.t
+        conn = self.conn
+        if isinstance(e, ev.ChunkStarted):
+            conn.execute(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, 'running', ?, NULL)",
+                (sid, e.chunk, e.title, e.t),
+            )
+        elif isinstance(e, ev.AgentStarted):
+            cursor = conn.execute(
+                "INSERT INTO agent_executions (session_id, chunk, agent, model, reads, status, started_t)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (sid, e.chunk, e.agent, e.model, _json(e.reads), e.t),
+            )
+            assert cursor.lastrowid is not None
+            self.executions[(sid, e.chunk, e.agent)] = cursor.lastrowid
+        elif isinstance(e, ev.AgentFinished):
+            execution = self.executions.pop((sid, e.chunk, e.agent), None)
+            conn.execute(
+                "UPDATE agent_executions SET status = ?, finished_t = ?, input_tokens = ?, output_tokens = ?,"
+                " latency_ms = ?, cost_usd = ?, usage_estimated = ? WHERE id = ?",
+                (
+                    e.status,
+                    e.t,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.latency_ms,
+                    e.cost_usd,
+                    e.usage_estimated,
+                    execution,
+                ),
+            )
+            conn.execute(
+                "UPDATE sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,"
+                " cost_usd = coalesce(cost_usd, 0) + coalesce(?, 0),"
+                " cost_unknown = cost_unknown OR ? WHERE id = ?",
+                (e.input_tokens, e.output_tokens, e.cost_usd, e.cost_usd is None, sid),
+            )
+        elif isinstance(e, ev.Synthesis):
+            conn.execute(
+                "INSERT OR REPLACE INTO syntheses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sid,
+                    e.chunk,
+                    _json(e.agreed),
+                    msgspec.json.encode(e.debated).decode(),
+                    e.confidence,
+                    e.text,
+                    e.parsed,
+                ),
+            )
+            conn.execute(
+                "UPDATE chunks SET status = 'done', finished_t = ? WHERE session_id = ? AND chunk = ?",
+                (e.t, sid, e.chunk),
+            )
+            conn.execute(
+                "UPDATE sessions SET chunks_done = (SELECT count(*) FROM syntheses WHERE session_id = ?)"
+                " WHERE id = ?",
+                (sid, sid),
+            )
+        elif isinstance(e, ev.Feedback):
+            conn.execute(
+                "INSERT INTO feedback (session_id, seq, chunk, applies_to, text, t)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sid, e.seq, e.chunk, e.applies_to, e.text, e.t),
+            )
+        elif isinstance(e, ev.CacheChecked):
+            conn.execute(
+                "INSERT OR REPLACE INTO cache_hits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sid, e.hit, e.entry_id, e.similarity, e.matched_on, e.saved_usd, e.saved_s, e.age_s),
+            )
+        elif isinstance(e, ev.BudgetDecision) and e.models:
+            conn.execute(
+                "UPDATE sessions SET models = json_patch(models, ?) WHERE id = ?", (_json(e.models), sid)
+            )
+        elif isinstance(e, ev.SessionFinished):
+            conn.execute(
+                "UPDATE sessions SET status = ?, ended_at = ?, output = ?, input_tokens = ?,"
+                " output_tokens = ?, cost_usd = ?, cost_unknown = ?, from_cache = ?, last_t = ? WHERE id = ?",
+                (
+                    e.status,
+                    time.time(),
+                    e.output,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.cost_usd,
+                    e.cost_usd is None,
+                    e.from_cache,
+                    e.duration_s,
+                    sid,
+                ),
+            )
+            conn.execute(
+                "UPDATE chunks SET status = 'interrupted' WHERE session_id = ? AND status = 'running'", (sid,)
+            )
+            for key in [k for k in self.executions if k[0] == sid]:
+                del self.executions[key]
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
