@@ -2,33 +2,26 @@
 
 ``facilitair collaborate TASK`` renders a run live (timestamps, agent icons, chunk headers,
 synthesis panels, a closing line with time, tokens and cost) or, with ``--json``, writes the
-events as JSON Lines and nothing else. Exit codes: 0 done, 2 usage error, 3 configuration or
-provider error, 130 interrupted.
+events as JSON Lines and nothing else. Every session is recorded in the session store as it
+happens (``facilitair sessions`` lists, replays, resumes and forks them). Exit codes: 0 done,
+2 usage error, 3 configuration or provider error, 130 interrupted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from . import __version__, models
 from .cache_cli import cache_group
 from .config import load_settings
-from .core import events as ev
-from .core.budget import BudgetChoice
-from .core.orchestrator import Collaboration
 from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, fail, session_options
-from .render import LiveRenderer
+from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail, session_options
+from .headless import open_store_or_fail, run_prepared
+from .sessions_cli import sessions_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,6 +81,7 @@ def collaborate(
 
     if task == "-":
         task = sys.stdin.read()
+    store = open_store_or_fail(as_json=as_json)
     try:
         prepared = prepare(
             task,
@@ -104,105 +98,7 @@ def collaborate(
         fail(str(exc), EXIT_USAGE, as_json=as_json)
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG, as_json=as_json)
-    for note in prepared.notes:
-        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
-
-    collaboration = prepared.collaboration
-    if as_json:
-
-        def sink(event: ev.Event) -> None:
-            sys.stdout.buffer.write(ev.to_json(event) + b"\n")
-            sys.stdout.flush()
-
-        status = asyncio.run(_drive(collaboration, sink, prepared.aclose, _budget_answer(on_budget, False)))
-    else:
-        renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
-        with renderer:
-            answer = _budget_answer(on_budget, True, renderer)
-            status = asyncio.run(_drive(collaboration, renderer.handle, prepared.aclose, answer))
-    prepared.record_spend(status)
-    sys.exit(exit_code(status))
-
-
-BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
-
-
-def _budget_answer(policy: str, human: bool, renderer: LiveRenderer | None = None) -> BudgetAnswer:
-    """How the CLI answers the budget guard: the --on-budget choice, or a question on the terminal."""
-
-    async def fixed(alert: ev.BudgetExceeded) -> BudgetChoice:
-        # "ask" without a terminal, or "cheaper" with nothing cheaper that can run here: stop,
-        # never go past the budget unasked.
-        choice = cast(BudgetChoice, policy) if policy in ("continue", "stop") else "stop"
-        if policy == "cheaper" and alert.cheaper is not None:
-            choice = "cheaper"
-        if policy == "ask":
-            err_console.print(
-                "The next chunk could pass the budget and there is no terminal to ask: stopping. "
-                "Run with --on-budget continue (or cheaper) to decide ahead, or raise --budget."
-            )
-        return choice
-
-    async def ask(alert: ev.BudgetExceeded) -> BudgetChoice:
-        options = {"c": "continue", "s": "stop"}
-        prompt = "[c]ontinue past the budget, [s]top"
-        if alert.cheaper is not None:
-            options["x"] = "cheaper"
-            prompt += f", switch to [x] {alert.cheaper.upper()}"
-        if renderer is not None:
-            renderer.pause_live()
-        try:
-            answer = await asyncio.to_thread(
-                click.prompt, prompt, type=click.Choice(list(options)), show_choices=False, err=True
-            )
-        except (click.Abort, EOFError):
-            answer = "s"
-        finally:
-            if renderer is not None:
-                renderer.resume_live()
-        return cast(BudgetChoice, options[answer])
-
-    if policy == "ask" and human and sys.stdin.isatty():
-        return ask
-    return fixed
-
-
-async def _drive(
-    collaboration: Collaboration,
-    sink: Callable[[ev.Event], None],
-    aclose: Callable[[], object],
-    budget_answer: BudgetAnswer,
-) -> ev.SessionFinished | None:
-    """Feed every event to ``sink``; Ctrl-C stops the session cleanly, a second one hard."""
-    loop = asyncio.get_running_loop()
-    interrupts = 0
-
-    def on_sigint() -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            collaboration.stop()
-        else:
-            raise KeyboardInterrupt
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    final: ev.SessionFinished | None = None
-    try:
-        async for event in collaboration.events():
-            sink(event)
-            if isinstance(event, ev.BudgetExceeded) and collaboration.awaiting_budget:
-                collaboration.decide_budget(await budget_answer(event))
-            if isinstance(event, ev.SessionFinished):
-                final = event
-    except BrokenPipeError:
-        collaboration.stop()
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        result = aclose()
-        if asyncio.iscoroutine(result):
-            await result
-    return final
+    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget)
 
 
 @main.group(name="models")
@@ -251,6 +147,7 @@ def models_list(as_json: bool) -> None:
 
 
 main.add_command(cache_group)
+main.add_command(sessions_group)
 
 
 def run() -> None:  # pragma: no cover - console script shim for python -m

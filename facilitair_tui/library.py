@@ -12,7 +12,7 @@ No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -132,6 +132,42 @@ class EventSink(Protocol):
     """Where a live session's events go as they happen (the session store's recorder)."""
 
     def record(self, event: ev.Event) -> None: ...
+
+
+def branches(sessions: Sequence[SessionSummary]) -> list[tuple[int, SessionSummary]]:
+    """The sessions as a tree, with each one's depth: the sessions that began afresh newest
+    first, each followed by its resumes and forks (oldest first, so a branch reads in order)."""
+    known = {s.id for s in sessions}
+    children: dict[str, list[SessionSummary]] = {}
+    roots = []
+    for session in sessions:
+        if session.parent_id in known and session.parent_id != session.id:
+            children.setdefault(session.parent_id, []).append(session)
+        else:
+            roots.append(session)
+    ordered: list[tuple[int, SessionSummary]] = []
+    seen: set[str] = set()
+
+    def visit(session: SessionSummary, depth: int) -> None:
+        if session.id in seen:
+            return
+        seen.add(session.id)
+        ordered.append((depth, session))
+        for child in sorted(children.get(session.id, []), key=lambda s: (s.started_at, s.id)):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    return ordered
+
+
+def branch_label(session: SessionSummary) -> str:
+    """How a branch came to be: "resume of 3f2a… after chunk 2", "fork of 3f2a… after chunk 1: …"."""
+    if session.parent_id is None:
+        return ""
+    kind = "fork" if session.change else "resume"
+    text = f"{kind} of {session.parent_id[:8]} after chunk {session.reused_chunks}"
+    return f"{text}: {session.change}" if session.change else text
 
 
 def format_age(then: datetime, now: datetime) -> str:

@@ -42,6 +42,16 @@ class _AgentView:
     status: str = "waiting"
 
 
+def finished_summary(event: ev.SessionFinished) -> str:
+    """The closing line of a session: "Collaboration complete: 01:02.30, 1,234 tokens (…), $0.0123"."""
+    word = {"done": "complete", "stopped": "stopped", "failed": "failed"}[event.status]
+    tokens = event.input_tokens + event.output_tokens
+    return (
+        f"Collaboration {word}: {clock(event.duration_s)}, {tokens:,} tokens "
+        f"({event.input_tokens:,} in, {event.output_tokens:,} out), {money(event.cost_usd)}"
+    )
+
+
 def cache_summary(e: ev.CacheChecked) -> str:
     """The cache's answer in words (the CLI and the TUI), e.g. "Found a cached solution (94%
     match), cached 2 h ago, context: Python, FastAPI, small team; saves $0.0412 and 01:31.20"."""

@@ -7,7 +7,7 @@ checks every model can run here before anything starts, and returns a ready ``Co
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from .core import events as ev
 from .core.budget import Budget
 from .core.context import parse_context
 from .core.gateway import RetryPolicy
-from .core.orchestrator import Collaboration, SessionSpec
-from .core.provider import ConfigurationError, ModelRef
+from .core.orchestrator import Collaboration, Continuation, SessionSpec
+from .core.provider import ConfigurationError, ModelRef, UsageError
 from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
+from .store import DB_NAME, SessionStore, StoredSession
 from .tokens import count_tokens
 
 BALANCED = "balanced"
@@ -103,6 +104,19 @@ def prepare(
             role_models={name: chain[0] for name, chain in chains.items()},
             fallbacks={name: chain[1:] for name, chain in chains.items()},
         )
+    return _assemble(spec, registry, settings, budget_usd, request, no_cache=no_cache, cache=cache)
+
+
+def _assemble(
+    spec: SessionSpec,
+    registry: ProviderRegistry,
+    settings: Settings,
+    budget_usd: float | None,
+    request: dict[str, Any],
+    *,
+    no_cache: bool,
+    cache: SemanticCache | None,
+) -> Prepared:
     registry.check_all(spec.models().values())
     budget = Budget(
         session_usd=budget_usd if budget_usd is not None else settings.budget.session_usd,
@@ -111,6 +125,8 @@ def prepare(
     )
     notes: list[str] = []
     own_cache: SemanticCache | None = None
+    # A continuation never asks the cache (its first chunks are its parent's), but a finished one
+    # is stored in it like any other session.
     if not no_cache and settings.cache.enabled and cache is None:
         cache = own_cache = open_cache(settings, notes)
     collaboration = Collaboration(
@@ -131,6 +147,109 @@ def prepare(
         cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
     )
     return Prepared(collaboration, registry, own_cache=own_cache, notes=notes, request=request)
+
+
+def prepare_continuation(
+    stored: StoredSession,
+    *,
+    at_chunk: int | None = None,
+    feedback: Sequence[str] | None = None,
+    strategy: str | None = None,
+    model: str | None = None,
+    role_models: Mapping[str, str] | None = None,
+    budget_usd: float | None = None,
+    settings: Settings | None = None,
+    no_cache: bool = False,
+    cache: SemanticCache | None = None,
+) -> Prepared:
+    """A session that goes on from a recorded one, reusing its first ``at_chunk`` chunks.
+
+    Without changes it is a resume: the same workflow, context, models and settings, from the
+    last finished chunk, with the feedback the user had given for the chunks still to run. A
+    fork changes the ``feedback`` (it replaces the recorded feedback for those chunks), the
+    ``strategy``, every role's ``model``, or some ``role_models``. Raises ConfigurationError
+    (UsageError for bad choices) saying what to do."""
+    summary = stored.summary
+    workflow = stored.workflow
+    if workflow is None:
+        raise ConfigurationError(
+            f"session {summary.id} was recorded without its workflow definition (it was imported), so "
+            "it can be replayed but not continued"
+        )
+    done = len(stored.syntheses)
+    if at_chunk is None:
+        at_chunk = done
+    if not 0 <= at_chunk <= done:
+        raise UsageError(
+            f"session {summary.id} finished chunks 1 to {done}; a branch can start after chunk 0 to {done}, "
+            f"not {at_chunk}"
+        )
+    settings = settings or load_settings()
+    registry = ProviderRegistry(settings)
+    recorded = stored.spec
+    changes: list[str] = []
+    override: ModelRef | None = None
+    chosen = str(recorded.get("strategy") or stored.strategy)
+    chosen_models = {name: ModelRef.parse(ref) for name, ref in stored.models.items()}
+    fallbacks = {
+        name: tuple(ModelRef.parse(r) for r in refs) for name, refs in recorded.get("fallbacks", {}).items()
+    }
+    if strategy:
+        chosen = strategy.strip().lower()
+        chains = usable_chains(workflow, chosen, registry)
+        registry.check_all(workflow.models_for(chosen)[name] for name, chain in chains.items() if not chain)
+        chosen_models = {name: chain[0] for name, chain in chains.items()}
+        fallbacks = {name: chain[1:] for name, chain in chains.items()}
+        changes.append(f"strategy {chosen}")
+    if model:
+        override = ModelRef.parse(model)
+        changes.append(f"every role on {override}")
+    for name, ref in (role_models or {}).items():
+        known = [r.name for r in workflow.roles] + [workflow.synthesizer.name]
+        if name not in known:
+            raise UsageError(f"no role {name!r} in this session's workflow (its roles: {', '.join(known)})")
+        chosen_models[name] = ModelRef.parse(ref)
+        fallbacks.pop(name, None)
+        changes.append(f"{name} on {ref}")
+    if feedback is not None:
+        texts = [t.strip() for t in feedback if t.strip()]
+        planned = {at_chunk + 1: texts} if texts else {}
+        changes.append("feedback: " + " / ".join(texts) if texts else "no feedback")
+    else:  # what the user asked of the chunks that had not finished still applies
+        planned = {}
+        for item in stored.feedback:
+            if item.chunk > at_chunk:
+                planned.setdefault(item.chunk, []).append(item.text)
+    if at_chunk < done and not changes:
+        changes.append("run again")
+    spec = SessionSpec(
+        task=summary.task,
+        workflow=workflow,
+        strategy=chosen,
+        context=stored.context,
+        model_override=override,
+        max_tokens=recorded.get("max_tokens"),
+        read_after_tokens=recorded.get("read_after_tokens"),
+        role_models={} if override else chosen_models,
+        fallbacks={} if override else fallbacks,
+        continuation=Continuation(
+            parent_id=summary.id,
+            chunks=stored.syntheses[:at_chunk],
+            feedback=planned,
+            change="; ".join(changes),
+        ),
+    )
+    request = {"continues": summary.id, "at_chunk": at_chunk}
+    return _assemble(spec, registry, settings, budget_usd, request, no_cache=no_cache, cache=cache)
+
+
+def store_path() -> Path:
+    return paths.data_dir() / "sessions" / DB_NAME
+
+
+def open_store() -> SessionStore:
+    """The user's session store; StoreError (saying what to do) when it cannot be used."""
+    return SessionStore.open(store_path())
 
 
 def cache_settings(settings: Settings) -> CacheSettings:

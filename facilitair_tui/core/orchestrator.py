@@ -544,6 +544,7 @@ class Collaboration:
         self._started = True
         sid = self.session_id
         wf = self.workflow
+        lineage = self.spec.continuation
         self._deliver(
             ev.SessionStarted(
                 t=self._now(),
@@ -554,7 +555,9 @@ class Collaboration:
                 workflow=wf.name,
                 models={name: str(ref) for name, ref in self.models.items()},
                 chunks=[c.title for c in wf.chunks],
-                **self._lineage(),
+                parent_id=lineage.parent_id if lineage else None,
+                reused_chunks=len(lineage.chunks) if lineage else 0,
+                change=lineage.change if lineage else "",
             )
         )
         for event in self._early:  # pause / resume / feedback that came before the first step
@@ -701,16 +704,6 @@ class Collaboration:
             self._emit(replayed)
 
     # ----------------------------------------------------------------- continuations
-
-    def _lineage(self) -> dict[str, object]:
-        continuation = self.spec.continuation
-        if continuation is None:
-            return {}
-        return {
-            "parent_id": continuation.parent_id,
-            "reused_chunks": len(continuation.chunks),
-            "change": continuation.change,
-        }
 
     async def _continue_from(self, continuation: Continuation) -> None:
         """Replay the parent's finished chunks (no model call), then announce the feedback that

@@ -42,11 +42,11 @@ from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.messages import SessionCrashed, SessionEvents
-from facilitair_tui.render import cache_summary
+from facilitair_tui.render import cache_summary, finished_summary
 from facilitair_tui.replay import Replay, speed_label
 from facilitair_tui.session_view import SessionView, Verbosity, next_verbosity
 from facilitair_tui.widgets.agent_pane import AgentPane
-from facilitair_tui.widgets.final_output import FinalOutput, summary
+from facilitair_tui.widgets.final_output import FinalOutput
 from facilitair_tui.widgets.session_header import SessionHeader
 from facilitair_tui.widgets.status_bar import StatusBar
 from facilitair_tui.widgets.synthesis_panel import SynthesisPanel
@@ -438,7 +438,10 @@ class MainScreen(Screen[None]):
         await self.final_output.show(event)
         self.add_class("-finished", "-show-output")
         self.notify(
-            summary(event), title="Session finished", severity=_FINISH_SEVERITY[event.status], markup=False
+            finished_summary(event),
+            title="Session finished",
+            severity=_FINISH_SEVERITY[event.status],
+            markup=False,
         )
         self.refresh_bindings()
 

@@ -42,6 +42,7 @@ from .writer import BARRIER_EVENTS, Begin, Writer
 Rows = list[Any]
 Statements = list[tuple[str, tuple[object, ...]]]
 ExecutionRows = list[dict[str, Any]]
+ChunkRows = list[tuple[int, str, str]]
 
 DB_NAME = "sessions.db"
 BUSY_TIMEOUT_MS = 5000
@@ -390,6 +391,27 @@ class SessionStore:
             "cost_usd",
         )
         return [{**dict(zip(keys, row[:-1], strict=True)), "token_events": row[-1]} for row in rows]
+
+    def chunks(self, session_id: str) -> ChunkRows:
+        """(number, title, status) of each chunk the session started."""
+        rows = self._read(
+            "SELECT chunk, title, status FROM chunks WHERE session_id = ? ORDER BY chunk", (session_id,)
+        )
+        return [(chunk, title, status) for chunk, title, status in rows]
+
+    def partial_text(self, session_id: str, chunk: int) -> dict[str, str]:
+        """What each agent had streamed in ``chunk`` (its latest attempt), in the order they began."""
+        rows = self._read(
+            "SELECT e.agent, k.text FROM token_log k JOIN agent_executions e ON e.id = k.execution_id"
+            " WHERE k.session_id = ? AND k.chunk = ? AND e.id IN"
+            " (SELECT max(id) FROM agent_executions WHERE session_id = ? AND chunk = ? GROUP BY agent)"
+            " ORDER BY e.id, k.seq",
+            (session_id, chunk, session_id, chunk),
+        )
+        texts: dict[str, str] = {}
+        for agent, text in rows:
+            texts[agent] = texts.get(agent, "") + text
+        return texts
 
     def delete(self, session_id: str) -> None:
         """Delete a session and everything recorded about it; its forks keep their own records."""

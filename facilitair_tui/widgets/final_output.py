@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.render import clock, money
+from facilitair_tui.render import finished_summary
 
 _HEADING = re.compile(r"^## (?P<title>.+?)\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -71,15 +71,6 @@ def split_output(output: str) -> OutputSections:
     return result
 
 
-def summary(event: ev.SessionFinished) -> str:
-    word = {"done": "complete", "stopped": "stopped", "failed": "failed"}[event.status]
-    tokens = event.input_tokens + event.output_tokens
-    return (
-        f"Collaboration {word}: {clock(event.duration_s)}, {tokens:,} tokens "
-        f"({event.input_tokens:,} in, {event.output_tokens:,} out), {money(event.cost_usd)}"
-    )
-
-
 class FinalOutput(Vertical):
     """Shown once the session has finished; the screen calls ``show``."""
 
@@ -97,7 +88,7 @@ class FinalOutput(Vertical):
 
     async def show(self, event: ev.SessionFinished) -> None:
         style = {"done": "bold $success", "stopped": "bold $warning", "failed": "bold $error"}[event.status]
-        await self.show_document(event.output, Content.styled(summary(event), style))
+        await self.show_document(event.output, Content.styled(finished_summary(event), style))
 
     async def show_document(self, output: str, summary_line: Content) -> None:
         """Any output document (a session's, a cached solution's) under a one-line summary."""

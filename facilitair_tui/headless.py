@@ -1,0 +1,218 @@
+"""Running a session on the terminal, for ``facilitair``: rendered live or as JSON Lines.
+
+``run_prepared`` drives a prepared collaboration (a new one, a resume or a fork) and records
+every event in the session store as it happens, before it is shown: what the user saw is in the
+store. ``play`` does the same for a ``Replay`` (nothing is recorded: it is a recording). Ctrl-C
+stops a session cleanly (its partial output is kept), a second Ctrl-C hard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, cast
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from . import paths
+from .core import events as ev
+from .core.budget import BudgetChoice
+from .core.orchestrator import Collaboration
+from .core.workflow import Workflow
+from .frontend import EXIT_CONFIG, err_console, exit_code, fail
+from .render import LiveRenderer
+from .replay import Replay
+from .store import SessionRecorder, SessionStore, StoreError
+
+if TYPE_CHECKING:  # the session module imports the cache: only when a session runs
+    from .session import Prepared
+
+Sink = Callable[[ev.Event], None]
+BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
+
+
+def open_store_or_fail(*, as_json: bool = False) -> SessionStore:
+    from .session import open_store
+
+    try:
+        return open_store()
+    except StoreError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+
+
+def json_sink(event: ev.Event) -> None:
+    sys.stdout.buffer.write(ev.to_json(event) + b"\n")
+    sys.stdout.flush()
+
+
+def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_budget: str) -> None:
+    """Run the session to its end, recorded in ``store``; exits with the session's exit code."""
+    for note in prepared.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    collaboration = prepared.collaboration
+    recorder = store.recorder(collaboration.spec, collaboration.session_id)
+    if as_json:
+        show: Sink = json_sink
+        status = asyncio.run(
+            drive(collaboration, recorded(recorder, show), prepared.aclose, budget_answer(on_budget, False))
+        )
+    else:
+        renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
+        with renderer:
+            answer = budget_answer(on_budget, True, renderer)
+            status = asyncio.run(
+                drive(collaboration, recorded(recorder, renderer.handle), prepared.aclose, answer)
+            )
+    prepared.record_spend(status)
+    keep_unwritten(store.close(), collaboration.session_id)
+    sys.exit(exit_code(status))
+
+
+def recorded(recorder: SessionRecorder, show: Sink) -> Sink:
+    """Record each event, then show it. A store that cannot write is said once and never stops
+    the session (the writer keeps the events and retries)."""
+    warned = False
+    recording: SessionRecorder | None = recorder
+
+    def sink(event: ev.Event) -> None:
+        nonlocal warned, recording
+        problem = None
+        if recording is not None:
+            try:
+                recording.record(event)
+                problem = recording.problem
+            except StoreError as exc:
+                problem, recording = f"{exc}; this session is not recorded", None
+        if problem and not warned:
+            warned = True
+            err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+        show(event)
+
+    return sink
+
+
+def keep_unwritten(events: list[ev.Event], session_id: str) -> None:
+    """Events the store could not take go to a JSON Lines file the user can import later."""
+    if not events:
+        return
+    directory = paths.ensure_private_dir(paths.data_dir() / "sessions")
+    target = directory / f"unsaved-{session_id}.jsonl"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as out:
+        for event in events:
+            out.write(ev.to_json(event) + b"\n")
+    err_console.print(
+        f"[yellow]warning:[/] {len(events)} events of this session could not be saved in the session "
+        f"database; they are in {escape(str(target))}. Import them with: facilitair sessions import {target}",
+        soft_wrap=True,
+    )
+
+
+def play(replay: Replay, *, as_json: bool) -> None:
+    """Play a recording to the terminal exactly as a live run shows."""
+    if as_json:
+        asyncio.run(drive(replay, json_sink, _nothing, None))
+        return
+    renderer = LiveRenderer(Console(highlight=False), replay.workflow)
+    with renderer:
+        asyncio.run(drive(replay, renderer.handle, _nothing, None))
+
+
+def _nothing() -> None:
+    return None
+
+
+def budget_answer(policy: str, human: bool, renderer: LiveRenderer | None = None) -> BudgetAnswer:
+    """How the CLI answers the budget guard: the --on-budget choice, or a question on the terminal."""
+
+    async def fixed(alert: ev.BudgetExceeded) -> BudgetChoice:
+        # "ask" without a terminal, or "cheaper" with nothing cheaper that can run here: stop,
+        # never go past the budget unasked.
+        choice = cast(BudgetChoice, policy) if policy in ("continue", "stop") else "stop"
+        if policy == "cheaper" and alert.cheaper is not None:
+            choice = "cheaper"
+        if policy == "ask":
+            err_console.print(
+                "The next chunk could pass the budget and there is no terminal to ask: stopping. "
+                "Run with --on-budget continue (or cheaper) to decide ahead, or raise --budget."
+            )
+        return choice
+
+    async def ask(alert: ev.BudgetExceeded) -> BudgetChoice:
+        options = {"c": "continue", "s": "stop"}
+        prompt = "[c]ontinue past the budget, [s]top"
+        if alert.cheaper is not None:
+            options["x"] = "cheaper"
+            prompt += f", switch to [x] {alert.cheaper.upper()}"
+        if renderer is not None:
+            renderer.pause_live()
+        try:
+            answer = await asyncio.to_thread(
+                click.prompt, prompt, type=click.Choice(list(options)), show_choices=False, err=True
+            )
+        except (click.Abort, EOFError):
+            answer = "s"
+        finally:
+            if renderer is not None:
+                renderer.resume_live()
+        return cast(BudgetChoice, options[answer])
+
+    if policy == "ask" and human and sys.stdin.isatty():
+        return ask
+    return fixed
+
+
+async def drive(
+    source: Collaboration | Replay,
+    sink: Sink,
+    aclose: Callable[[], object],
+    answer: BudgetAnswer | None,
+) -> ev.SessionFinished | None:
+    """Feed every event to ``sink``; Ctrl-C stops the session cleanly, a second one hard."""
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            source.stop()
+        else:
+            raise KeyboardInterrupt
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    final: ev.SessionFinished | None = None
+    try:
+        async for event in source.events():
+            sink(event)
+            if (
+                isinstance(event, ev.BudgetExceeded)
+                and isinstance(source, Collaboration)
+                and source.awaiting_budget
+                and answer is not None
+            ):
+                source.decide_budget(await answer(event))
+            if isinstance(event, ev.SessionFinished):
+                final = event
+    except BrokenPipeError:
+        source.stop()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        result = aclose()
+        if asyncio.iscoroutine(result):
+            await result
+    return final
+
+
+def known_workflows(recorded: Workflow | None) -> list[Workflow]:
+    """The workflows a replay can take its panes' titles and icons from."""
+    from .core.workflow import load_workflow
+
+    return [*([recorded] if recorded is not None else []), load_workflow()]

@@ -1,0 +1,465 @@
+"""``facilitair sessions ...``: the recorded sessions, from the shell.
+
+list / show ID / export ID --format md|json / delete ID / replay ID / resume ID / fork ID / import
+FILE. An ID may be any unique prefix of a session's id. Replay re-emits the recorded events
+through the same renderer as a live run (``--json``: the same JSON Lines), calling no model.
+Resume and fork run a new session that reuses the recorded one's finished chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .core import events as ev
+from .core.provider import ConfigurationError, UsageError
+from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail
+from .headless import known_workflows, open_store_or_fail, play, run_prepared
+from .library import SessionSummary, branch_label, branches, format_age
+from .render import clock, finished_summary, money
+from .replay import SPEEDS, Replay, ReplayError, replay_workflow
+from .store import CONTINUABLE, SessionStore, StoreError
+
+out = Console(highlight=False)
+
+
+@click.group(name="sessions")
+def sessions_group() -> None:
+    """List, show, export, replay, resume and fork recorded sessions."""
+
+
+@contextmanager
+def _opened(*, as_json: bool = False) -> Iterator[SessionStore]:
+    store = open_store_or_fail(as_json=as_json)
+    try:
+        yield store
+    except StoreError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    finally:
+        store.close()
+
+
+def _one(store: SessionStore, prefix: str, *, as_json: bool = False) -> str:
+    try:
+        return store.resolve(prefix)
+    except StoreError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json)
+
+
+def summary_dict(s: SessionSummary) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "status": s.status,
+        "task": s.task,
+        "started_at": s.started_at.isoformat(),
+        "cost_usd": s.cost_usd,
+        "duration_s": s.duration_s,
+        "chunks_done": s.chunks_done,
+        "chunks_total": s.chunks_total,
+        "resumable": s.resumable,
+        "parent_id": s.parent_id,
+        "reused_chunks": s.reused_chunks,
+        "change": s.change,
+    }
+
+
+@sessions_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
+def list_sessions(as_json: bool) -> None:
+    """Every recorded session; resumes and forks under the session they branch from."""
+    with _opened(as_json=as_json) as store:
+        sessions = store.list()
+    if as_json:
+        click.echo(json.dumps([summary_dict(s) for s in sessions], ensure_ascii=False))
+        return
+    if not sessions:
+        err_console.print("No recorded sessions yet: every facilitair collaborate run is recorded.")
+        return
+    now = datetime.now().astimezone()
+    table = Table(title="Sessions", title_justify="left")
+    for column in ("id", "when", "status", "chunks", "cost", "time", "task"):
+        table.add_column(column, no_wrap=column != "task", overflow="fold")
+    for depth, s in branches(sessions):
+        task = escape(s.task if depth == 0 else f"{'  ' * (depth - 1)}└ {branch_label(s)}")
+        table.add_row(
+            s.id[:12],
+            format_age(s.started_at, now),
+            _status(s),
+            f"{s.chunks_done}/{s.chunks_total}",
+            money(s.cost_usd),
+            clock(s.duration_s),
+            task,
+        )
+    out.print(table)
+
+
+def _status(s: SessionSummary) -> str:
+    colour = {"done": "green", "running": "cyan", "interrupted": "yellow", "stopped": "yellow"}.get(
+        s.status, "red"
+    )
+    extra = " (resumable)" if s.resumable else ""
+    return f"[{colour}]{s.status}[/]{extra}"
+
+
+@sessions_group.command(name="show")
+@click.argument("session_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the session as JSON (no events).")
+def show(session_id: str, as_json: bool) -> None:
+    """A session's chunks, agents (model, tokens, latency, cost) and branches."""
+    with _opened(as_json=as_json) as store:
+        sid = _one(store, session_id, as_json=as_json)
+        record = _record(store, sid, events=False)
+        children = [s for s in store.list() if s.parent_id == sid]
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    s = record["session"]
+    out.print(f"[b]{escape(s['task'])}[/]", soft_wrap=True)
+    out.print(
+        f"session {s['id']}, {s['status']}, started {s['started_at']}, {clock(s['duration_s'])}, "
+        f"{money(s['cost_usd'])}, strategy {s['strategy']}",
+        soft_wrap=True,
+    )
+    if s["context"]:
+        out.print(
+            "context: " + escape(", ".join(f"{k}={v}" for k, v in s["context"].items())), soft_wrap=True
+        )
+    if s["parent_id"]:
+        out.print(f"branch: {escape(_label(s))}", soft_wrap=True)
+    table = Table(title_justify="left")
+    for column in ("chunk", "agent", "model", "status", "tokens in/out", "latency", "cost"):
+        table.add_column(column)
+    for e in record["executions"]:
+        table.add_row(
+            str(e["chunk"]),
+            e["agent"],
+            e["model"],
+            e["status"],
+            f"{e['input_tokens'] or 0:,} / {e['output_tokens'] or 0:,}",
+            "—" if e["latency_ms"] is None else f"{e['latency_ms'] / 1000:.2f} s",
+            money(e["cost_usd"]) if e["status"] != "running" else "—",
+        )
+    for chunk in record["chunks"]:
+        confidence = chunk["synthesis"]["confidence"] if chunk["synthesis"] else None
+        shown = "" if confidence is None else f", confidence {confidence:.0%}"
+        out.print(f"chunk {chunk['chunk']} {escape(chunk['title'])}: {chunk['status']}{shown}")
+    if record["executions"]:
+        out.print(table)
+    elif s["reused_chunks"]:
+        out.print("no model was called")
+    for child in children:
+        out.print(
+            f"└ {child.id[:12]} {branch_label(child)}: {child.status}, {money(child.cost_usd)}",
+            soft_wrap=True,
+        )
+    if s["resumable"]:
+        out.print(f"[dim]continue it with: facilitair sessions resume {s['id'][:12]}[/]")
+
+
+def _label(s: dict[str, Any]) -> str:
+    kind = "fork" if s["change"] else "resume"
+    text = f"{kind} of {s['parent_id'][:12]} after chunk {s['reused_chunks']}"
+    return f"{text}: {s['change']}" if s["change"] else text
+
+
+def _record(store: SessionStore, sid: str, *, events: bool) -> dict[str, Any]:
+    """A session as plain data: its summary and settings, chunks, agent executions (and events)."""
+    stored = store.load(sid)
+    syntheses = {s.chunk: ev.to_dict(s) for s in stored.syntheses}
+    session = {
+        **summary_dict(stored.summary),
+        "context": stored.context,
+        "strategy": stored.strategy,
+        "models": stored.models,
+        "settings": stored.spec,
+        "workflow": stored.workflow.name if stored.workflow else None,
+        "output": stored.output,
+    }
+    record: dict[str, Any] = {
+        "session": session,
+        "chunks": [
+            {"chunk": number, "title": title, "status": status, "synthesis": syntheses.get(number)}
+            for number, title, status in store.chunks(sid)
+        ],
+        "executions": store.executions(sid),
+        "feedback": [ev.to_dict(f) for f in stored.feedback],
+    }
+    if events:
+        record["events"] = [ev.to_dict(e) for e in store.events(sid)]
+    return record
+
+
+@sessions_group.command(name="export")
+@click.argument("session_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
+)
+def export(session_id: str, fmt: str, output: Path | None) -> None:
+    """The session as Markdown (its final output, as the TUI shows it) or JSON (everything)."""
+    with _opened() as store:
+        sid = _one(store, session_id)
+        if fmt == "json":
+            text = json.dumps(_record(store, sid, events=True), ensure_ascii=False, indent=2) + "\n"
+        else:
+            text = markdown(store, sid)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
+    err_console.print(f"wrote {escape(str(output))}")
+
+
+def markdown(store: SessionStore, sid: str) -> str:
+    """The final output document under the task and the closing line, as the TUI's final output
+    shows it; a session that never finished gets its finished chunks and what was streamed of
+    the one it stopped in."""
+    stored = store.load(sid)
+    s = stored.summary
+    events = [e for e in store.events(sid) if isinstance(e, ev.SessionFinished)]
+    lines = [f"# {s.task.strip().splitlines()[0] if s.task.strip() else 'Session'}", ""]
+    if events:
+        lines.append(f"_{finished_summary(events[-1])}_")
+    else:
+        lines.append(f"_Collaboration {s.status}: {clock(s.duration_s)}, {money(s.cost_usd)}_")
+    lines.append("")
+    details = [f"Session `{s.id}`", f"started {s.started_at.isoformat(timespec='seconds')}", stored.strategy]
+    if stored.context:
+        details.append(", ".join(f"{k}={v}" for k, v in stored.context.items()))
+    if s.parent_id:
+        details.append(branch_label(s))
+    lines += [" · ".join(details), ""]
+    if len(s.task.strip().splitlines()) > 1:
+        lines += ["## Task", "", s.task.strip(), ""]
+    if stored.output:
+        lines.append(stored.output.strip())
+    else:
+        titles = {number: title for number, title, _ in store.chunks(sid)}
+        for synthesis in stored.syntheses:
+            lines += [
+                f"## {titles.get(synthesis.chunk, f'Chunk {synthesis.chunk}')}",
+                "",
+                synthesis.text.strip(),
+                "",
+            ]
+        unfinished = len(stored.syntheses) + 1
+        partial = store.partial_text(sid, unfinished) if unfinished in titles else {}
+        if partial:
+            lines += [f"## {titles[unfinished]} (interrupted)", ""]
+            for agent, text in partial.items():
+                lines += [f"### {agent.capitalize()} (unfinished)", "", text.strip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@sessions_group.command(name="delete")
+@click.argument("session_id", metavar="ID")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
+def delete(session_id: str, yes: bool) -> None:
+    """Delete a session and its recording (its resumes and forks keep theirs)."""
+    with _opened() as store:
+        sid = _one(store, session_id)
+        summary = store.summary(sid)
+        if not yes:
+            if not sys.stdin.isatty():
+                fail("deleting cannot be undone; add --yes to delete without a terminal to ask", EXIT_USAGE)
+            click.confirm(
+                f"Delete session {sid} ({summary.task[:60]!r}, {summary.status})?", abort=True, err=True
+            )
+        store.delete(sid)
+    err_console.print(f"deleted session {sid}")
+
+
+@sessions_group.command(name="replay")
+@click.argument("session_id", metavar="ID")
+@click.option(
+    "--speed",
+    type=click.Choice(["1", "4", "instant"]),
+    default="1",
+    show_default=True,
+    help="The recorded pace, four times faster, or at once.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Write the recorded events as JSON Lines, nothing else."
+)
+def replay(session_id: str, speed: str, as_json: bool) -> None:
+    """Play a recorded session again exactly as it ran, without calling any model."""
+    with _opened(as_json=as_json) as store:
+        sid = _one(store, session_id, as_json=as_json)
+        events = store.events(sid)
+        stored = store.load(sid)
+    try:
+        workflow = replay_workflow(events, known_workflows(stored.workflow))
+    except ReplayError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    pace = SPEEDS["instant" if speed == "instant" else f"{speed}x"]
+    play(Replay(events, workflow, speed=pace), as_json=as_json)
+    if stored.summary.status in CONTINUABLE and not as_json:
+        err_console.print(f"[dim]the recording ends here ({stored.summary.status}).[/]")
+
+
+_budget_options = [
+    click.option(
+        "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
+    ),
+    click.option(
+        "--budget",
+        "budget_usd",
+        type=click.FloatRange(min=0),
+        metavar="USD",
+        help="Pause before a chunk that could take the new session's cost past USD dollars.",
+    ),
+    click.option(
+        "--on-budget",
+        type=click.Choice(["ask", "continue", "cheaper", "stop"]),
+        default="ask",
+        show_default=True,
+        help="What to do when a chunk could pass the budget (as for collaborate).",
+    ),
+]
+
+
+def _with_run_options(command: Any) -> Any:
+    for option in reversed(_budget_options):
+        command = option(command)
+    return command
+
+
+@sessions_group.command(name="resume")
+@click.argument("session_id", metavar="ID")
+@_with_run_options
+def resume(session_id: str, as_json: bool, budget_usd: float | None, on_budget: str) -> None:
+    """Continue an interrupted, stopped or failed session from its last finished chunk: the same
+    workflow, context, models and syntheses; the finished chunks are not run again."""
+    store = open_store_or_fail(as_json=as_json)
+    sid = _one(store, session_id, as_json=as_json)
+    stored = store.load(sid)
+    status = stored.summary.status
+    if status == "done":
+        fail(
+            f"session {sid} finished; to run part of it again, fork it: "
+            f"facilitair sessions fork {sid[:12]} --at N",
+            EXIT_USAGE,
+            as_json=as_json,
+        )
+    if status == "running":
+        fail(
+            f"session {sid} is still running (process {stored.pid}); stop it first",
+            EXIT_USAGE,
+            as_json=as_json,
+        )
+    _continue(store, stored, as_json=as_json, on_budget=on_budget, budget_usd=budget_usd)
+
+
+@sessions_group.command(name="fork")
+@click.argument("session_id", metavar="ID")
+@click.option(
+    "--at",
+    "at_chunk",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Reuse chunks 1..N (default: all finished).",
+)
+@click.option(
+    "--feedback",
+    "-f",
+    multiple=True,
+    metavar="TEXT",
+    help="Feedback for chunk N+1, replacing the recorded one.",
+)
+@click.option("--strategy", "-s", metavar="NAME", help="Run the rest on another strategy.")
+@click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run the rest with every role on this model.")
+@click.option(
+    "--role-model",
+    "role_models",
+    multiple=True,
+    metavar="ROLE=PROVIDER:MODEL",
+    help="Move one role to a model.",
+)
+@_with_run_options
+def fork(
+    session_id: str,
+    at_chunk: int | None,
+    feedback: tuple[str, ...],
+    strategy: str | None,
+    model: str | None,
+    role_models: tuple[str, ...],
+    as_json: bool,
+    budget_usd: float | None,
+    on_budget: str,
+) -> None:
+    """Branch off a session after chunk N with other feedback, models or strategy; chunks 1..N are
+    reused as recorded (no model is called for them) and only what follows runs."""
+    if strategy and model:
+        fail("--strategy and --model both choose the models; give one", EXIT_USAGE, as_json=as_json)
+    roles: dict[str, str] = {}
+    for item in role_models:
+        role, sep, ref = item.partition("=")
+        if not sep or not role.strip() or not ref.strip():
+            fail(f"--role-model wants ROLE=PROVIDER:MODEL, not {item!r}", EXIT_USAGE, as_json=as_json)
+        roles[role.strip()] = ref.strip()
+    store = open_store_or_fail(as_json=as_json)
+    sid = _one(store, session_id, as_json=as_json)
+    stored = store.load(sid)
+    if stored.summary.status == "running":
+        fail(f"session {sid} is still running; fork it once it has ended", EXIT_USAGE, as_json=as_json)
+    _continue(
+        store,
+        stored,
+        as_json=as_json,
+        on_budget=on_budget,
+        budget_usd=budget_usd,
+        at_chunk=at_chunk,
+        feedback=list(feedback) if feedback else None,
+        strategy=strategy,
+        model=model,
+        role_models=roles,
+    )
+
+
+def _continue(store: SessionStore, stored: Any, *, as_json: bool, on_budget: str, **changes: Any) -> None:
+    from .session import prepare_continuation
+
+    try:
+        prepared = prepare_continuation(stored, **changes)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget)
+
+
+@sessions_group.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def import_recording(file: Path) -> None:
+    """Store a recording kept as JSON Lines of events (e.g. one the store could not save)."""
+    try:
+        lines = file.read_bytes().splitlines()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}", EXIT_USAGE)
+    events: list[ev.Event] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(ev.from_json(line))
+        except ev.EventFormatError as exc:
+            fail(f"{file}: line {number}: {exc}; nothing was imported", EXIT_USAGE)
+    with _opened() as store:
+        try:
+            sid = store.import_events(events)
+        except StoreError as exc:
+            fail(f"{file}: {exc}; nothing was imported", EXIT_USAGE)
+    err_console.print(f"imported session {sid} ({len(events)} events): facilitair sessions replay {sid[:12]}")
