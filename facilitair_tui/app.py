@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from . import paths
 from .core import events as ev
 from .core.orchestrator import Collaboration
 from .core.provider import ConfigurationError
@@ -24,10 +23,10 @@ from .keymap import unknown_binding_ids
 from .launch import EntryOptions, missing_model
 from .library import (
     CacheCatalog,
+    ContinueRequest,
     EmptyCacheCatalog,
     EventSink,
-    JsonlSessionHistory,
-    JsonlSessionRecorder,
+    NoSessionHistory,
     SessionHistory,
 )
 from .messages import SessionCrashed
@@ -42,8 +41,11 @@ from .screens.task_entry import PrepareSession, TaskEntryScreen
 
 if TYPE_CHECKING:
     from .session import Prepared
+    from .store import SessionStore, StoredSession
 
 CollaborationSource = Collaboration | Callable[[], Collaboration]
+# Prepares a session that continues a recorded one (``session.prepare_continuation``).
+PrepareContinuation = Callable[..., "Prepared"]
 
 CRASH_FIX = (
     "The agents were stopped; what they wrote is still in the panes. Quit with q and run the task "
@@ -108,14 +110,18 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         prepare: PrepareSession | None = None,
         keymap: Mapping[str, str] | None = None,
         live_clock: bool = True,
-        recorder: EventSink | None = None,
+        store: SessionStore | None = None,
         catalog: CacheCatalog | None = None,
         history: SessionHistory | None = None,
+        prepare_continuation: PrepareContinuation | None = None,
         now: Clock = utc_now,
         prepared: Prepared | None = None,
         notes: Sequence[str] = (),
     ) -> None:
-        """Run ``collaboration`` at once, or (without one) open the task entry with ``entry``."""
+        """Run ``collaboration`` at once, or (without one) open the task entry with ``entry``.
+
+        Live sessions are recorded in ``store``, which is also the history (``history`` replaces
+        it as the history, for tests); without a store nothing is recorded."""
         super().__init__()
         if collaboration is None and entry is None:
             raise ValueError("FacilitairApp needs a collaboration or the task entry's options")
@@ -123,10 +129,9 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         self._entry = entry
         self._prepare = prepare
         self._live_clock = live_clock
-        # Live sessions are recorded for the history; the session store replaces both later.
-        sessions_dir = paths.data_dir() / "sessions"
-        self.recorder: EventSink = recorder or JsonlSessionRecorder(sessions_dir)
-        self.history: SessionHistory = history or JsonlSessionHistory(sessions_dir)
+        self.store = store
+        self.history: SessionHistory = history or store or NoSessionHistory()
+        self._prepare_continuation = prepare_continuation
         self.catalog: CacheCatalog = catalog or EmptyCacheCatalog()
         self._now = now
         # The session the task entry prepared; the caller closes it (``close_session``) after the run.
@@ -154,7 +159,13 @@ class FacilitairApp(App[ev.SessionFinished | None]):
             self._open_task_entry(self._entry)
             return
         collaboration = source if isinstance(source, Collaboration) else source()
-        self.push_screen(MainScreen(collaboration, live_clock=self._live_clock, recorder=self.recorder))
+        self.push_screen(self._live_screen(collaboration))
+
+    def _live_screen(self, collaboration: Collaboration) -> MainScreen:
+        recorder: EventSink | None = None
+        if self.store is not None:
+            recorder = self.store.recorder(collaboration.spec, collaboration.session_id)
+        return MainScreen(collaboration, live_clock=self._live_clock, recorder=recorder)
 
     def _open_task_entry(self, entry: EntryOptions) -> None:
         self.push_screen(TaskEntryScreen(entry, prepare=self._prepare))
@@ -164,9 +175,7 @@ class FacilitairApp(App[ev.SessionFinished | None]):
 
     def on_task_entry_screen_started(self, message: TaskEntryScreen.Started) -> None:
         self.prepared = message.prepared
-        self.switch_screen(
-            MainScreen(message.prepared.collaboration, live_clock=self._live_clock, recorder=self.recorder)
-        )
+        self.switch_screen(self._live_screen(message.prepared.collaboration))
 
     async def on_main_screen_run_fresh(self, message: MainScreen.RunFresh) -> None:
         """The session was served from the cache and the user wants the agents to run: the same
@@ -185,8 +194,52 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         old.collaboration.stop()
         await old.aclose()
         self.prepared = fresh
-        self.switch_screen(
-            MainScreen(fresh.collaboration, live_clock=self._live_clock, recorder=self.recorder)
+        self.switch_screen(self._live_screen(fresh.collaboration))
+
+    async def on_history_screen_continue(self, message: HistoryScreen.Continue) -> None:
+        """Resume or fork a recorded session: a new live session reusing its finished chunks."""
+        request = message.request
+        main = self.main_screen
+        if main is not None and main.session_running and not main.replaying:
+            self.notify(
+                "A session is running. Stop it (s) first, then continue the recorded one.",
+                title="One session at a time",
+                severity="warning",
+                markup=False,
+            )
+            return
+        try:
+            prepared = self._continue(request)
+        except ConfigurationError as exc:  # UsageError included
+            self.notify(str(exc), title="Cannot continue this session", severity="error", markup=False)
+            return
+        old = self.prepared
+        if old is not None:
+            await old.aclose()
+        self.prepared = prepared
+        while not isinstance(self.screen, MainScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        screen = self._live_screen(prepared.collaboration)
+        if isinstance(self.screen, MainScreen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def _continue(self, request: ContinueRequest) -> Prepared:
+        if self.store is None:
+            raise ConfigurationError("sessions are not recorded here, so none can be continued")
+        from .store import StoreError
+
+        try:
+            stored: StoredSession = self.store.load(request.session_id)
+        except StoreError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if self._prepare_continuation is None:
+            from .session import prepare_continuation
+
+            self._prepare_continuation = prepare_continuation
+        return self._prepare_continuation(
+            stored, at_chunk=request.at_chunk, feedback=request.feedback, strategy=request.strategy
         )
 
     async def close_session(self) -> None:

@@ -70,7 +70,7 @@ def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_b
                 drive(collaboration, recorded(recorder, renderer.handle), prepared.aclose, answer)
             )
     prepared.record_spend(status)
-    keep_unwritten(store.close(), collaboration.session_id)
+    keep_unwritten(store.close())
     sys.exit(exit_code(status))
 
 
@@ -97,21 +97,26 @@ def recorded(recorder: SessionRecorder, show: Sink) -> Sink:
     return sink
 
 
-def keep_unwritten(events: list[ev.Event], session_id: str) -> None:
-    """Events the store could not take go to a JSON Lines file the user can import later."""
+def keep_unwritten(events: list[ev.Event]) -> None:
+    """Events the store could not take go to JSON Lines files (one per session) the user can
+    import later; each file holds the whole session, so the import stands alone."""
     if not events:
         return
+    by_session: dict[str, list[ev.Event]] = {}
+    for event in events:
+        by_session.setdefault(event.session_id, []).append(event)
     directory = paths.ensure_private_dir(paths.data_dir() / "sessions")
-    target = directory / f"unsaved-{session_id}.jsonl"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "ab") as out:
-        for event in events:
-            out.write(ev.to_json(event) + b"\n")
-    err_console.print(
-        f"[yellow]warning:[/] {len(events)} events of this session could not be saved in the session "
-        f"database; they are in {escape(str(target))}. Import them with: facilitair sessions import {target}",
-        soft_wrap=True,
-    )
+    for session_id, lost in by_session.items():
+        target = directory / f"unsaved-{session_id}.jsonl"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
+            for event in lost:
+                out.write(ev.to_json(event) + b"\n")
+        err_console.print(
+            f"[yellow]warning:[/] {len(lost)} events of session {session_id} could not be saved in the "
+            f"session database; they are in {escape(str(target))}",
+            soft_wrap=True,
+        )
 
 
 def play(replay: Replay, *, as_json: bool) -> None:

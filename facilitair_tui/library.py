@@ -128,10 +128,35 @@ class SessionHistory(Protocol):
         ...
 
 
+class NoSessionHistory:
+    """The history when sessions are not recorded (the store could not be opened)."""
+
+    def list(self) -> list[SessionSummary]:
+        return []
+
+    def events(self, id: str) -> Recording:
+        raise KeyError(id)
+
+
+@dataclass(frozen=True)
+class ContinueRequest:
+    """Continue a recorded session: a resume (nothing else set) or a fork after ``at_chunk``."""
+
+    session_id: str
+    at_chunk: int | None = None
+    feedback: list[str] | None = None  # replaces the recorded feedback for the chunks that run
+    strategy: str | None = None
+
+
 class EventSink(Protocol):
     """Where a live session's events go as they happen (the session store's recorder)."""
 
     def record(self, event: ev.Event) -> None: ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why the recording is behind (it keeps the events and retries); None when all is well."""
+        ...
 
 
 def branches(sessions: Sequence[SessionSummary]) -> list[tuple[int, SessionSummary]]:

@@ -71,13 +71,19 @@ def main(
         task = sys.stdin.read()
 
     from .config import load_settings
+    from .headless import keep_unwritten
     from .launch import EntryOptions
-    from .session import Prepared, open_cache, prepare
+    from .session import Prepared, open_cache, open_store, prepare, prepare_continuation
+    from .store import StoreError
 
     prepared: Prepared | None = None
     entry: EntryOptions | None = None
     cache: SemanticCache | None = None
     notes: list[str] = []
+    try:
+        store = open_store()
+    except StoreError as exc:
+        _fail(str(exc), EXIT_CONFIG)
     try:
         settings = load_settings()
         # One cache for the whole app: the inspector browses it and every session asks it.
@@ -123,6 +129,8 @@ def main(
             keymap=settings.keys,
             catalog=cache,
             prepare=functools.partial(prepare, settings=settings, cache=cache),
+            prepare_continuation=functools.partial(prepare_continuation, settings=settings, cache=cache),
+            store=store,
             notes=notes,
         )
         if cache is not None:  # the embedder and index load while the user types
@@ -138,6 +146,7 @@ def main(
             await app.close_session()
             if cache is not None:
                 cache.close()
+            keep_unwritten(store.close())
 
     sys.exit(exit_code(asyncio.run(run())))
 

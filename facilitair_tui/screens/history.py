@@ -1,9 +1,10 @@
-"""The session history (h): past sessions, newest first, each one replayable.
+"""The session history (h): past sessions, newest first, with their resumes and forks under them.
 
-It reads a ``SessionHistory`` and nothing else, so the SQLite session store plugs in without a
-change here. Enter replays the highlighted session through the main screen, exactly the path a
-live run takes, at the speed picked with 1, 4 or i. Resuming an interrupted session needs the
-session store; until then the screen shows it as unavailable and says why.
+It reads a ``SessionHistory`` (the session store) and nothing else. Enter replays the highlighted
+session through the main screen, exactly the path a live run takes, at the speed picked with 1,
+4 or i. ``r`` resumes an interrupted, stopped or failed session from its last finished chunk;
+``f`` forks one after a chunk, with other feedback or another strategy. Both post ``Continue``:
+the app prepares the new session (the screen never touches a provider).
 """
 
 from __future__ import annotations
@@ -15,20 +16,29 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
 from facilitair_tui.core.workflow import Workflow, load_workflow
-from facilitair_tui.library import SessionHistory, SessionSummary, format_age
+from facilitair_tui.library import (
+    ContinueRequest,
+    SessionHistory,
+    SessionSummary,
+    branch_label,
+    branches,
+    format_age,
+)
 from facilitair_tui.render import clock, money
 from facilitair_tui.replay import INSTANT, SPEEDS, Replay, ReplayError, replay_workflow, speed_label
 
 from .cache_inspector import STYLES, Clock, utc_now
+from .fork import ForkScreen
 from .main import MainScreen
 
 NO_SESSIONS = "No recorded sessions yet. Every session you run is recorded here from its first event."
-RESUME_NOTE = "resume comes with the session store"
+RESUME_NOTE = "r resumes it from its last finished chunk; f forks it"
 
 
 def chunks_text(summary: SessionSummary) -> str:
@@ -42,10 +52,23 @@ class HistoryScreen(Screen[None]):
         Binding("1", "speed('1x')", "1x", id="history.speed_1x", tooltip="Replay at the recorded pace"),
         Binding("4", "speed('4x')", "4x", id="history.speed_4x", tooltip="Replay four times faster"),
         Binding("i", "speed('instant')", "Instant", id="history.speed_instant", tooltip="Replay at once"),
+        Binding(
+            "r", "resume", "Resume", id="history.resume", tooltip="Continue from the last finished chunk"
+        ),
+        Binding(
+            "f", "fork", "Fork", id="history.fork", tooltip="Branch off after a chunk with other feedback"
+        ),
         Binding("escape", "close", "Back", id="history.close", tooltip="Back to the session"),
     ]
 
     speed: reactive[float] = reactive(1.0)
+
+    class Continue(Message):
+        """Resume or fork a recorded session (the app prepares and runs it)."""
+
+        def __init__(self, request: ContinueRequest) -> None:
+            super().__init__()
+            self.request = request
 
     def __init__(
         self,
@@ -69,7 +92,7 @@ class HistoryScreen(Screen[None]):
         yield Static("", id="history-empty", markup=False)
         with Horizontal(id="history-detail"):
             yield Static("", id="history-note", markup=False)
-            yield Button("Resume", id="history-resume", disabled=True, tooltip=RESUME_NOTE)
+            yield Button("Resume (r)", id="history-resume", tooltip=RESUME_NOTE)
         yield Footer()
 
     @property
@@ -85,10 +108,15 @@ class HistoryScreen(Screen[None]):
         self.sessions = self.history.list()
         table, now = self.table, self._now()
         table.clear()
-        for session in self.sessions:
+        tree = branches(self.sessions)
+        self.sessions = [session for _, session in tree]
+        for depth, session in tree:
+            task = session.task or "(no task recorded)"
+            if depth:
+                task = f"{'  ' * (depth - 1)}└ {branch_label(session)}"
             table.add_row(
                 format_age(session.started_at, now),
-                session.task or "(no task recorded)",
+                task,
                 session.status,
                 money(session.cost_usd),
                 clock(session.duration_s),
@@ -108,14 +136,18 @@ class HistoryScreen(Screen[None]):
     def _show_detail(self, session: SessionSummary | None) -> None:
         lines = []
         if session is not None:
-            lines.append(f"{session.id}: {session.status}, {chunks_text(session)} chunks")
+            lines.append(
+                f"{session.id}: {session.status}, {chunks_text(session)} chunks, {money(session.cost_usd)}"
+            )
+            if session.parent_id:
+                lines.append(f"{branch_label(session)} (its cost counts only the chunks it ran)")
             if session.note:
                 lines.append(f"⚠ {session.note}")
-        interrupted = session is not None and session.status == "interrupted"
-        if interrupted:
-            lines.append(f"Resume is unavailable: {RESUME_NOTE}. Replay shows what was recorded.")
+        resumable = session is not None and session.resumable
+        if resumable:
+            lines.append(f"It ended before its last chunk: {RESUME_NOTE}.")
         self.query_one("#history-note", Static).update("\n".join(lines))
-        self.query_one("#history-resume", Button).display = interrupted
+        self.query_one("#history-resume", Button).display = resumable
 
     def watch_speed(self, speed: float) -> None:
         choices = []
@@ -129,14 +161,41 @@ class HistoryScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail(self.highlighted)
+        self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_replay()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        session = self.highlighted
         if action == "replay":
-            return bool(self.sessions)
+            return session is not None
+        if action == "resume":
+            return session is not None and session.resumable
+        if action == "fork":
+            return session is not None and session.status != "running"
         return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "history-resume":
+            event.stop()
+            self.action_resume()
+
+    def action_resume(self) -> None:
+        session = self.highlighted
+        if session is not None and session.resumable:
+            self.post_message(self.Continue(ContinueRequest(session.id)))
+
+    def action_fork(self) -> None:
+        session = self.highlighted
+        if session is None:
+            return
+
+        def forked(request: ContinueRequest | None) -> None:
+            if request is not None:
+                self.post_message(self.Continue(request))
+
+        self.app.push_screen(ForkScreen(session), callback=forked)
 
     def action_speed(self, label: str) -> None:
         self.speed = SPEEDS[label]

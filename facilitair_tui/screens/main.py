@@ -149,6 +149,7 @@ class MainScreen(Screen[None]):
         self.replaying = isinstance(collaboration, Replay)
         # Replays are recordings already: only a live session is recorded.
         self._recorder = None if self.replaying else recorder
+        self._recording_problem: str | None = None
         self._replay_ended = False
         self.view = SessionView.for_workflow(collaboration.workflow)
         # Elapsed times come from event t. With the live clock on, a running session's "now"
@@ -269,19 +270,26 @@ class MainScreen(Screen[None]):
             queue.put_nowait(event)
 
     def _record(self, event: ev.Event) -> None:
-        if self._recorder is None:
+        recorder = self._recorder
+        if recorder is None:
             return
         try:
-            self._recorder.record(event)
-        except OSError as exc:
+            recorder.record(event)
+        except Exception as exc:  # recording must never take the session down
             # The session goes on; only its recording (for the history) ends here.
             self._recorder = None
             self.notify(
-                f"{exc.strerror or exc}. The session goes on, but the history will not have it.",
+                f"{exc}. The session goes on, but the history will not have it.",
                 title="Recording stopped",
                 severity="warning",
                 markup=False,
             )
+            return
+        problem = recorder.problem
+        if problem != self._recording_problem:
+            self._recording_problem = problem
+            if problem:
+                self.notify(problem, title="Saving the session is behind", severity="warning", markup=False)
 
     @staticmethod
     async def _next_event(queue: asyncio.Queue[ev.Event], pump: asyncio.Task[None]) -> ev.Event:

@@ -106,8 +106,11 @@ def _locked(path: Path) -> StoreError:
     )
 
 
-def _is_lock_error(exc: sqlite3.Error) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+def _failure(path: Path, exc: sqlite3.Error) -> StoreError:
+    """What a failed statement means for the user: another program holds the file, or it is damaged."""
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return _locked(path)
+    return _damaged(path, exc)
 
 
 class SessionStore:
@@ -131,8 +134,10 @@ class SessionStore:
         try:
             conn = _connect(path)
         except sqlite3.Error as exc:
-            raise _damaged(path, exc) from None
+            raise _failure(path, exc) from None
         try:
+            if schema.version(conn) > schema.SCHEMA_VERSION:  # before anything changes the file
+                raise schema.SchemaTooNew(schema.version(conn))
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"the session database {path} cannot use WAL mode (it is in {mode} mode)")
@@ -146,7 +151,7 @@ class SessionStore:
             ) from None
         except sqlite3.Error as exc:
             conn.close()
-            raise (_locked(path) if _is_lock_error(exc) else _damaged(path, exc)) from None
+            raise _failure(path, exc) from None
         except StoreError:
             conn.close()
             raise
@@ -244,15 +249,26 @@ class SessionStore:
 
     def import_events(self, events: Iterable[ev.Event], *, started_at: float | None = None) -> str:
         """Store a recording made elsewhere (JSON Lines of events); returns its session id. It
-        replays like any session; without its workflow definition it cannot be continued."""
+        replays like any session; without its workflow definition it cannot be continued. The rest
+        of a stored session (the events a full disk kept out) is added to it."""
         recorder: SessionRecorder | None = None
         for event in events:
             if recorder is None:
-                if not isinstance(event, ev.SessionStarted):
+                sid = event.session_id
+                recorder = SessionRecorder(self, None, sid, started_at=started_at)
+                if self.exists(sid):
+                    if isinstance(event, ev.SessionStarted):
+                        raise StoreError(f"session {sid} is already in the store")
+                    last = self._read(
+                        "SELECT max(seq) FROM (SELECT seq FROM events WHERE session_id = ?"
+                        " UNION ALL SELECT seq FROM token_log WHERE session_id = ?)",
+                        (sid, sid),
+                    )
+                    if event.seq <= (last[0][0] or 0):
+                        raise StoreError(f"session {sid} already has these events")
+                    recorder.append_to_stored()
+                elif not isinstance(event, ev.SessionStarted):
                     raise StoreError("a recording must start with its session_started event")
-                if self.exists(event.session_id):
-                    raise StoreError(f"session {event.session_id} is already in the store")
-                recorder = SessionRecorder(self, None, event.session_id, started_at=started_at)
             elif event.session_id != recorder.session_id:
                 raise StoreError("a recording holds one session; this one mixes several session ids")
             recorder.record(event)
@@ -429,7 +445,7 @@ class SessionStore:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise (_locked(self.path) if _is_lock_error(exc) else _damaged(self.path, exc)) from None
+            raise _failure(self.path, exc) from None
 
     def _write(self, statements: Statements) -> None:
         conn = self._conn
@@ -443,7 +459,7 @@ class SessionStore:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise (_locked(self.path) if _is_lock_error(exc) else _damaged(self.path, exc)) from None
+            raise _failure(self.path, exc) from None
 
 
 _SUMMARY_COLUMNS = (
@@ -523,6 +539,10 @@ class SessionRecorder:
             writer.barrier()
         if isinstance(event, ev.SessionFinished):
             self.close()
+
+    def append_to_stored(self) -> None:
+        """Record the rest of a session already in the store (no new session row)."""
+        self._writer = self.store._writer_started()
 
     def _begin(self, started: ev.SessionStarted) -> Writer:
         store, spec = self.store, self.spec

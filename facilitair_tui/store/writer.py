@@ -354,6 +354,7 @@ class _Apply:
                 "UPDATE sessions SET models = json_patch(models, ?) WHERE id = ?", (_json(e.models), sid)
             )
         elif isinstance(e, ev.SessionFinished):
+            self.last.pop(sid, None)  # its duration is the session's time, set here
             conn.execute(
                 "UPDATE sessions SET status = ?, ended_at = ?, output = ?, input_tokens = ?,"
                 " output_tokens = ?, cost_usd = ?, cost_unknown = ?, from_cache = ?, last_t = ? WHERE id = ?",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,8 @@ from textual.screen import Screen
 
 from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
-from facilitair_tui.library import CachedSolution, JsonlSessionRecorder
+from facilitair_tui.library import CachedSolution
+from facilitair_tui.store import SessionStore
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -116,10 +116,10 @@ def recorded_session(sid: str, task: str, *, finished: bool, cost: float) -> lis
     return events
 
 
-def write_recording(directory: Path, events: list[ev.Event], ended_at: datetime) -> None:
-    recorder = JsonlSessionRecorder(directory)
-    for event in events:
-        recorder.record(event)
-    recorder.close()
-    stamp = ended_at.timestamp()
-    os.utime(directory / f"{events[0].session_id}.jsonl", (stamp, stamp))
+def open_store(directory: Path) -> SessionStore:
+    return SessionStore.open(directory / "sessions.db")
+
+
+def write_recording(store: SessionStore, events: list[ev.Event], ended_at: datetime) -> None:
+    """Store a recording whose last event happened at ``ended_at``."""
+    store.import_events(events, started_at=ended_at.timestamp() - events[-1].t)

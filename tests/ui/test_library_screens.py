@@ -9,12 +9,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
-from facilitair_tui.library import (
-    EmptyCacheCatalog,
-    JsonlSessionHistory,
-    JsonlSessionRecorder,
-    MemoryCacheCatalog,
-)
+from facilitair_tui.library import EmptyCacheCatalog, MemoryCacheCatalog
 from facilitair_tui.providers.scripted import ScriptedProvider
 from facilitair_tui.screens.cache_inspector import EMPTY_CACHE, CacheInspectorScreen, SolutionScreen
 from facilitair_tui.screens.confirm import ConfirmScreen
@@ -23,7 +18,15 @@ from facilitair_tui.screens.history import RESUME_NOTE, HistoryScreen
 from facilitair_tui.screens.main import MainScreen
 from facilitair_tui.widgets.final_output import FULL_TAB, FinalOutput
 
-from .library_support import NOW, ScreenApp, fixed_now, recorded_session, seeded_solutions, write_recording
+from .library_support import (
+    NOW,
+    ScreenApp,
+    fixed_now,
+    open_store,
+    recorded_session,
+    seeded_solutions,
+    write_recording,
+)
 from .support import ROLES, FakeClock, Script, collaboration, wait_until
 
 
@@ -123,11 +126,9 @@ async def test_an_empty_cache_says_so_and_how_it_fills() -> None:
 
 
 def live_app(tmp_path: Path, step: float = 0.25) -> FacilitairApp:
-    sessions = tmp_path / "sessions"
     return FacilitairApp(
         collaboration(ScriptedProvider(Script()), clock=FakeClock(step)),
-        recorder=JsonlSessionRecorder(sessions),
-        history=JsonlSessionHistory(sessions),
+        store=open_store(tmp_path / "sessions"),
         catalog=EmptyCacheCatalog(),
         live_clock=False,
     )
@@ -166,7 +167,8 @@ async def test_a_live_session_is_recorded_and_replays_identically_at_instant_spe
         assert replay.view.final is not None and live.view.final is not None
         assert replay.view.final.output == live.view.final.output
         assert replay.final_output.text_of(FULL_TAB) == live.final_output.text_of(FULL_TAB)
-        recorded = JsonlSessionHistory(tmp_path / "sessions").events(summary.id)
+        assert app.store is not None
+        recorded = app.store.events(summary.id)
         for agent in ROLES:
             pane = replay.pane(agent)
             assert pane.text == live.pane(agent).text
@@ -206,17 +208,19 @@ async def test_replay_at_4x_pauses_and_resumes(tmp_path: Path) -> None:
         assert replay.view.final == live.view.final
 
 
-async def test_history_shows_interrupted_sessions_with_resume_unavailable(tmp_path: Path) -> None:
-    write_recording(tmp_path, recorded_session("cut", "Half a task", finished=False, cost=0.01), NOW)
-    app = ScreenApp(lambda: HistoryScreen(JsonlSessionHistory(tmp_path), now=fixed_now, live_clock=False))
+async def test_history_shows_an_imported_interrupted_session_replayable_not_resumable(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_recording(store, recorded_session("cut", "Half a task", finished=False, cost=0.01), NOW)
+    app = ScreenApp(lambda: HistoryScreen(store, now=fixed_now, live_clock=False))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, HistoryScreen)
         assert screen.table.get_row_at(0)[1:3] == ["Half a task", "interrupted"]
-        resume = screen.query_one("#history-resume", Button)
-        assert resume.display and resume.disabled
-        assert RESUME_NOTE in str(screen.query_one("#history-note", Static).render())
+        # Imported without its workflow definition: it cannot be continued, so no resume.
+        assert not screen.query_one("#history-resume", Button).display
+        assert screen.check_action("resume", ()) is False
+        assert RESUME_NOTE not in str(screen.query_one("#history-note", Static).render())
         # Its replay ends where the recording does, without an error.
         await pilot.press("i", "enter")
         replay = app.screen
@@ -227,7 +231,7 @@ async def test_history_shows_interrupted_sessions_with_resume_unavailable(tmp_pa
 
 
 async def test_an_empty_history_says_so(tmp_path: Path) -> None:
-    app = ScreenApp(lambda: HistoryScreen(JsonlSessionHistory(tmp_path / "none"), now=fixed_now))
+    app = ScreenApp(lambda: HistoryScreen(open_store(tmp_path / "none"), now=fixed_now))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert "No recorded sessions yet" in str(app.screen.query_one("#history-empty", Static).render())
@@ -252,7 +256,8 @@ async def test_c_and_h_are_in_the_help_and_the_footer_and_open_their_screens(tmp
         assert isinstance(app.screen, HistoryScreen)
 
 
-def test_a_session_files_age_is_its_start(tmp_path: Path) -> None:
-    write_recording(tmp_path, recorded_session("a", "Task", finished=True, cost=0.01), NOW)
-    [summary] = JsonlSessionHistory(tmp_path).list()
+def test_a_sessions_age_is_its_start(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_recording(store, recorded_session("a", "Task", finished=True, cost=0.01), NOW)
+    [summary] = store.list()
     assert summary.started_at == NOW - timedelta(seconds=1.3)

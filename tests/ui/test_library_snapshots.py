@@ -14,11 +14,19 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from facilitair_tui.library import JsonlSessionHistory, MemoryCacheCatalog
+from facilitair_tui.library import MemoryCacheCatalog
 from facilitair_tui.screens.cache_inspector import CacheInspectorScreen
 from facilitair_tui.screens.history import HistoryScreen
 
-from .library_support import NOW, ScreenApp, fixed_now, recorded_session, seeded_solutions, write_recording
+from .library_support import (
+    NOW,
+    ScreenApp,
+    fixed_now,
+    open_store,
+    recorded_session,
+    seeded_solutions,
+    write_recording,
+)
 
 SnapCompare = Callable[..., bool]
 
@@ -35,16 +43,16 @@ def test_cache_inspector_with_three_solutions(snap_compare: SnapCompare) -> None
 
 
 def test_history_with_two_sessions(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    history = open_store(tmp_path)
     write_recording(
-        tmp_path,
+        history,
         recorded_session("done-one", "Build a REST API for a todo list", finished=True, cost=0.0123),
         NOW - timedelta(days=1),
     )
     write_recording(
-        tmp_path,
+        history,
         recorded_session("cut-short", "Write a URL shortener", finished=False, cost=0.004),
         NOW - timedelta(minutes=20),
     )
-    history = JsonlSessionHistory(tmp_path)
     app = ScreenApp(lambda: HistoryScreen(history, now=fixed_now, live_clock=False))
     assert snap_compare(app, terminal_size=(100, 30), run_before=_settle)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -18,8 +16,6 @@ from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.library import (
     CachedSolution,
     EmptyCacheCatalog,
-    JsonlSessionHistory,
-    JsonlSessionRecorder,
     MemoryCacheCatalog,
     format_age,
 )
@@ -90,13 +86,6 @@ def session_events(sid: str = "s1", *, finished: bool = True) -> list[ev.Event]:
     return events
 
 
-def record(directory: Path, events: list[ev.Event]) -> JsonlSessionRecorder:
-    recorder = JsonlSessionRecorder(directory)
-    for event in events:
-        recorder.record(event)
-    return recorder
-
-
 # ---------------------------------------------------------------------------- cache catalogs
 
 
@@ -137,83 +126,6 @@ def test_ages_read_like_a_person_would_say_them() -> None:
     assert format_age(T0, T0 + timedelta(minutes=5)) == "5 min ago"
     assert format_age(T0, T0 + timedelta(hours=3)) == "3 h ago"
     assert format_age(T0, T0 + timedelta(days=2, hours=1)) == "2 d ago"
-
-
-# ---------------------------------------------------------------------------- recorder and history
-
-
-def test_recorded_session_reads_back_event_for_event(tmp_path: Path) -> None:
-    directory = tmp_path / "sessions"
-    events = session_events()
-    record(directory, events)
-    path = directory / "s1.jsonl"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    os.utime(path, (T0.timestamp(), T0.timestamp()))
-
-    history = JsonlSessionHistory(directory)
-    assert history.events("s1") == events
-    [summary] = history.list()
-    assert summary.id == "s1"
-    assert summary.task == "Build a todo API"
-    assert summary.status == "done"
-    assert summary.cost_usd == pytest.approx(0.002)
-    assert summary.duration_s == pytest.approx(0.6)
-    assert (summary.chunks_done, summary.chunks_total) == (1, 2)
-    assert summary.started_at == T0 - timedelta(seconds=0.6)
-    assert not summary.resumable and summary.note == ""
-
-
-def test_a_session_without_session_finished_is_interrupted(tmp_path: Path) -> None:
-    record(tmp_path, session_events(finished=False))
-    [summary] = JsonlSessionHistory(tmp_path).list()
-    assert summary.status == "interrupted"
-    assert summary.cost_usd == pytest.approx(0.002)
-    assert summary.duration_s == pytest.approx(0.5)
-    assert summary.resumable
-
-
-def test_a_truncated_last_line_ends_the_recording_there_and_is_noted(tmp_path: Path) -> None:
-    events = session_events()
-    record(tmp_path, events)
-    path = tmp_path / "s1.jsonl"
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 20])  # the last write was cut short
-
-    history = JsonlSessionHistory(tmp_path)
-    assert history.events("s1") == events[:-1]
-    [summary] = history.list()
-    assert summary.status == "interrupted"
-    assert "line 7 is not a valid event" in summary.note
-
-
-def test_garbage_files_never_crash_the_history(tmp_path: Path) -> None:
-    (tmp_path / "junk.jsonl").write_bytes(b"\x00\xffnot json\n")
-    (tmp_path / "empty.jsonl").write_bytes(b"")
-    summaries = {s.id: s for s in JsonlSessionHistory(tmp_path).list()}
-    assert set(summaries) == {"junk", "empty"}
-    assert "line 1 is not a valid event" in summaries["junk"].note
-    assert "no session_started" in summaries["empty"].note
-    with pytest.raises(KeyError):
-        JsonlSessionHistory(tmp_path).events("../etc/passwd")
-    assert JsonlSessionHistory(tmp_path / "missing").list() == []
-
-
-def test_a_rerun_of_the_same_session_id_gets_its_own_file(tmp_path: Path) -> None:
-    recorder = record(tmp_path, session_events())
-    for event in session_events():
-        recorder.record(event)
-    history = JsonlSessionHistory(tmp_path)
-    assert sorted(s.id for s in history.list()) == ["s1", "s1-2"]
-    assert history.events("s1-2") == session_events()
-
-
-def test_newest_session_comes_first(tmp_path: Path) -> None:
-    record(tmp_path, session_events("old"))
-    record(tmp_path, session_events("new"))
-    os.utime(tmp_path / "old.jsonl", (T0.timestamp() - 3600, T0.timestamp() - 3600))
-    os.utime(tmp_path / "new.jsonl", (T0.timestamp(), T0.timestamp()))
-    assert [s.id for s in JsonlSessionHistory(tmp_path).list()] == ["new", "old"]
 
 
 # ---------------------------------------------------------------------------- replay
