@@ -134,6 +134,11 @@ def show(session_id: str, as_json: bool) -> None:
         out.print(
             "context: " + escape(", ".join(f"{k}={v}" for k, v in s["context"].items())), soft_wrap=True
         )
+    models = s["models"]
+    if models:
+        shown = set(models.values())
+        text = next(iter(shown)) if len(shown) == 1 else ", ".join(f"{k} {v}" for k, v in models.items())
+        out.print(f"models: {escape(text)}", soft_wrap=True)
     if s["parent_id"]:
         out.print(f"branch: {escape(_label(s))}", soft_wrap=True)
     table = Table(title_justify="left")
