@@ -546,6 +546,8 @@ class SessionRecorder:
 
     def _begin(self, started: ev.SessionStarted) -> Writer:
         store, spec = self.store, self.spec
+        if store.exists(self.session_id):
+            raise StoreError(f"a session with id {self.session_id} is already recorded")
         self._lock = store._try_lock(self.session_id)
         if self._lock is None:
             raise StoreError(f"session {self.session_id} is already being recorded by another process")

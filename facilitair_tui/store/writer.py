@@ -6,10 +6,13 @@ loop's thread). The writer thread takes what has queued and commits it as one tr
 ~``WINDOW_S`` of tokens. Some events must never be lost once the user has seen them: the caller
 waits on a ``barrier`` after them, which commits at once (see ``BARRIER_EVENTS``).
 
-A write that fails (the database locked by another program for longer than the busy timeout, a
-full disk) is kept and retried with the next batch; ``problem`` says what went wrong until a
-write succeeds again. Nothing is dropped while the process lives; at ``close`` whatever could not
-be written is handed back (``Writer.unwritten``) for the caller to keep elsewhere.
+A write that fails for a passing reason (the database locked by another program for longer than
+the busy timeout, a full disk, an I/O error) is kept and retried with the next batch; ``problem``
+says what went wrong until a write succeeds again. Any other failure belongs to one session (a
+duplicate id, a row the schema refuses): that session is set aside, its events kept for the
+caller, and the other sessions go on being written. Nothing is dropped while the process lives;
+at ``close`` whatever could not be written is handed back (``Writer.unwritten``) for the caller
+to keep elsewhere.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Writer:
         self._executions: dict[tuple[str, int, str], int] = {}
         self.problem: str | None = None
         self.unwritten: list[ev.Event] = []
+        self._rejected: set[str] = set()  # sessions whose rows cannot be written
         self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
         self._thread.start()
 
@@ -160,25 +164,57 @@ class Writer:
                 return False
 
     def _commit(self, conn: sqlite3.Connection) -> None:
-        batch = self._pending
-        executions = dict(self._executions)
+        batch = [item for item in self._pending if not self._set_aside(item)]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _Apply(conn, self._executions).batch(batch)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            self._transaction(conn, batch)
         except sqlite3.Error as exc:
-            self._executions = executions  # the rolled-back rows' ids are not real
-            self.problem = _explain(exc)
-            return
-        self.problem = None
+            if _passing(exc):
+                self.problem = _explain(exc)
+                return
+            self._commit_each_session(conn, batch)
+        else:
+            self.problem = None
         self._pending = []
         for item in batch:
             if isinstance(item, _Barrier):
                 item.done.set()
+
+    def _transaction(self, conn: sqlite3.Connection, items: list[Item]) -> None:
+        executions = dict(self._executions)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _Apply(conn, self._executions).batch(items)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            self._executions = executions  # the rolled-back rows' ids are not real
+            raise
+
+    def _commit_each_session(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+        """A batch failed for a reason that will not pass: write it session by session, and set
+        aside the sessions that still fail."""
+        by_session: dict[str, list[Item]] = {}
+        for item in batch:
+            if isinstance(item, Begin | ev.Event):
+                by_session.setdefault(item.session_id, []).append(item)
+        for sid, items in by_session.items():
+            try:
+                self._transaction(conn, items)
+            except sqlite3.Error as exc:
+                self._rejected.add(sid)
+                self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+                self.problem = f"session {sid} could not be saved ({exc}); its events are kept aside"
+
+    def _set_aside(self, item: Item) -> bool:
+        """Items of a session that cannot be written go straight to ``unwritten``."""
+        if isinstance(item, Begin | ev.Event) and item.session_id in self._rejected:
+            if isinstance(item, ev.Event):
+                self.unwritten.append(item)
+            return True
+        return False
 
     def _drain_unwritten(self) -> None:
         items: list[object] = list(self._pending)
@@ -191,6 +227,14 @@ class Writer:
                 self.unwritten.append(item)
             elif isinstance(item, _Barrier):
                 item.done.set()
+
+
+def _passing(exc: sqlite3.Error) -> bool:
+    """A failure that may go away by itself: another program holds the lock, the disk is full."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "busy", "full", "disk i/o")
+    )
 
 
 def _explain(exc: sqlite3.Error) -> str:

@@ -133,9 +133,9 @@ def hold_from_chunk(chunk: int) -> Hold:
 
 
 def collaboration(
-    provider: ScriptedProvider | GatedProvider, *, clock: FakeClock | None = None
+    provider: ScriptedProvider | GatedProvider, *, clock: FakeClock | None = None, session_id: str = "ui-test"
 ) -> Collaboration:
-    spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", session_id="ui-test")
+    spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", session_id=session_id)
     # One attempt per call: a scripted failure shows at once (the gateway's retries have their own tests).
     return Collaboration(spec, SingleProviderResolver(provider), clock=clock or FakeClock(), retry=NO_RETRY)
 

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from textual.widgets import Button, DataTable, Input, Static
 
 from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.orchestrator import Collaboration, Continuation, SessionSpec
 from facilitair_tui.library import EmptyCacheCatalog, MemoryCacheCatalog
-from facilitair_tui.providers.scripted import ScriptedProvider
+from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.screens.cache_inspector import EMPTY_CACHE, CacheInspectorScreen, SolutionScreen
 from facilitair_tui.screens.confirm import ConfirmScreen
+from facilitair_tui.screens.fork import ForkScreen
 from facilitair_tui.screens.help import HelpScreen
 from facilitair_tui.screens.history import RESUME_NOTE, HistoryScreen
 from facilitair_tui.screens.main import MainScreen
+from facilitair_tui.session import Prepared
+from facilitair_tui.store import SessionStore, StoredSession
 from facilitair_tui.widgets.final_output import FULL_TAB, FinalOutput
+from tests.support.scripted import chunk_of
 
 from .library_support import (
     NOW,
@@ -261,3 +267,120 @@ def test_a_sessions_age_is_its_start(tmp_path: Path) -> None:
     write_recording(store, recorded_session("a", "Task", finished=True, cost=0.01), NOW)
     [summary] = store.list()
     assert summary.started_at == NOW - timedelta(seconds=1.3)
+
+
+# ---------------------------------------------------------------------------- resume and fork
+
+
+async def cut_session(store: SessionStore, chunks_done: int) -> str:
+    """A real session recorded only up to the end of chunk ``chunks_done``: what a crash leaves."""
+    collab = collaboration(ScriptedProvider(Script()), clock=FakeClock(0.01), session_id="cut-session")
+    recorder = store.recorder(collab.spec, collab.session_id)
+    syntheses = 0
+    async for event in collab.events():
+        if syntheses < chunks_done:
+            recorder.record(event)
+        syntheses += isinstance(event, ev.Synthesis)
+    recorder.close()
+    return collab.session_id
+
+
+class NoRegistry:
+    async def aclose(self) -> None:
+        pass
+
+
+def scripted_continuation(calls: list[dict[str, Any]], providers: list[ScriptedProvider]) -> Any:
+    """``session.prepare_continuation`` on the scripted provider: the same Continuation, the real engine."""
+
+    def prepare(stored: StoredSession, **changes: Any) -> Prepared:
+        calls.append(changes)
+        at = changes["at_chunk"] if changes["at_chunk"] is not None else len(stored.syntheses)
+        feedback: dict[int, list[str]] = {}
+        for item in stored.feedback:
+            if item.chunk > at:
+                feedback.setdefault(item.chunk, []).append(item.text)
+        if changes["feedback"]:
+            feedback = {at + 1: changes["feedback"]}
+        provider = ScriptedProvider(Script())
+        providers.append(provider)
+        spec = SessionSpec(
+            task=stored.summary.task,
+            workflow=stored.workflow,  # type: ignore[arg-type]
+            strategy="test",
+            continuation=Continuation(
+                parent_id=stored.summary.id,
+                chunks=stored.syntheses[:at],
+                feedback=feedback,
+                change="feedback" if changes["feedback"] else "",
+            ),
+        )
+        return Prepared(Collaboration(spec, SingleProviderResolver(provider)), NoRegistry())  # type: ignore[arg-type]
+
+    return prepare
+
+
+async def test_r_resumes_an_interrupted_session_and_f_forks_one_from_the_history(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    parent = await cut_session(store, chunks_done=2)
+    calls: list[dict[str, Any]] = []
+    providers: list[ScriptedProvider] = []
+    app = FacilitairApp(
+        entry=None,
+        collaboration=collaboration(ScriptedProvider(Script()), clock=FakeClock(0.01)),
+        store=store,
+        prepare_continuation=scripted_continuation(calls, providers),
+        live_clock=False,
+    )
+    async with app.run_test(size=(200, 50)) as pilot:
+        live = app.main_screen
+        assert live is not None
+        await wait_done(pilot, live)
+        await pilot.press("h")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        row = [s.id for s in history.sessions].index(parent)
+        history.table.move_cursor(row=row)
+        await pilot.pause()
+        assert history.query_one("#history-resume", Button).display
+        assert RESUME_NOTE in str(history.query_one("#history-note", Static).render())
+
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, MainScreen) and app.screen is not live, "resumed"
+        )
+        resumed = app.screen
+        assert isinstance(resumed, MainScreen) and not resumed.replaying
+        await wait_done(pilot, resumed)
+        assert calls == [{"at_chunk": None, "feedback": None, "strategy": None}]
+        # The reused chunks called no model; the synthesis panel has all four chunks.
+        assert {chunk_of(c.request) for c in providers[0].calls} == {3, 4}
+        assert resumed.view.final is not None and resumed.view.final.status == "done"
+
+        # Both branches are in the history: the resume under the session it continues.
+        await pilot.press("h")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        ids = [s.id for s in history.sessions]
+        child = resumed.collaboration.session_id
+        assert ids.index(child) == ids.index(parent) + 1
+        assert "└ resume of" in str(history.table.get_row_at(ids.index(child))[1])
+
+        history.table.move_cursor(row=ids.index(parent))
+        await pilot.press("f")
+        fork = app.screen
+        assert isinstance(fork, ForkScreen)
+        fork.query_one("#fork-chunk", Input).value = "7"
+        await pilot.press("enter")
+        assert "from 0 to 2" in str(fork.query_one("#fork-error", Static).render())
+        fork.query_one("#fork-chunk", Input).value = "1"
+        fork.query_one("#fork-feedback", Input).value = "use PostgreSQL"
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, MainScreen) and app.screen is not resumed, "forked"
+        )
+        forked = app.screen
+        assert isinstance(forked, MainScreen)
+        await wait_done(pilot, forked)
+        assert calls[-1] == {"at_chunk": 1, "feedback": ["use PostgreSQL"], "strategy": None}
+        assert {chunk_of(c.request) for c in providers[1].calls} == {2, 3, 4}

@@ -29,6 +29,7 @@ from facilitair_tui.store import (
     StoreError,
     schema,
 )
+from facilitair_tui.store.writer import Begin
 from tests.support.scripted import chunk_of
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
@@ -258,3 +259,35 @@ def test_a_recording_made_elsewhere_imports_and_its_tail_can_follow(store: Sessi
     assert not store.summary("copied").resumable  # no workflow definition came with it
     with pytest.raises(StoreError, match="already"):
         store.import_events(copy)
+
+
+def test_a_session_that_cannot_be_written_is_set_aside_and_the_others_go_on(store: SessionStore) -> None:
+    first = run_session(store, "first")
+    sid = first[0].session_id
+    # A recorder refuses an id that is already recorded, before anything is written.
+    spec = SessionSpec(task="again", workflow=WORKFLOW, strategy="test")
+    with pytest.raises(StoreError, match="already recorded"):
+        store.recorder(spec, sid).record(first[0])
+    # Should a session's rows still fail (here: its row again, straight to the writer), only that
+    # session is set aside: its events are kept for the caller, the next session is written.
+    writer = store._writer_started()
+    writer.put(
+        Begin(
+            session_id=sid,
+            task="dup",
+            context={},
+            strategy="test",
+            models={},
+            spec={},
+            workflow_name="w",
+            workflow_definition=None,
+            chunks_total=1,
+            started_at=0.0,
+            pid=0,
+        )
+    )
+    writer.put(ev.ChunkStarted(session_id=sid, seq=999, chunk=1, title="A", total=1))
+    second = run_session(store, "second")
+    assert store.events(second[0].session_id) == second
+    assert store.events(sid) == first
+    assert store.close() == [ev.ChunkStarted(session_id=sid, seq=999, chunk=1, title="A", total=1)]
