@@ -136,8 +136,8 @@ def show(session_id: str, as_json: bool) -> None:
         )
     models = s["models"]
     if models:
-        shown = set(models.values())
-        text = next(iter(shown)) if len(shown) == 1 else ", ".join(f"{k} {v}" for k, v in models.items())
+        distinct = set(models.values())
+        text = next(iter(distinct)) if len(distinct) == 1 else ", ".join(f"{k} {v}" for k, v in models.items())
         out.print(f"models: {escape(text)}", soft_wrap=True)
     if s["parent_id"]:
         out.print(f"branch: {escape(_label(s))}", soft_wrap=True)
