@@ -137,7 +137,9 @@ def show(session_id: str, as_json: bool) -> None:
     models = s["models"]
     if models:
         distinct = set(models.values())
-        text = next(iter(distinct)) if len(distinct) == 1 else ", ".join(f"{k} {v}" for k, v in models.items())
+        text = (
+            next(iter(distinct)) if len(distinct) == 1 else ", ".join(f"{k} {v}" for k, v in models.items())
+        )
         out.print(f"models: {escape(text)}", soft_wrap=True)
     if s["parent_id"]:
         out.print(f"branch: {escape(_label(s))}", soft_wrap=True)
