@@ -57,20 +57,24 @@ def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_b
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     collaboration = prepared.collaboration
     recorder = store.recorder(collaboration.spec, collaboration.session_id)
-    if as_json:
-        show: Sink = json_sink
-        status = asyncio.run(
-            drive(collaboration, recorded(recorder, show), prepared.aclose, budget_answer(on_budget, False))
-        )
-    else:
-        renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
-        with renderer:
-            answer = budget_answer(on_budget, True, renderer)
+    try:
+        if as_json:
+            show: Sink = json_sink
             status = asyncio.run(
-                drive(collaboration, recorded(recorder, renderer.handle), prepared.aclose, answer)
+                drive(
+                    collaboration, recorded(recorder, show), prepared.aclose, budget_answer(on_budget, False)
+                )
             )
+        else:
+            renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
+            with renderer:
+                answer = budget_answer(on_budget, True, renderer)
+                status = asyncio.run(
+                    drive(collaboration, recorded(recorder, renderer.handle), prepared.aclose, answer)
+                )
+    finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
+        keep_unwritten(store.close())
     prepared.record_spend(status)
-    keep_unwritten(store.close())
     sys.exit(exit_code(status))
 
 

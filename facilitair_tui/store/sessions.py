@@ -217,7 +217,20 @@ class SessionStore:
                 dead.append(sid)
             finally:
                 self._unlock(sid, lock, remove=True)
+        self._sweep_locks(set(running))
         return dead
+
+    def _sweep_locks(self, running: set[str]) -> None:
+        """Remove lock files no live process holds (left by one that died before its first row
+        was written, or between its last commit and removing its lock)."""
+        with contextlib.suppress(OSError):
+            for path in self._locks_dir.glob("*.lock"):
+                sid = path.stem
+                if sid in running:
+                    continue
+                lock = self._try_lock(sid)  # held: its process is about to write the first row
+                if lock is not None:
+                    self._unlock(sid, lock, remove=True)
 
     def _lock_path(self, session_id: str) -> Path:
         return self._locks_dir / f"{session_id}.lock"
