@@ -238,14 +238,22 @@ class SessionStore:
     def _try_lock(self, session_id: str) -> IO[bytes] | None:
         """Take the session's lock without waiting; None when a live process holds it."""
         self._locks_dir.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT, 0o600)
-        handle = os.fdopen(fd, "r+b")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = self._lock_path(session_id)
+        while True:
+            handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return None
+            # Another process may have removed the file between our open and our lock: a lock on
+            # a removed file guards nothing, so take the one at the path again.
+            try:
+                if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                    return handle
+            except FileNotFoundError:
+                pass
             handle.close()
-            return None
-        return handle
 
     def _unlock(self, session_id: str, handle: IO[bytes], *, remove: bool) -> None:
         if remove:
