@@ -19,7 +19,15 @@ from . import __version__, models
 from .cache_cli import cache_group
 from .config import load_settings
 from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail, session_options
+from .frontend import (
+    EXIT_CONFIG,
+    EXIT_USAGE,
+    OneLineUsageErrors,
+    err_console,
+    fail,
+    run_options,
+    session_options,
+)
 from .headless import open_store_or_fail, run_prepared
 from .sessions_cli import sessions_group
 
@@ -30,19 +38,7 @@ def main() -> None:
     """Facilitair: several LLM agents work on your software task together, live."""
 
 
-class _OneLineUsageErrors(click.Command):
-    """A bad option value fails like every other bad input: one line, or one JSON error event."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        as_json = "--json" in args  # read first: click consumes ``args`` as it parses
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            message = f"{exc.format_message()} (see: facilitair {self.name} --help)"
-            fail(message, EXIT_USAGE, as_json=as_json)
-
-
-@main.command(cls=_OneLineUsageErrors)
+@main.command(cls=OneLineUsageErrors)
 @click.argument("task")
 @session_options
 @click.option(
@@ -52,17 +48,7 @@ class _OneLineUsageErrors(click.Command):
     metavar="N",
     help="A role that reads another starts after N of its tokens.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
-)
-@click.option(
-    "--on-budget",
-    type=click.Choice(["ask", "continue", "cheaper", "stop"]),
-    default="ask",
-    show_default=True,
-    help="What to do when a chunk could pass the budget: ask (on the terminal; without one, stop), "
-    "go on, switch to the cheaper strategy offered, or stop.",
-)
+@run_options
 def collaborate(
     task: str,
     context: tuple[str, ...],

@@ -45,6 +45,57 @@ def exit_code(final: ev.SessionFinished | None) -> int:
     return EXIT_OK
 
 
+class OneLineUsageErrors(click.Command):
+    """A bad option value fails like every other bad input: one line, or one JSON error event."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        as_json = "--json" in args  # read first: click consumes ``args`` as it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            names, node = [], ctx
+            while node.parent is not None:  # the root's name is however Python was started
+                names.append(node.info_name or "")
+                node = node.parent
+            path = " ".join(["facilitair", *reversed(names)])
+            fail(f"{exc.format_message()} (see: {path} --help)", EXIT_USAGE, as_json=as_json)
+
+
+def _budget_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--budget",
+        "budget_usd",
+        type=click.FloatRange(min=0),
+        metavar="USD",
+        help=f"Pause before a chunk that could take {what} cost past USD dollars.",
+    )
+
+
+def run_options(command: F) -> F:
+    """How a session runs on the terminal: --json and the answer to the budget guard."""
+    options = [
+        click.option(
+            "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
+        ),
+        click.option(
+            "--on-budget",
+            type=click.Choice(["ask", "continue", "cheaper", "stop"]),
+            default="ask",
+            show_default=True,
+            help="What to do when a chunk could pass the budget: ask (on the terminal; without one, "
+            "stop), go on, switch to the cheaper strategy offered, or stop.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def continuation_options(command: F) -> F:
+    """What ``sessions resume`` and ``sessions fork`` share: how the new session runs, its budget."""
+    return _budget_option("the new session's")(run_options(command))
+
+
 def session_options(command: F) -> F:
     """The options that shape a collaboration: context, strategy, model, workflow, max tokens, budget."""
     options = [
@@ -74,13 +125,7 @@ def session_options(command: F) -> F:
             metavar="N",
             help="Cap every model call at N output tokens.",
         ),
-        click.option(
-            "--budget",
-            "budget_usd",
-            type=click.FloatRange(min=0),
-            metavar="USD",
-            help="Pause before a chunk that could take the session's cost past USD dollars.",
-        ),
+        _budget_option("the session's"),
         click.option(
             "--no-cache",
             "no_cache",

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .core import events as ev
 from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail
+from .frontend import EXIT_CONFIG, EXIT_USAGE, OneLineUsageErrors, continuation_options, err_console, fail
 from .headless import known_workflows, open_store_or_fail, play, run_prepared
 from .library import SessionSummary, branch_label, branches, format_age
 from .render import clock, finished_summary, money
@@ -73,7 +73,7 @@ def summary_dict(s: SessionSummary) -> dict[str, Any]:
     }
 
 
-@sessions_group.command(name="list")
+@sessions_group.command(cls=OneLineUsageErrors, name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
 def list_sessions(as_json: bool) -> None:
     """Every recorded session; resumes and forks under the session they branch from."""
@@ -111,7 +111,7 @@ def _status(s: SessionSummary) -> str:
     return f"[{colour}]{s.status}[/]{extra}"
 
 
-@sessions_group.command(name="show")
+@sessions_group.command(cls=OneLineUsageErrors, name="show")
 @click.argument("session_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON (no events).")
 def show(session_id: str, as_json: bool) -> None:
@@ -206,7 +206,7 @@ def _record(store: SessionStore, sid: str, *, events: bool) -> dict[str, Any]:
     return record
 
 
-@sessions_group.command(name="export")
+@sessions_group.command(cls=OneLineUsageErrors, name="export")
 @click.argument("session_id", metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option(
@@ -271,7 +271,7 @@ def markdown(store: SessionStore, sid: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-@sessions_group.command(name="delete")
+@sessions_group.command(cls=OneLineUsageErrors, name="delete")
 @click.argument("session_id", metavar="ID")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 def delete(session_id: str, yes: bool) -> None:
@@ -289,7 +289,7 @@ def delete(session_id: str, yes: bool) -> None:
     err_console.print(f"deleted session {sid}")
 
 
-@sessions_group.command(name="replay")
+@sessions_group.command(cls=OneLineUsageErrors, name="replay")
 @click.argument("session_id", metavar="ID")
 @click.option(
     "--speed",
@@ -317,36 +317,9 @@ def replay(session_id: str, speed: str, as_json: bool) -> None:
         err_console.print(f"[dim]the recording ends here ({stored.summary.status}).[/]")
 
 
-_budget_options = [
-    click.option(
-        "--json", "as_json", is_flag=True, help="Write the events as JSON Lines to stdout, nothing else."
-    ),
-    click.option(
-        "--budget",
-        "budget_usd",
-        type=click.FloatRange(min=0),
-        metavar="USD",
-        help="Pause before a chunk that could take the new session's cost past USD dollars.",
-    ),
-    click.option(
-        "--on-budget",
-        type=click.Choice(["ask", "continue", "cheaper", "stop"]),
-        default="ask",
-        show_default=True,
-        help="What to do when a chunk could pass the budget (as for collaborate).",
-    ),
-]
-
-
-def _with_run_options(command: Any) -> Any:
-    for option in reversed(_budget_options):
-        command = option(command)
-    return command
-
-
-@sessions_group.command(name="resume")
+@sessions_group.command(cls=OneLineUsageErrors, name="resume")
 @click.argument("session_id", metavar="ID")
-@_with_run_options
+@continuation_options
 def resume(session_id: str, as_json: bool, budget_usd: float | None, on_budget: str) -> None:
     """Continue an interrupted, stopped or failed session from its last finished chunk: the same
     workflow, context, models and syntheses; the finished chunks are not run again."""
@@ -370,7 +343,7 @@ def resume(session_id: str, as_json: bool, budget_usd: float | None, on_budget: 
     _continue(store, stored, as_json=as_json, on_budget=on_budget, budget_usd=budget_usd)
 
 
-@sessions_group.command(name="fork")
+@sessions_group.command(cls=OneLineUsageErrors, name="fork")
 @click.argument("session_id", metavar="ID")
 @click.option(
     "--at",
@@ -395,7 +368,7 @@ def resume(session_id: str, as_json: bool, budget_usd: float | None, on_budget: 
     metavar="ROLE=PROVIDER:MODEL",
     help="Move one role to a model.",
 )
-@_with_run_options
+@continuation_options
 def fork(
     session_id: str,
     at_chunk: int | None,
@@ -448,7 +421,7 @@ def _continue(store: SessionStore, stored: Any, *, as_json: bool, on_budget: str
     run_prepared(prepared, store, as_json=as_json, on_budget=on_budget)
 
 
-@sessions_group.command(name="import")
+@sessions_group.command(cls=OneLineUsageErrors, name="import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def import_recording(file: Path) -> None:
     """Store a recording kept as JSON Lines of events (e.g. one the store could not save)."""
