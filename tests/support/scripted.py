@@ -6,7 +6,10 @@ match in one place means a wording change touches one test helper, not every sui
 
 from __future__ import annotations
 
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.core.provider import ChatRequest
+from facilitair_tui.store import SessionStore
 
 TITLES = ("Requirements", "Architecture", "Implementation", "Review")
 
@@ -18,3 +21,16 @@ def chunk_of(request: ChatRequest) -> int:
         if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
             return index
     raise AssertionError(f"no chunk in prompt: {text!r}")
+
+
+async def record_cut(store: SessionStore, collaboration: Collaboration, chunks_done: int) -> str:
+    """Run a whole session but record it only to the end of chunk ``chunks_done``, then let go
+    of it without ``session_finished``: what a crash after that chunk leaves in the store."""
+    recorder = store.recorder(collaboration.spec, collaboration.session_id)
+    syntheses = 0
+    async for event in collaboration.events():
+        if syntheses < chunks_done:
+            recorder.record(event)
+        syntheses += isinstance(event, ev.Synthesis)
+    recorder.close()
+    return collaboration.session_id

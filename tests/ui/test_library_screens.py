@@ -20,9 +20,9 @@ from facilitair_tui.screens.help import HelpScreen
 from facilitair_tui.screens.history import RESUME_NOTE, HistoryScreen
 from facilitair_tui.screens.main import MainScreen
 from facilitair_tui.session import Prepared
-from facilitair_tui.store import SessionStore, StoredSession
+from facilitair_tui.store import StoredSession
 from facilitair_tui.widgets.final_output import FULL_TAB, FinalOutput
-from tests.support.scripted import chunk_of
+from tests.support.scripted import chunk_of, record_cut
 
 from .library_support import (
     NOW,
@@ -272,19 +272,6 @@ def test_a_sessions_age_is_its_start(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- resume and fork
 
 
-async def cut_session(store: SessionStore, chunks_done: int) -> str:
-    """A real session recorded only up to the end of chunk ``chunks_done``: what a crash leaves."""
-    collab = collaboration(ScriptedProvider(Script()), clock=FakeClock(0.01), session_id="cut-session")
-    recorder = store.recorder(collab.spec, collab.session_id)
-    syntheses = 0
-    async for event in collab.events():
-        if syntheses < chunks_done:
-            recorder.record(event)
-        syntheses += isinstance(event, ev.Synthesis)
-    recorder.close()
-    return collab.session_id
-
-
 class NoRegistry:
     async def aclose(self) -> None:
         pass
@@ -322,7 +309,8 @@ def scripted_continuation(calls: list[dict[str, Any]], providers: list[ScriptedP
 
 async def test_r_resumes_an_interrupted_session_and_f_forks_one_from_the_history(tmp_path: Path) -> None:
     store = open_store(tmp_path)
-    parent = await cut_session(store, chunks_done=2)
+    cut = collaboration(ScriptedProvider(Script()), clock=FakeClock(0.01), session_id="cut-session")
+    parent = await record_cut(store, cut, chunks_done=2)
     calls: list[dict[str, Any]] = []
     providers: list[ScriptedProvider] = []
     app = FacilitairApp(

@@ -17,7 +17,7 @@ from facilitair_tui.core.orchestrator import Collaboration, Continuation, Sessio
 from facilitair_tui.core.provider import UsageError
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.store import SessionStore
-from tests.support.scripted import chunk_of
+from tests.support.scripted import chunk_of, record_cut
 from tests.unit.test_orchestrator import TASK, WORKFLOW, Script, run
 
 CONTEXT = {"language": "python"}
@@ -36,16 +36,9 @@ def session(continuation: Continuation | None = None) -> tuple[Collaboration, Sc
 
 
 async def record_until(store: SessionStore, chunks_done: int) -> tuple[str, ScriptedProvider]:
-    """Run a whole session but record it only up to the end of chunk ``chunks_done`` (a crash)."""
+    """A whole session recorded only to the end of chunk ``chunks_done`` (a crash), and its provider."""
     collab, provider = session()
-    recorder = store.recorder(collab.spec, collab.session_id)
-    syntheses = 0
-    async for event in collab.events():
-        if syntheses < chunks_done:
-            recorder.record(event)
-        syntheses += isinstance(event, ev.Synthesis)
-    recorder.close()  # the process "died": no session_finished
-    return collab.session_id, provider
+    return await record_cut(store, collab, chunks_done), provider
 
 
 @pytest.fixture
