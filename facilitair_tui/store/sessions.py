@@ -548,6 +548,7 @@ class SessionRecorder:
 
     def record(self, event: ev.Event) -> None:
         writer = self._writer
+        first = writer is None
         if writer is None:
             if not isinstance(event, ev.SessionStarted):
                 raise ValueError("a session's recording starts with its session_started event")
@@ -556,7 +557,8 @@ class SessionRecorder:
             event = msgspec.structs.replace(event, seq=self._seq + 1)
         self._seq = event.seq
         writer.put(event)
-        if isinstance(event, BARRIER_EVENTS) and writer.problem is None:
+        # The first event shows the session's id: once shown, the session must be in the store.
+        if (first or isinstance(event, BARRIER_EVENTS)) and writer.problem is None:
             writer.barrier()
         if isinstance(event, ev.SessionFinished):
             self.close()
