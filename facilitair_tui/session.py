@@ -237,6 +237,8 @@ def prepare_continuation(
             chunks=stored.syntheses[:at_chunk],
             feedback=planned,
             change="; ".join(changes),
+            # A resume of a session killed after its last chunk: nothing is left but to finish it.
+            finish_only=not changes and at_chunk == len(workflow.chunks) and summary.status != "done",
         ),
     )
     request = {"continues": summary.id, "at_chunk": at_chunk}

@@ -92,6 +92,9 @@ class Continuation:
     feedback: Mapping[int, Sequence[str]] = field(default_factory=dict)
     # What this branch changed, in words ("" for a resume).
     change: str = ""
+    # The parent finished every chunk but not the session (it was killed or stopped in between):
+    # all its chunks are reused and nothing runs; the new session only finishes it.
+    finish_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class SessionSpec:
             reused, total = len(self.continuation.chunks), len(self.workflow.chunks)
             if [s.chunk for s in self.continuation.chunks] != list(range(1, reused + 1)):
                 raise UsageError("the reused chunks must be chunks 1 to N of the recorded session, in order")
-            if reused >= total:
+            if reused > total or (reused == total and not self.continuation.finish_only):
                 raise UsageError(
                     f"all {total} chunks of that session are done, so nothing would run; "
                     f"pick an earlier chunk (0 to {total - 1})"

@@ -515,7 +515,8 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
         duration_s=last_t,
         chunks_done=done,
         chunks_total=total,
-        resumable=bool(has_workflow) and status in CONTINUABLE and done < total,
+        # Even with every chunk done (killed before its end): resuming then finishes it.
+        resumable=bool(has_workflow) and status in CONTINUABLE,
         parent_id=parent,
         reused_chunks=reused,
         change=change,
