@@ -87,7 +87,8 @@ class Script:
     careless server might). Otherwise the response streams ``deltas``; ``fault`` then strikes
     after ``fault_after`` deltas: ``drop`` closes the connection mid-body, ``malformed`` sends
     an unparseable ``data:`` line (then finishes normally), ``stall`` sleeps ``stall_s`` seconds
-    before going on (capped by the server's ``max_stall_s``).
+    before going on (capped by the server's ``max_stall_s``). ``delay_s`` is slept between two
+    deltas, so a response takes a while to stream (a real process can be stopped mid-answer).
     """
 
     deltas: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "!"])
@@ -104,6 +105,7 @@ class Script:
     fault: Fault | None = None
     fault_after: int = 0
     stall_s: float = 30.0
+    delay_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,8 @@ class OpenAISSEServer:
         for index, text in enumerate(script.deltas):
             if index == script.fault_after and not await self._fault(reader, writer, script):
                 return
+            if index and script.delay_s > 0:
+                await asyncio.sleep(script.delay_s)
             await _send_event(writer, chunk([choice({"content": text})]))
         if script.fault_after >= len(script.deltas) and not await self._fault(reader, writer, script):
             return
