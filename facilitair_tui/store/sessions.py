@@ -558,6 +558,8 @@ class SessionRecorder:
             event = msgspec.structs.replace(event, seq=self._seq + 1)
         self._seq = event.seq
         writer.put(event)
+        if type(event) is ev.Token:  # most events: no barrier, no end
+            return
         # The first event shows the session's id: once shown, the session must be in the store.
         if (first or isinstance(event, BARRIER_EVENTS)) and writer.problem is None:
             writer.barrier()
