@@ -49,6 +49,9 @@ BARRIER_EVENTS: tuple[type[ev.Event], ...] = (
 # still retried; ``problem`` says why it is late).
 BARRIER_TIMEOUT_S = 10.0
 RETRY_S = 0.5
+# How long ``close`` waits for the writer to finish. Its worst case is a retry pause, a window and
+# one last commit that waits the whole busy timeout (about 5.6 s); only a hung disk takes longer.
+CLOSE_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Begin:
 @dataclass
 class _Barrier:
     done: threading.Event = field(default_factory=threading.Event)
+    committed: bool = False  # set before ``done``: False when the write failed (it is retried)
 
 
 _CLOSE = object()
@@ -109,14 +113,15 @@ class Writer:
         self._wake.set()
 
     def barrier(self, timeout: float = BARRIER_TIMEOUT_S) -> bool:
-        """Wait until everything put so far is committed; False when that did not happen in time."""
+        """Wait until everything put so far is committed. False when it was not: the write failed
+        (it is kept and retried; ``problem`` says why) or took longer than ``timeout``."""
         if not self._thread.is_alive():
             return False
         marker = _Barrier()
         self._put_urgent(marker)
-        return marker.done.wait(timeout)
+        return marker.done.wait(timeout) and marker.committed
 
-    def close(self, timeout: float = BARRIER_TIMEOUT_S) -> list[ev.Event]:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> list[ev.Event]:
         """Commit what is queued, stop the thread; return the events that could not be written."""
         if self._thread.is_alive():
             self._put_urgent(_CLOSE)
@@ -146,10 +151,8 @@ class Writer:
                 time.sleep(RETRY_S)
                 closing = self._collect(block=False) or closing
             if self._pending:
-                self._commit(conn)
-            if closing:
-                if self._pending:  # one last try, then hand back what could not be written
-                    self._commit(conn)
+                self._commit(conn)  # when closing, the last try
+            if closing:  # hand back what could not be written
                 self._drain_unwritten()
                 return
 
@@ -193,6 +196,10 @@ class Writer:
         except sqlite3.Error as exc:
             if _passing(exc):
                 self.problem = _explain(exc)
+                # Whoever waits on a barrier here goes on now rather than through every retry.
+                for item in batch:
+                    if isinstance(item, _Barrier):
+                        item.done.set()
                 return
             self._commit_each_session(conn, batch)
         else:
@@ -200,6 +207,7 @@ class Writer:
         self._pending = []
         for item in batch:
             if isinstance(item, _Barrier):
+                item.committed = True
                 item.done.set()
 
     def _transaction(self, conn: sqlite3.Connection, items: list[Item]) -> None:

@@ -291,3 +291,42 @@ def test_a_session_that_cannot_be_written_is_set_aside_and_the_others_go_on(stor
     assert store.events(second[0].session_id) == second
     assert store.events(sid) == first
     assert store.close() == [ev.ChunkStarted(session_id=sid, seq=999, chunk=1, title="A", total=1)]
+
+
+def test_events_a_locked_database_keeps_out_are_handed_back_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("facilitair_tui.store.sessions.BUSY_TIMEOUT_MS", 100)
+    store = SessionStore.open(tmp_path / "sessions.db")
+    spec = SessionSpec(task="locked out", workflow=WORKFLOW, strategy="test")
+    recorder = store.recorder(spec, "locked-out")
+    started = ev.SessionStarted(
+        session_id="locked-out",
+        seq=1,
+        task="locked out",
+        context={},
+        strategy="test",
+        workflow="w",
+        chunks=["A"],
+    )
+    recorder.record(started)  # committed before it is shown
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program takes the write lock and keeps it
+    try:
+        later: list[ev.Event] = [
+            ev.ChunkStarted(session_id="locked-out", seq=2, chunk=1, title="A", total=1),
+            ev.Synthesis(
+                session_id="locked-out", seq=3, chunk=1, agreed=[], debated=[], confidence=None, text="x"
+            ),
+        ]
+        for event in later:
+            recorder.record(event)  # the synthesis's commit fails: the session goes on regardless
+        assert store.problem is not None and "locked by another program" in store.problem
+        assert store.close() == later
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with SessionStore.open(tmp_path / "sessions.db") as reopened:
+        assert reopened.events("locked-out") == [started]
+        assert reopened.import_events(later) == "locked-out"  # what the front end saved, taken back
+        assert reopened.events("locked-out") == [started, *later]
