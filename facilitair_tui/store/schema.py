@@ -20,7 +20,9 @@ import sqlite3
 # * ``sessions``: one row per run; ``spec`` holds what continuing it needs besides the workflow;
 # * ``chunks``, ``agent_executions`` (model, tokens, latency, cost, status), ``syntheses``,
 #   ``feedback``, ``cache_hits``: what happened, for queries and resuming;
-# * ``token_log``: every token event delivered, tied to its agent execution;
+# * ``token_log``: every token event delivered, tied to its agent execution; one row holds a run
+#   of one execution's events (those committed together): their texts joined, and per event its
+#   seq, t, length and deltas packed in ``events`` (int64, float64, int32, int32 arrays);
 # * ``events``: every other event, as its JSON, by ``seq``. With ``token_log`` it is the exact
 #   recorded stream: replay merges the two by ``seq``.
 _V1 = """
@@ -84,12 +86,13 @@ CREATE INDEX agent_executions_by_session ON agent_executions(session_id, chunk);
 CREATE TABLE token_log (
     session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
     execution_id INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,
     chunk INTEGER NOT NULL,
     agent TEXT NOT NULL,
     t REAL NOT NULL,
     text TEXT NOT NULL,
-    deltas INTEGER NOT NULL,
+    events BLOB NOT NULL,
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX token_log_by_execution ON token_log(execution_id);

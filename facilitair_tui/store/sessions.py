@@ -36,7 +36,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
-from .writer import BARRIER_EVENTS, Begin, Writer
+from .writer import BARRIER_EVENTS, PACKED_BYTES, Begin, Writer, token_events
 
 # Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
 Rows = list[Any]
@@ -282,7 +282,7 @@ class SessionStore:
                         raise StoreError(f"session {sid} is already in the store")
                     last = self._read(
                         "SELECT max(seq) FROM (SELECT seq FROM events WHERE session_id = ?"
-                        " UNION ALL SELECT seq FROM token_log WHERE session_id = ?)",
+                        " UNION ALL SELECT last_seq FROM token_log WHERE session_id = ?)",
                         (sid, sid),
                     )
                     if event.seq <= (last[0][0] or 0):
@@ -320,22 +320,16 @@ class SessionStore:
         """The recorded events in their order (``SessionHistory``); KeyError for an unknown id."""
         self.summary(id)
         others = self._read("SELECT seq, body FROM events WHERE session_id = ? ORDER BY seq", (id,))
-        tokens = self._read(
-            "SELECT seq, agent, chunk, t, text, deltas FROM token_log WHERE session_id = ? ORDER BY seq",
-            (id,),
+        tokens = [
+            token
+            for row in self._read("SELECT * FROM token_log WHERE session_id = ?", (id,))
+            for token in token_events(row)
+        ]
+        tokens.sort(key=lambda token: token.seq)  # runs of different agents interleave
+        recorded: Iterator[ev.Event] = heapq.merge(
+            (ev.from_json(body) for _, body in others), tokens, key=lambda event: event.seq
         )
-        recorded: Iterator[tuple[int, ev.Event]] = heapq.merge(
-            ((seq, ev.from_json(body)) for seq, body in others),
-            (
-                (
-                    seq,
-                    ev.Token(session_id=id, seq=seq, t=t, agent=agent, chunk=chunk, text=text, deltas=deltas),
-                )
-                for seq, agent, chunk, t, text, deltas in tokens
-            ),
-            key=lambda pair: pair[0],
-        )
-        return [event for _, event in recorded]
+        return list(recorded)
 
     def resolve(self, prefix: str) -> str:
         """The id of the one session whose id starts with ``prefix``."""
@@ -413,7 +407,8 @@ class SessionStore:
         """Each agent execution of a session: chunk, agent, model, status, tokens, latency, cost."""
         rows = self._read(
             "SELECT chunk, agent, model, status, input_tokens, output_tokens, latency_ms, cost_usd,"
-            " (SELECT count(*) FROM token_log k WHERE k.execution_id = e.id)"
+            f" (SELECT coalesce(sum(length(k.events)), 0) / {PACKED_BYTES} FROM token_log k"
+            " WHERE k.execution_id = e.id)"
             " FROM agent_executions e WHERE session_id = ? ORDER BY id",
             (session_id,),
         )

@@ -27,9 +27,11 @@ import json
 import sqlite3
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -49,6 +51,8 @@ BARRIER_EVENTS: tuple[type[ev.Event], ...] = (
 # still retried; ``problem`` says why it is late).
 BARRIER_TIMEOUT_S = 10.0
 RETRY_S = 0.5
+# Bytes per token event in ``token_log.events``: seq (int64), t (float64), length and deltas (int32).
+PACKED_BYTES = 8 + 8 + 4 + 4
 # How long ``close`` waits for the writer to finish. Its worst case is a retry pause, a window and
 # one last commit that waits the whole busy timeout (about 5.6 s); only a hung disk takes longer.
 CLOSE_TIMEOUT_S = 30.0
@@ -193,7 +197,7 @@ class Writer:
         )
         try:
             self._transaction(conn, batch)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # any failure: a passing one is retried, else its session set aside
             if _passing(exc):
                 self.problem = _explain(exc)
                 # Whoever waits on a barrier here goes on now rather than through every retry.
@@ -211,6 +215,8 @@ class Writer:
                 item.done.set()
 
     def _transaction(self, conn: sqlite3.Connection, items: list[Item]) -> None:
+        """One transaction; raises what failed (sqlite3.Error, or e.g. UnicodeEncodeError for text
+        SQLite cannot take, such as a lone surrogate a server sent)."""
         executions = dict(self._executions)
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -234,7 +240,7 @@ class Writer:
         for sid, items in by_session.items():
             try:
                 self._transaction(conn, items)
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 self._rejected.add(sid)
                 self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
                 self.problem = f"session {sid} could not be saved ({exc}); its events are kept aside"
@@ -260,7 +266,7 @@ class Writer:
                 item.done.set()
 
 
-def _passing(exc: sqlite3.Error) -> bool:
+def _passing(exc: Exception) -> bool:
     """A failure that may go away by itself: another program holds the lock, the disk is full."""
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and any(
@@ -268,7 +274,7 @@ def _passing(exc: sqlite3.Error) -> bool:
     )
 
 
-def _explain(exc: sqlite3.Error) -> str:
+def _explain(exc: Exception) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return "the session database is locked by another program; the events are kept and retried"
@@ -277,40 +283,84 @@ def _explain(exc: sqlite3.Error) -> str:
     return f"the session could not be saved ({text}); the events are kept and retried"
 
 
+class _TokenRun:
+    """One agent execution's token events in one batch: one ``token_log`` row."""
+
+    __slots__ = ("deltas", "execution", "seqs", "texts", "times")
+
+    def __init__(self, execution: int | None) -> None:
+        self.execution = execution
+        self.seqs: array[int] = array("q")
+        self.times: array[float] = array("d")
+        self.texts: list[str] = []
+        self.deltas: array[int] = array("i")
+
+    def row(self, sid: str, chunk: int, agent: str) -> tuple[object, ...]:
+        texts = self.texts
+        lengths = array("i", map(len, texts))
+        events = self.seqs.tobytes() + self.times.tobytes() + lengths.tobytes() + self.deltas.tobytes()
+        seqs = self.seqs
+        return (sid, seqs[0], seqs[-1], self.execution, chunk, agent, self.times[0], "".join(texts), events)
+
+
+def token_events(row: tuple[Any, ...]) -> list[ev.Token]:
+    """The token events a ``token_log`` row holds (``session_id, seq, last_seq, execution_id, chunk,
+    agent, t, text, events``), exactly as they were recorded."""
+    sid, _, _, _, chunk, agent, _, text, packed = row
+    n = len(packed) // PACKED_BYTES
+    seqs, times, lengths, deltas = array("q"), array("d"), array("i"), array("i")
+    offset = 0
+    for column in (seqs, times, lengths, deltas):
+        size = n * column.itemsize
+        column.frombytes(packed[offset : offset + size])
+        offset += size
+    tokens, start = [], 0
+    for seq, t, length, count in zip(seqs, times, lengths, deltas, strict=True):
+        piece = text[start : start + length]
+        start += length
+        tokens.append(
+            ev.Token(session_id=sid, seq=seq, t=t, agent=agent, chunk=chunk, text=piece, deltas=count)
+        )
+    return tokens
+
+
 class _Apply:
     """Writes one batch's rows inside the caller's transaction."""
 
     def __init__(self, conn: sqlite3.Connection, executions: dict[tuple[str, int, str], int]) -> None:
         self.conn = conn
         self.executions = executions
-        self.tokens: list[tuple[object, ...]] = []
         self.events: list[tuple[object, ...]] = []
         self.last: dict[str, float] = {}  # session -> its latest event's t in this batch
 
     def batch(self, items: list[Item]) -> None:
-        tokens, executions, last = self.tokens, self.executions, self.last  # ``event`` updates them in place
+        # Token events, most of what streams, become one row per agent execution and batch: SQLite
+        # then writes a few rows a batch instead of one per event (a row costs as much as the
+        # engine's own work per delta).
+        runs: dict[tuple[str, int, str, int | None], _TokenRun] = {}
+        executions, last = self.executions, self.last  # ``event`` updates them in place
         for item in items:
-            if type(item) is ev.Token:  # most items: one row each, built inline
+            if type(item) is ev.Token:
                 sid, chunk, agent = item.session_id, item.chunk, item.agent
-                row = (
-                    sid,
-                    item.seq,
-                    executions.get((sid, chunk, agent)),
-                    chunk,
-                    agent,
-                    item.t,
-                    item.text,
-                    item.deltas,
-                )
-                tokens.append(row)
+                execution = executions.get((sid, chunk, agent))
+                run = runs.get((sid, chunk, agent, execution))
+                if run is None:
+                    run = runs[sid, chunk, agent, execution] = _TokenRun(execution)
+                run.seqs.append(item.seq)
+                run.times.append(item.t)
+                run.texts.append(item.text)
+                run.deltas.append(item.deltas)
                 last[sid] = item.t
             elif isinstance(item, ev.Event):
                 self.event(item)
             elif isinstance(item, Begin):
                 self.begin(item)
         conn = self.conn
-        if self.tokens:
-            conn.executemany("INSERT OR REPLACE INTO token_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.tokens)
+        if runs:
+            conn.executemany(
+                "INSERT OR REPLACE INTO token_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run.row(sid, chunk, agent) for (sid, chunk, agent, _), run in runs.items()],
+            )
         if self.events:
             conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?)", self.events)
         now = time.time()

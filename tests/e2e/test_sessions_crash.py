@@ -46,6 +46,8 @@ from typing import Any
 
 import pytest
 
+from facilitair_tui.core import events as ev
+from facilitair_tui.store.writer import token_events
 from tests.conftest import CLI_TIMEOUT_S, run_cli
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 
@@ -226,13 +228,10 @@ def stored_events(conn: sqlite3.Connection, sid: str) -> dict[int, dict[str, Any
         event = json.loads(body)
         assert event["type"] == kind and event["seq"] == seq
         stored[seq] = event
-    tokens = conn.execute(
-        "SELECT seq, t, agent, chunk, text, deltas FROM token_log WHERE session_id = ?", (sid,)
-    )
-    for seq, t, agent, chunk, text, deltas in tokens:
-        assert seq not in stored, f"seq {seq} is both an event and a token"
-        stored[seq] = {"type": "token", "seq": seq, "t": t, "agent": agent, "chunk": chunk}
-        stored[seq] |= {"text": text, "deltas": deltas}
+    for row in conn.execute("SELECT * FROM token_log WHERE session_id = ?", (sid,)):
+        for token in token_events(row):
+            assert token.seq not in stored, f"seq {token.seq} is both an event and a token"
+            stored[token.seq] = ev.to_dict(token)
     return stored
 
 

@@ -330,3 +330,16 @@ def test_events_a_locked_database_keeps_out_are_handed_back_at_close(
         assert reopened.events("locked-out") == [started]
         assert reopened.import_events(later) == "locked-out"  # what the front end saved, taken back
         assert reopened.events("locked-out") == [started, *later]
+
+
+def test_text_sqlite_cannot_take_sets_its_session_aside_and_the_writer_goes_on(store: SessionStore) -> None:
+    spec = SessionSpec(task="bad text", workflow=WORKFLOW, strategy="test")
+    recorder = store.recorder(spec, "bad-text")
+    recorder.record(
+        ev.SessionStarted(session_id="bad-text", seq=1, task="t", context={}, strategy="test", workflow="w")
+    )
+    bad = ev.Token(session_id="bad-text", seq=2, agent="coder", chunk=1, text="half a pair: \ud800")
+    recorder.record(bad)  # a server sent an escaped lone surrogate; UTF-8 cannot hold it
+    good = run_session(store, "the next session")
+    assert store.events(good[0].session_id) == good
+    assert store.close() == [bad]
