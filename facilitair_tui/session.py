@@ -216,10 +216,7 @@ def prepare_continuation(
         planned = {at_chunk + 1: texts} if texts else {}
         changes.append("feedback: " + " / ".join(texts) if texts else "no feedback")
     else:  # what the user asked of the chunks that had not finished still applies
-        planned = {}
-        for item in stored.feedback:
-            if item.chunk > at_chunk:
-                planned.setdefault(item.chunk, []).append(item.text)
+        planned = stored.pending_feedback(at_chunk)
     if at_chunk < done and not changes:
         changes.append("run again")
     spec = SessionSpec(

@@ -28,7 +28,7 @@ from .headless import known_workflows, open_store_or_fail, play, run_prepared
 from .library import SessionSummary, branch_label, branches, format_age
 from .render import clock, finished_summary, money
 from .replay import SPEEDS, Replay, ReplayError, replay_workflow
-from .store import CONTINUABLE, SessionStore, StoreError
+from .store import CONTINUABLE, SessionStore, StoredSession, StoreError
 
 out = Console(highlight=False)
 
@@ -119,6 +119,7 @@ def show(session_id: str, as_json: bool) -> None:
     with _opened(as_json=as_json) as store:
         sid = _one(store, session_id, as_json=as_json)
         record = _record(store, sid, events=False)
+        summary = store.summary(sid)
         children = [s for s in store.list() if s.parent_id == sid]
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False))
@@ -142,7 +143,7 @@ def show(session_id: str, as_json: bool) -> None:
         )
         out.print(f"models: {escape(text)}", soft_wrap=True)
     if s["parent_id"]:
-        out.print(f"branch: {escape(_label(s))}", soft_wrap=True)
+        out.print(f"branch: {escape(branch_label(summary))}", soft_wrap=True)
     table = Table(title_justify="left")
     for column in ("chunk", "agent", "model", "status", "tokens in/out", "latency", "cost"):
         table.add_column(column)
@@ -171,12 +172,6 @@ def show(session_id: str, as_json: bool) -> None:
         )
     if s["resumable"]:
         out.print(f"[dim]continue it with: facilitair sessions resume {s['id'][:12]}[/]")
-
-
-def _label(s: dict[str, Any]) -> str:
-    kind = "fork" if s["change"] else "resume"
-    text = f"{kind} of {s['parent_id'][:12]} after chunk {s['reused_chunks']}"
-    return f"{text}: {s['change']}" if s["change"] else text
 
 
 def _record(store: SessionStore, sid: str, *, events: bool) -> dict[str, Any]:
@@ -236,10 +231,10 @@ def markdown(store: SessionStore, sid: str) -> str:
     the one it stopped in."""
     stored = store.load(sid)
     s = stored.summary
-    events = [e for e in store.events(sid) if isinstance(e, ev.SessionFinished)]
+    finished = store.finished(sid)
     lines = [f"# {s.task.strip().splitlines()[0] if s.task.strip() else 'Session'}", ""]
-    if events:
-        lines.append(f"_{finished_summary(events[-1])}_")
+    if finished is not None:
+        lines.append(f"_{finished_summary(finished)}_")
     else:
         lines.append(f"_Collaboration {s.status}: {clock(s.duration_s)}, {money(s.cost_usd)}_")
     lines.append("")
@@ -409,7 +404,9 @@ def fork(
     )
 
 
-def _continue(store: SessionStore, stored: Any, *, as_json: bool, on_budget: str, **changes: Any) -> None:
+def _continue(
+    store: SessionStore, stored: StoredSession, *, as_json: bool, on_budget: str, **changes: Any
+) -> None:
     from .session import prepare_continuation
 
     try:

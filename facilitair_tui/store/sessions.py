@@ -78,6 +78,15 @@ class StoredSession:
     output: str
     pid: int | None
 
+    def pending_feedback(self, after: int) -> dict[int, list[str]]:
+        """The feedback given for the chunks after chunk ``after``, by chunk: what a continuation
+        from there still owes the user."""
+        pending: dict[int, list[str]] = {}
+        for item in self.feedback:
+            if item.chunk > after:
+                pending.setdefault(item.chunk, []).append(item.text)
+        return pending
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
@@ -424,6 +433,14 @@ class SessionStore:
         )
         return [{**dict(zip(keys, row[:-1], strict=True)), "token_events": row[-1]} for row in rows]
 
+    def finished(self, session_id: str) -> ev.SessionFinished | None:
+        """The session's ``session_finished`` event, if it has one (without reading its tokens)."""
+        rows = self._read(
+            "SELECT body FROM events WHERE session_id = ? AND type = 'session_finished'", (session_id,)
+        )
+        event = ev.from_json(rows[0][0]) if rows else None
+        return event if isinstance(event, ev.SessionFinished) else None
+
     def chunks(self, session_id: str) -> ChunkRows:
         """(number, title, status) of each chunk the session started."""
         rows = self._read(
@@ -556,10 +573,10 @@ class SessionRecorder:
         if type(event) is ev.Token:  # most events: no barrier, no end
             return
         # The first event shows the session's id: once shown, the session must be in the store.
-        if (first or isinstance(event, BARRIER_EVENTS)) and writer.problem is None:
+        if (first or isinstance(event, BARRIER_EVENTS)) and not writer.retrying:
             writer.barrier()
         if isinstance(event, ev.SessionFinished):
-            self.close()
+            self._release()  # its barrier above committed it
 
     def append_to_stored(self) -> None:
         """Record the rest of a session already in the store (no new session row)."""
@@ -595,9 +612,13 @@ class SessionRecorder:
         return writer
 
     def close(self) -> None:
-        """The session ended: commit what is queued and release its lock."""
+        """The recording ends here (without session_finished, e.g. an import or a cut): commit
+        what is queued and release the session's lock."""
         if self._writer is not None:
             self._writer.barrier()
+        self._release()
+
+    def _release(self) -> None:
         if self._lock is not None:
             self.store._unlock(self.session_id, self._lock, remove=True)
             self._lock = None

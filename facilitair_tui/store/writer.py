@@ -99,6 +99,9 @@ class Writer:
         # The open agent execution of (session, chunk, agent): tokens are tied to it.
         self._executions: dict[tuple[str, int, str], int] = {}
         self.problem: str | None = None
+        # A passing failure (a lock, a full disk) is being retried: a barrier would only wait
+        # through the retries, so callers don't ask for one meanwhile.
+        self.retrying = False
         self.unwritten: list[ev.Event] = []
         self._rejected: set[str] = set()  # sessions whose rows cannot be written
         self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
@@ -149,7 +152,7 @@ class Writer:
     def _loop(self, conn: sqlite3.Connection) -> None:
         closing = False
         while True:
-            if not self._pending or self.problem is None:
+            if not self.retrying:
                 closing = self._collect(block=not self._pending) or closing
             else:  # a failed write waits a little, taking what queued meanwhile
                 time.sleep(RETRY_S)
@@ -200,6 +203,7 @@ class Writer:
         except Exception as exc:  # any failure: a passing one is retried, else its session set aside
             if _passing(exc):
                 self.problem = _explain(exc)
+                self.retrying = True
                 # Whoever waits on a barrier here goes on now rather than through every retry.
                 for item in batch:
                     if isinstance(item, _Barrier):
@@ -208,6 +212,7 @@ class Writer:
             self._commit_each_session(conn, batch)
         else:
             self.problem = None
+        self.retrying = False
         self._pending = []
         for item in batch:
             if isinstance(item, _Barrier):

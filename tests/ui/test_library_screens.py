@@ -283,10 +283,7 @@ def scripted_continuation(calls: list[dict[str, Any]], providers: list[ScriptedP
     def prepare(stored: StoredSession, **changes: Any) -> Prepared:
         calls.append(changes)
         at = changes["at_chunk"] if changes["at_chunk"] is not None else len(stored.syntheses)
-        feedback: dict[int, list[str]] = {}
-        for item in stored.feedback:
-            if item.chunk > at:
-                feedback.setdefault(item.chunk, []).append(item.text)
+        feedback = stored.pending_feedback(at)
         if changes["feedback"]:
             feedback = {at + 1: changes["feedback"]}
         provider = ScriptedProvider(Script())

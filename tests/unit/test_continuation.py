@@ -50,9 +50,7 @@ def store(tmp_path: Path) -> SessionStore:
 
 def continuation_of(store: SessionStore, sid: str, **changes: object) -> Continuation:
     stored = store.load(sid)
-    feedback: dict[int, list[str]] = {}
-    for item in stored.feedback:
-        feedback.setdefault(item.chunk, []).append(item.text)
+    feedback = stored.pending_feedback(len(stored.syntheses))
     return Continuation(parent_id=sid, chunks=stored.syntheses, feedback=feedback, **changes)  # type: ignore[arg-type]
 
 
