@@ -38,10 +38,8 @@ BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
 
 
 def open_store_or_fail(*, as_json: bool = False) -> SessionStore:
-    from .session import open_store
-
-    try:
-        return open_store()
+    try:  # not through session.py: that imports the cache, which these commands may not need
+        return SessionStore.open_default()
     except StoreError as exc:
         fail(str(exc), EXIT_CONFIG, as_json=as_json)
 

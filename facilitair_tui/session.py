@@ -24,7 +24,7 @@ from .core.orchestrator import Collaboration, Continuation, SessionSpec
 from .core.provider import ConfigurationError, ModelRef, UsageError
 from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
-from .store import DB_NAME, SessionStore, StoredSession
+from .store import StoredSession
 from .tokens import count_tokens
 
 BALANCED = "balanced"
@@ -240,15 +240,6 @@ def prepare_continuation(
     )
     request = {"continues": summary.id, "at_chunk": at_chunk}
     return _assemble(spec, registry, settings, budget_usd, request, no_cache=no_cache, cache=cache)
-
-
-def store_path() -> Path:
-    return paths.data_dir() / "sessions" / DB_NAME
-
-
-def open_store() -> SessionStore:
-    """The user's session store; StoreError (saying what to do) when it cannot be used."""
-    return SessionStore.open(store_path())
 
 
 def cache_settings(settings: Settings) -> CacheSettings:

@@ -73,15 +73,15 @@ def main(
     from .config import load_settings
     from .headless import keep_unwritten
     from .launch import EntryOptions
-    from .session import Prepared, open_cache, open_store, prepare, prepare_continuation
-    from .store import StoreError
+    from .session import Prepared, open_cache, prepare, prepare_continuation
+    from .store import SessionStore, StoreError
 
     prepared: Prepared | None = None
     entry: EntryOptions | None = None
     cache: SemanticCache | None = None
     notes: list[str] = []
     try:
-        store = open_store()
+        store = SessionStore.open_default()
     except StoreError as exc:
         _fail(str(exc), EXIT_CONFIG)
     try:

@@ -30,6 +30,7 @@ from typing import IO, Any
 import msgspec
 from pydantic import ValidationError
 
+from facilitair_tui import paths
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.orchestrator import SessionSpec
 from facilitair_tui.core.workflow import Workflow
@@ -130,6 +131,11 @@ class SessionStore:
         self._writer: Writer | None = None
 
     # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open_default(cls) -> SessionStore:
+        """The user's session store, in the data directory."""
+        return cls.open(paths.data_dir() / "sessions" / DB_NAME)
 
     @classmethod
     def open(cls, path: Path) -> SessionStore:

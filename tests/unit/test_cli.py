@@ -7,7 +7,9 @@ stdout. No case may print a traceback. None of these reach a model, so they are 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,3 +282,22 @@ def test_models_list_table(cli: CliRunner) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "local:smollm2-135m" in proc.stdout
     assert "openai" in proc.stdout
+
+
+def test_the_sessions_commands_do_not_load_the_cache(tmp_path: Path) -> None:
+    """Opening the session store must not pull in the cache (numpy, diskcache, the embedder)."""
+    code = (
+        "import sys\n"
+        "from facilitair_tui.cli import main\n"
+        "main(['sessions', 'list', '--json'], standalone_mode=False)\n"
+        "print(sorted(m for m in ('facilitair_tui.cache', 'numpy', 'diskcache') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "FACILITAIR_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "[]"]  # the empty session list, then no cache module
