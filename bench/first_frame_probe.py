@@ -61,10 +61,10 @@ async def run(kind: str) -> None:
     app: App[Any]
     stop = None
     if kind == "app":
-        from facilitair_tui.app import FacilitairApp
         from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
         from facilitair_tui.core.workflow import load_workflow
-        from facilitair_tui.screens.main import MainScreen
+        from facilitair_tui.tui.app import FacilitairApp
+        from facilitair_tui.tui.screens.main import MainScreen
 
         workflow = load_workflow(ROOT / "tests" / "data" / "scripted_workflow.toml")
         spec = SessionSpec(task="Build a REST API with JWT auth", workflow=workflow, strategy="test")

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 from facilitair_tui.core.provider import ChatMessage, ChatRequest, TextDelta
 from facilitair_tui.providers.local import DEFAULT_CONTEXT_TOKENS, LocalModelProvider
 
@@ -66,7 +66,7 @@ async def main() -> None:
     threads = os.cpu_count() or 1
     from llama_cpp import Llama
 
-    path = str(models.require("smollm2-135m"))
+    path = str(embedded_models.require("smollm2-135m"))
     llm = Llama(model_path=path, n_ctx=DEFAULT_CONTEXT_TOKENS, n_threads=threads, verbose=False)
     provider = LocalModelProvider(threads=threads)
     direct_baseline(llm, -1)  # both sides warm: model loaded, first evaluation done

@@ -16,7 +16,7 @@ and the layout refresh both end there); its interval is the time between two fra
    "paused" (a task of its own polls the app every millisecond meanwhile). Later frames that
    only move a clock are not token flow and are not counted. Target: p99 <= 50 ms.
 3. Start-up: a fresh process per run, from spawn to the first frame of the main screen; and
-   the import time of ``facilitair_tui.app``. Target: first frame <= 1 s.
+   the import time of ``facilitair_tui.tui.app``. Target: first frame <= 1 s.
 
 Both apps run with the frame cap facilitair-tui sets (``TEXTUAL_FPS`` 90 unless set; Textual's
 own default is 60) and the garbage-collector settings it uses.
@@ -30,7 +30,7 @@ Prints numbers; asserts nothing (this is not a test).
 
 from __future__ import annotations
 
-from facilitair_tui.tui import frame_rate_headroom
+from facilitair_tui.tui.main import frame_rate_headroom
 
 frame_rate_headroom()  # before Textual is imported, as facilitair-tui does
 
@@ -54,10 +54,10 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Log, Static
 
-from facilitair_tui.app import FacilitairApp, tune_gc_for_streaming
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ChatRequest, ModelRef, StreamItem, TextDelta
 from facilitair_tui.core.workflow import load_workflow
+from facilitair_tui.tui.app import FacilitairApp, tune_gc_for_streaming
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = load_workflow(ROOT / "tests" / "data" / "scripted_workflow.toml")
@@ -444,10 +444,10 @@ async def main() -> None:
         else:
             print(f"  ratio {ratio(spawn, bare_spawn)}; target first frame <= 1 s")
     textual_import = median_of(STARTUP_RUNS, lambda: import_s("textual.app"))
-    ours_import = median_of(STARTUP_RUNS, lambda: import_s("facilitair_tui.app"))
+    ours_import = median_of(STARTUP_RUNS, lambda: import_s("facilitair_tui.tui.app"))
     print(f"  import textual.app:        {textual_import * 1e3:7.1f} ms")
     print(
-        f"  import facilitair_tui.app: {ours_import * 1e3:7.1f} ms"
+        f"  import facilitair_tui.tui.app: {ours_import * 1e3:7.1f} ms"
         f"  (ratio {ratio(ours_import, textual_import)})"
     )
     print(f"(whole benchmark: {time.perf_counter() - began:.0f} s)")

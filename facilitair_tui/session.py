@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import models, paths, spend
+from . import embedded_models, paths
 from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
 from .cache.store import DAY_S
 from .config import Settings, load_settings
@@ -24,8 +24,8 @@ from .core.orchestrator import Collaboration, Continuation, SessionSpec
 from .core.provider import ConfigurationError, ModelRef, UsageError
 from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
-from .store import StoredSession
-from .tokens import count_tokens
+from .providers.token_count import count_tokens
+from .store import StoredSession, spend
 
 BALANCED = "balanced"
 
@@ -277,10 +277,10 @@ def cache_dir() -> Path:
 def open_cache(settings: Settings, notes: list[str] | None = None) -> SemanticCache | None:
     """The user's semantic cache, or None (with a note saying why) when it can't be opened: the
     cache only saves work, so a broken one never stops a session."""
-    if not models.MINILM.installed():
+    if not embedded_models.MINILM.installed():
         if notes is not None:
             missing = "its embedding model is not installed"
-            notes.append(f"running without the cache: {missing} (run: {models.INSTALL_COMMAND})")
+            notes.append(f"running without the cache: {missing} (run: {embedded_models.INSTALL_COMMAND})")
         return None
     try:
         return SemanticCache.open(cache_dir(), settings=cache_settings(settings))
@@ -300,7 +300,7 @@ def workflow_with_settings(workflow: str | Path | None, settings: Settings) -> W
 
 
 def choose_strategy(
-    requested: str | None, settings: Settings, wf: Workflow, registry: ProviderRegistry
+    requested: str | None, settings: Settings, wf: Workflow, registry: ProviderRegistry | None = None
 ) -> str:
     """The strategy asked for, else the config file's default, else BALANCED when every role has
     a model of its list that can run here (a key is set for it), else the workflow's default
@@ -309,6 +309,7 @@ def choose_strategy(
         return requested
     if settings.default_strategy:
         return settings.default_strategy
+    registry = registry or ProviderRegistry(settings)
     if BALANCED in wf.strategies and all(usable_chains(wf, BALANCED, registry).values()):
         return BALANCED
     return wf.default_strategy

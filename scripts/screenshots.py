@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
 
-from facilitair_tui.app import FacilitairApp  # noqa: E402
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
+from facilitair_tui.tui.app import FacilitairApp  # noqa: E402
 from tests.support.scripted import chunk_of  # noqa: E402
 from tests.ui.support import (  # noqa: E402
     WORKFLOW,

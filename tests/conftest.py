@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui.models import INSTALL_COMMAND, MINILM, SMOLLM2, EmbeddedModel
+from facilitair_tui.embedded_models import INSTALL_COMMAND, MINILM, SMOLLM2, EmbeddedModel
 from facilitair_tui.native import Embedder
 
 # Running the real model on a small machine can take a while; the tests assert outcomes, never time.
@@ -94,7 +94,7 @@ def run_cli(
     """Run ``facilitair ARGS`` as a real process with FACILITAIR_HOME=home (``env`` goes on top)."""
     full_env = {**os.environ, "FACILITAIR_HOME": str(home), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "facilitair_tui.cli", *args],
+        [sys.executable, "-m", "facilitair_tui.cli.main", *args],
         input=input,
         env=full_env,
         cwd=cwd or home,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from facilitair_tui import _native, models
+from facilitair_tui import _native, embedded_models
 
 ModelFileError = _native.ModelFileError
 MAX_TOKENS: int = _native.MAX_TOKENS
@@ -50,12 +50,12 @@ class Embedder:
 
         Raises ``ModelNotInstalled``, saying the command to run, when it is not there.
         """
-        if not models.MINILM.installed():
-            raise models.ModelNotInstalled(
-                f"the embedding model {models.MINILM.name} is not installed "
-                f"(looked in {models.MINILM.directory}). Run: {models.INSTALL_COMMAND}"
+        if not embedded_models.MINILM.installed():
+            raise embedded_models.ModelNotInstalled(
+                f"the embedding model {embedded_models.MINILM.name} is not installed "
+                f"(looked in {embedded_models.MINILM.directory}). Run: {embedded_models.INSTALL_COMMAND}"
             )
-        return cls(models.MINILM.directory, threads=threads)
+        return cls(embedded_models.MINILM.directory, threads=threads)
 
     @property
     def dim(self) -> int:

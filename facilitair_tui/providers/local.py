@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem, TextDelta, Usage
 
 DEFAULT_CONTEXT_TOKENS = 8192
@@ -88,7 +88,7 @@ class _Context:
 
 
 class LocalModelProvider:
-    """``local:<model>`` where ``<model>`` is a name from ``facilitair_tui.models.CATALOG``."""
+    """``local:<model>`` where ``<model>`` is a name from ``facilitair_tui.embedded_models.CATALOG``."""
 
     name = "local"
 
@@ -114,7 +114,7 @@ class LocalModelProvider:
         return self._available[1]
 
     async def _acquire(self, model: str) -> _Context:
-        path = models.require(model)
+        path = embedded_models.require(model)
         cond = self._condition()
         ctx: _Context | None = None
         async with cond:
@@ -138,7 +138,7 @@ class LocalModelProvider:
                     f"could not load the model file {path}: {exc}",
                     provider=self.name,
                     model=model,
-                    fix=f"reinstall it with: {models.INSTALL_COMMAND}",
+                    fix=f"reinstall it with: {embedded_models.INSTALL_COMMAND}",
                 ) from None
         return ctx
 

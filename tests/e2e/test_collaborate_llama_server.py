@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.models import SMOLLM2
+from facilitair_tui.embedded_models import SMOLLM2
 from tests.conftest import CliRunner
 
 pytestmark = pytest.mark.e2e

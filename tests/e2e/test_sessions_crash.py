@@ -141,7 +141,14 @@ def sessions_dir(home: Path) -> Path:
 def run_and_kill(home: Path, server: OpenAISSEServer, moment: Moment, scratch: Path) -> Killed:
     """Run ``facilitair collaborate --json`` and SIGKILL it at ``moment``."""
     env = {**os.environ, "FACILITAIR_HOME": str(home), **server_env(server)}
-    command = [sys.executable, "-m", "facilitair_tui.cli", "collaborate", "--model", "openai:gpt-4o-mini"]
+    command = [
+        sys.executable,
+        "-m",
+        "facilitair_tui.cli.main",
+        "collaborate",
+        "--model",
+        "openai:gpt-4o-mini",
+    ]
     stderr_path = scratch / "stderr.txt"
     shown: list[dict[str, Any]] = []
     with stderr_path.open("wb") as stderr:

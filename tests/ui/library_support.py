@@ -10,10 +10,10 @@ from typing import Any
 from textual.app import App
 from textual.screen import Screen
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
 from facilitair_tui.library import CachedSolution
 from facilitair_tui.store import SessionStore
+from facilitair_tui.tui.app import FacilitairApp
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from textual.widgets import Button
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core.budget import Budget
 from facilitair_tui.core.cost import Price, PriceTable
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
-from facilitair_tui.screens.budget import BudgetScreen
-from facilitair_tui.screens.main import MainScreen
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.screens.budget import BudgetScreen
+from facilitair_tui.tui.screens.main import MainScreen
 
 from .support import TASK, WORKFLOW, FakeClock, Script, wait_until
 

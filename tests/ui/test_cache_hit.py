@@ -7,12 +7,12 @@ from typing import Any
 
 from textual.widgets import Static
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
-from facilitair_tui.screens.main import MainScreen
 from facilitair_tui.session import Prepared
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.screens.main import MainScreen
 from tests.unit.test_cache_engine import FakeCache, answer
 
 from .support import TASK, WORKFLOW, Script, wait_until

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facilitair_tui.widgets.final_output import split_output
+from facilitair_tui.tui.widgets.final_output import split_output
 
 DONE = """## Requirements
 

@@ -8,20 +8,20 @@ from typing import Any
 
 from textual.widgets import Button, DataTable, Input, Static
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.orchestrator import Collaboration, Continuation, SessionSpec
 from facilitair_tui.library import EmptyCacheCatalog, MemoryCacheCatalog
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
-from facilitair_tui.screens.cache_inspector import EMPTY_CACHE, CacheInspectorScreen, SolutionScreen
-from facilitair_tui.screens.confirm import ConfirmScreen
-from facilitair_tui.screens.fork import ForkScreen
-from facilitair_tui.screens.help import HelpScreen
-from facilitair_tui.screens.history import RESUME_NOTE, HistoryScreen
-from facilitair_tui.screens.main import MainScreen
 from facilitair_tui.session import Prepared
 from facilitair_tui.store import StoredSession
-from facilitair_tui.widgets.final_output import FULL_TAB, FinalOutput
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.screens.cache_inspector import EMPTY_CACHE, CacheInspectorScreen, SolutionScreen
+from facilitair_tui.tui.screens.confirm import ConfirmScreen
+from facilitair_tui.tui.screens.fork import ForkScreen
+from facilitair_tui.tui.screens.help import HelpScreen
+from facilitair_tui.tui.screens.history import RESUME_NOTE, HistoryScreen
+from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.widgets.final_output import FULL_TAB, FinalOutput
 from tests.support.scripted import chunk_of, record_cut
 
 from .library_support import (

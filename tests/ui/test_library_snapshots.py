@@ -15,8 +15,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from facilitair_tui.library import MemoryCacheCatalog
-from facilitair_tui.screens.cache_inspector import CacheInspectorScreen
-from facilitair_tui.screens.history import HistoryScreen
+from facilitair_tui.tui.screens.cache_inspector import CacheInspectorScreen
+from facilitair_tui.tui.screens.history import HistoryScreen
 
 from .library_support import (
     NOW,

@@ -9,16 +9,16 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static, TextArea
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
-from facilitair_tui.messages import SessionEvents
 from facilitair_tui.providers.scripted import Reply, ScriptedProvider
-from facilitair_tui.screens.confirm import ConfirmScreen
-from facilitair_tui.screens.error import ErrorScreen
-from facilitair_tui.screens.feedback import EMPTY_MESSAGE, FeedbackScreen
-from facilitair_tui.screens.help import HelpScreen
-from facilitair_tui.screens.main import MainScreen
-from facilitair_tui.widgets.stream_view import StreamView
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.messages import SessionEvents
+from facilitair_tui.tui.screens.confirm import ConfirmScreen
+from facilitair_tui.tui.screens.error import ErrorScreen
+from facilitair_tui.tui.screens.feedback import EMPTY_MESSAGE, FeedbackScreen
+from facilitair_tui.tui.screens.help import HelpScreen
+from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.widgets.stream_view import StreamView
 from tests.support.scripted import TITLES, chunk_of
 
 from .support import (

@@ -13,9 +13,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.providers.scripted import Reply
-from facilitair_tui.screens.error import ErrorScreen
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.screens.error import ErrorScreen
 
 from .support import (
     GatedProvider,

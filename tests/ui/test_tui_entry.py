@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facilitair_tui import tui
-from facilitair_tui.app import FacilitairApp
 from facilitair_tui.core import events as ev
 from facilitair_tui.providers.scripted import ScriptedProvider
 from facilitair_tui.session import Prepared
+from facilitair_tui.tui import main as tui
+from facilitair_tui.tui.app import FacilitairApp
 
 from .support import Script, collaboration
 
@@ -25,7 +25,7 @@ def run_tui(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _KEYS}
     env["FACILITAIR_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "facilitair_tui.tui", *args],
+        [sys.executable, "-m", "facilitair_tui.tui.main", *args],
         env=env,
         capture_output=True,
         text=True,

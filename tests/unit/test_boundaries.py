@@ -19,8 +19,22 @@ def test_core_imports_no_ui_and_no_sdk() -> None:
 
 def test_cli_does_not_load_provider_sdks_until_a_run_needs_them() -> None:
     code = (
-        "import sys\nimport facilitair_tui.cli\n"
+        "import sys\nimport facilitair_tui.cli.main\n"
         "print(','.join(m for m in ('openai', 'llama_cpp') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _loaded(module: str, prefixes: tuple[str, ...]) -> list[str]:
+    code = (
+        f"import sys\nimport {module}\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_the_two_front_ends_load_nothing_of_each_other() -> None:
+    assert _loaded("facilitair_tui.cli.main", ("textual", "facilitair_tui.tui")) == []
+    assert _loaded("facilitair_tui.tui.main", ("facilitair_tui.cli",)) == []

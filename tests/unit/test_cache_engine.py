@@ -17,7 +17,7 @@ from facilitair_tui.core.cache import CachedAnswer, CacheMiss, SolutionCache, So
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ConfigurationError
-from facilitair_tui.models import MINILM
+from facilitair_tui.embedded_models import MINILM
 from facilitair_tui.native import Embedder
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.session import cache_settings, open_cache

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.models import INSTALL_COMMAND
+from facilitair_tui.embedded_models import INSTALL_COMMAND
 from tests.conftest import CliRunner, run_cli
 
 EXIT_USAGE = 2
@@ -288,7 +288,7 @@ def test_the_sessions_commands_do_not_load_the_cache(tmp_path: Path) -> None:
     """Opening the session store must not pull in the cache (numpy, diskcache, the embedder)."""
     code = (
         "import sys\n"
-        "from facilitair_tui.cli import main\n"
+        "from facilitair_tui.cli.main import main\n"
         "main(['sessions', 'list', '--json'], standalone_mode=False)\n"
         "print(sorted(m for m in ('facilitair_tui.cache', 'numpy', 'diskcache') if m in sys.modules))\n"
     )

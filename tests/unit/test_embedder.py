@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 from facilitair_tui.native import MAX_TOKENS, Embedder, ModelFileError
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text())
@@ -94,14 +94,14 @@ def test_a_single_string_is_refused_with_a_hint(embedder: Embedder) -> None:
 
 def test_load_without_the_model_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
-    with pytest.raises(models.ModelNotInstalled, match="facilitair models install"):
+    with pytest.raises(embedded_models.ModelNotInstalled, match="facilitair models install"):
         Embedder.load()
 
 
 def test_a_missing_or_broken_model_file_is_a_specific_error(tmp_path: Path) -> None:
-    source = models.MINILM.directory
-    if not models.MINILM.installed():
-        pytest.skip(f"the embedding model is not installed; run: {models.INSTALL_COMMAND}")
+    source = embedded_models.MINILM.directory
+    if not embedded_models.MINILM.installed():
+        pytest.skip(f"the embedding model is not installed; run: {embedded_models.INSTALL_COMMAND}")
     folder = tmp_path / "model"
     folder.mkdir()
     for name in ("tokenizer.json", "config.json"):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core.provider import ModelRef, UsageError
-from facilitair_tui.launch import EntryOptions, missing_model
-from facilitair_tui.models import SMOLLM2
+from facilitair_tui.embedded_models import SMOLLM2
+from facilitair_tui.tui.entry_options import EntryOptions, missing_model
 
 
 @pytest.fixture(autouse=True)

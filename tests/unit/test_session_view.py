@@ -8,7 +8,7 @@ from pathlib import Path
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.workflow import load_workflow
-from facilitair_tui.session_view import SessionView, next_verbosity
+from facilitair_tui.tui.session_view import SessionView, next_verbosity
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
 SID = "s"
@@ -146,6 +146,6 @@ def test_verbosity_cycles() -> None:
 
 
 def test_the_view_model_imports_no_textual() -> None:
-    code = "import sys, facilitair_tui.session_view\nprint('textual' in sys.modules)"
+    code = "import sys, facilitair_tui.tui.session_view\nprint('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

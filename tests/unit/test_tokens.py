@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facilitair_tui.tokens import count_tokens
+from facilitair_tui.providers.token_count import count_tokens
 
 
 def test_counts_with_the_o200k_vocabulary() -> None:

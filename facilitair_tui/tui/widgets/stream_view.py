@@ -29,7 +29,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from facilitair_tui.markdown_blocks import MarkdownBlocks
+from facilitair_tui.tui.markdown_blocks import MarkdownBlocks
 
 DARK_CODE_THEME = "monokai"
 LIGHT_CODE_THEME = "friendly"

@@ -16,7 +16,7 @@ from textual.widgets import Button, Static
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.budget import BudgetChoice
-from facilitair_tui.render import budget_question
+from facilitair_tui.summaries import budget_question
 
 
 class BudgetScreen(ModalScreen[BudgetChoice]):

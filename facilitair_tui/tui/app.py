@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from .core import events as ev
-from .core.orchestrator import Collaboration
-from .core.provider import ConfigurationError
-from .keymap import unknown_binding_ids
-from .launch import EntryOptions, missing_model
-from .library import (
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.orchestrator import Collaboration
+from facilitair_tui.core.provider import ConfigurationError
+from facilitair_tui.library import (
     CacheCatalog,
     ContinueRequest,
     EmptyCacheCatalog,
@@ -29,19 +27,21 @@ from .library import (
     NoSessionHistory,
     SessionHistory,
 )
-from .messages import SessionCrashed
-from .screens.cache_inspector import CacheInspectorScreen, Clock, utc_now
-from .screens.confirm import ConfirmScreen
-from .screens.error import ErrorScreen
-from .screens.first_run import FirstRunScreen
-from .screens.help import HelpScreen, binding_rows
-from .screens.history import HistoryScreen
-from .screens.main import MainScreen
-from .screens.task_entry import PrepareSession, TaskEntryScreen
+from facilitair_tui.tui.entry_options import EntryOptions, missing_model
+from facilitair_tui.tui.keymap import unknown_binding_ids
+from facilitair_tui.tui.messages import SessionCrashed
+from facilitair_tui.tui.screens.cache_inspector import CacheInspectorScreen, Clock, utc_now
+from facilitair_tui.tui.screens.confirm import ConfirmScreen
+from facilitair_tui.tui.screens.error import ErrorScreen
+from facilitair_tui.tui.screens.first_run import FirstRunScreen
+from facilitair_tui.tui.screens.help import HelpScreen, binding_rows
+from facilitair_tui.tui.screens.history import HistoryScreen
+from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.screens.task_entry import PrepareSession, TaskEntryScreen
 
 if TYPE_CHECKING:
-    from .session import Prepared
-    from .store import SessionStore, StoredSession
+    from facilitair_tui.session import Prepared
+    from facilitair_tui.store import SessionStore, StoredSession
 
 CollaborationSource = Collaboration | Callable[[], Collaboration]
 # Prepares a session that continues a recorded one (``session.prepare_continuation``).
@@ -183,7 +183,7 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         old = self.prepared
         if old is None:
             return
-        from .session import prepare as default_prepare
+        from facilitair_tui.session import prepare as default_prepare
 
         prepare = self._prepare or default_prepare
         try:
@@ -228,14 +228,14 @@ class FacilitairApp(App[ev.SessionFinished | None]):
     def _continue(self, request: ContinueRequest) -> Prepared:
         if self.store is None:
             raise ConfigurationError("sessions are not recorded here, so none can be continued")
-        from .store import StoreError
+        from facilitair_tui.store import StoreError
 
         try:
             stored: StoredSession = self.store.load(request.session_id)
         except StoreError as exc:
             raise ConfigurationError(str(exc)) from None
         if self._prepare_continuation is None:
-            from .session import prepare_continuation
+            from facilitair_tui.session import prepare_continuation
 
             self._prepare_continuation = prepare_continuation
         return self._prepare_continuation(

@@ -21,10 +21,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Markdown, Static
 
 from facilitair_tui.library import CacheCatalog, CachedSolution, format_age
-from facilitair_tui.render import clock, money
-from facilitair_tui.widgets.final_output import FinalOutput
-
-from .confirm import ConfirmScreen
+from facilitair_tui.summaries import clock, money
+from facilitair_tui.tui.screens.confirm import ConfirmScreen
+from facilitair_tui.tui.widgets.final_output import FinalOutput
 
 STYLES = Path(__file__).resolve().parents[1] / "styles" / "library.tcss"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .core import events as ev
-from .core.cost import add_costs
-from .core.workflow import Workflow
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.cost import add_costs
+from facilitair_tui.core.workflow import Workflow
 
 Phase = Literal["idle", "waiting", "generating", "done", "failed", "cancelled"]
 # "budget": waiting for the user's answer to the budget guard.

@@ -1,7 +1,7 @@
 """First run: the strategy needs the embedded model and it is not installed yet.
 
 The screen says what would be downloaded (name, size, where from, that it is checked) and offers
-Install or Quit. Installing runs ``models.install`` in a thread worker; the worker only posts
+Install or Quit. Installing runs ``embedded_models.install`` in a thread worker; the worker only posts
 messages (its log lines, then the outcome) and the screen shows them. Success dismisses the
 screen with True; a failure shows the error and the command to run by hand.
 """
@@ -19,10 +19,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
-from facilitair_tui import models
+from facilitair_tui import embedded_models
 
 
-def explanation(model: models.EmbeddedModel, strategy: str) -> str:
+def explanation(model: embedded_models.EmbeddedModel, strategy: str) -> str:
     size_mb = model.size / 1_000_000
     return (
         f"The {strategy!r} strategy runs on the embedded model {model.name}, which is not installed yet.\n\n"
@@ -53,7 +53,7 @@ class FirstRunScreen(Screen[bool]):
             super().__init__()
             self.error = error
 
-    def __init__(self, model: models.EmbeddedModel, strategy: str) -> None:
+    def __init__(self, model: embedded_models.EmbeddedModel, strategy: str) -> None:
         super().__init__()
         self.model = model
         self.strategy = strategy
@@ -98,7 +98,7 @@ class FirstRunScreen(Screen[bool]):
             self.post_message(self.InstallLog(line))
 
         try:
-            models.install(self.model, log=log)
+            embedded_models.install(self.model, log=log)
         except Exception as exc:  # every failure is shown to the user with the manual command
             self.post_message(self.InstallFinished(exc))
         else:
@@ -115,6 +115,7 @@ class FirstRunScreen(Screen[bool]):
         self.query_one("#install", Button).disabled = False
         error = self.query_one("#first-run-error", Static)
         error.update(
-            f"The install failed: {message.error}\nInstall it from a terminal with: {models.INSTALL_COMMAND}"
+            f"The install failed: {message.error}\n"
+            f"Install it from a terminal with: {embedded_models.INSTALL_COMMAND}"
         )
         error.add_class("-visible")

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import paths
+from facilitair_tui import paths
 
 FILENAME = "profiles.toml"
 

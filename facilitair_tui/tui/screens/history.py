@@ -30,12 +30,11 @@ from facilitair_tui.library import (
     branches,
     format_age,
 )
-from facilitair_tui.render import clock, money
 from facilitair_tui.replay import INSTANT, SPEEDS, Replay, ReplayError, replay_workflow, speed_label
-
-from .cache_inspector import STYLES, Clock, utc_now
-from .fork import ForkScreen
-from .main import MainScreen
+from facilitair_tui.summaries import clock, money
+from facilitair_tui.tui.screens.cache_inspector import STYLES, Clock, utc_now
+from facilitair_tui.tui.screens.fork import ForkScreen
+from facilitair_tui.tui.screens.main import MainScreen
 
 NO_SESSIONS = "No recorded sessions yet. Every session you run is recorded here from its first event."
 RESUME_NOTE = "r resumes it from its last finished chunk; f forks it"

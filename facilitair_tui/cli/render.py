@@ -18,19 +18,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .core import events as ev
-from .core.cost import add_costs
-from .core.workflow import Workflow
-from .library import age_words
-
-
-def clock(t: float) -> str:
-    minutes, seconds = divmod(max(t, 0.0), 60)
-    return f"{int(minutes):02d}:{seconds:05.2f}"
-
-
-def money(cost: float | None) -> str:
-    return "cost unknown" if cost is None else f"${cost:.4f}"
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.cost import add_costs
+from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.summaries import budget_question, cache_summary, clock, money
 
 
 @dataclass
@@ -40,44 +31,6 @@ class _AgentView:
     line: str = ""
     tokens: int = 0
     status: str = "waiting"
-
-
-def finished_summary(event: ev.SessionFinished) -> str:
-    """The closing line of a session: "Collaboration complete: 01:02.30, 1,234 tokens (…), $0.0123"."""
-    word = {"done": "complete", "stopped": "stopped", "failed": "failed"}[event.status]
-    tokens = event.input_tokens + event.output_tokens
-    return (
-        f"Collaboration {word}: {clock(event.duration_s)}, {tokens:,} tokens "
-        f"({event.input_tokens:,} in, {event.output_tokens:,} out), {money(event.cost_usd)}"
-    )
-
-
-def cache_summary(e: ev.CacheChecked) -> str:
-    """The cache's answer in words (the CLI and the TUI), e.g. "Found a cached solution (94%
-    match), cached 2 h ago, context: Python, FastAPI, small team; saves $0.0412 and 01:31.20"."""
-    if not e.hit:
-        return f"Cache: no match ({e.matched_on})" if e.matched_on else "Cache: no match"
-    match = f"{e.similarity:.0%} match" if e.similarity is not None else "match"
-    parts = [f"Found a cached solution ({match})"]
-    if e.age_s is not None:
-        parts.append(f"cached {age_words(e.age_s)}")
-    parts.append(f"context: {', '.join(e.context.values()) or 'none given'}")
-    saved = f"saves {money(e.saved_usd)}" if e.saved_usd is not None else "saves an unknown cost"
-    if e.saved_s is not None:
-        saved += f" and {clock(e.saved_s)}"
-    return f"{', '.join(parts)}; {saved}. Why: {e.matched_on}"
-
-
-def budget_question(e: ev.BudgetExceeded) -> str:
-    """The budget guard's question in words (shared by the CLI's renderer and prompt)."""
-    limit = "the session's budget" if e.scope == "session" else "today's budget"
-    text = (
-        f"💰 chunk {e.chunk} ({e.title}) could cost up to {money(e.forecast_usd)}; with {money(e.spent_usd)} "
-        f"spent that may pass {limit} of {money(e.limit_usd)}. The session waits"
-    )
-    if e.cheaper is not None:
-        text += f" (a cheaper strategy, {e.cheaper.upper()}, forecasts {money(e.cheaper_forecast_usd)})"
-    return text
 
 
 class LiveRenderer:

@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import models
-from .config import Settings, load_settings
-from .core.context import parse_context
-from .core.provider import ConfigurationError, ModelRef, UsageError
-from .providers.registry import ProviderRegistry
-from .session import choose_strategy, workflow_with_settings
+from facilitair_tui import embedded_models
+from facilitair_tui.config import Settings, load_settings
+from facilitair_tui.core.context import parse_context
+from facilitair_tui.core.provider import ConfigurationError, ModelRef, UsageError
+from facilitair_tui.session import choose_strategy, workflow_with_settings
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class EntryOptions:
         """Raises UsageError / ConfigurationError with the same messages as ``session.prepare``."""
         settings = settings or load_settings()
         wf = workflow_with_settings(workflow, settings)
-        chosen = choose_strategy(strategy, settings, wf, ProviderRegistry(settings)).strip().lower()
+        chosen = choose_strategy(strategy, settings, wf).strip().lower()
         if chosen not in wf.strategies:
             raise UsageError(f"unknown strategy {chosen!r}; this workflow offers: {', '.join(wf.strategies)}")
         if model:
@@ -72,14 +71,14 @@ class EntryOptions:
         return self.strategy_models.get(strategy, ())
 
 
-def missing_model(refs: Sequence[ModelRef]) -> models.EmbeddedModel | None:
+def missing_model(refs: Sequence[ModelRef]) -> embedded_models.EmbeddedModel | None:
     """The first embedded model these refs need that is not installed (unknown names are left to
     ``session.prepare``, which reports them)."""
     for ref in refs:
         if ref.provider != "local":
             continue
         try:
-            model = models.get(ref.model)
+            model = embedded_models.get(ref.model)
         except ConfigurationError:
             continue
         if not model.installed():

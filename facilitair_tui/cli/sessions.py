@@ -21,14 +21,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .core import events as ev
-from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, OneLineUsageErrors, continuation_options, err_console, fail
-from .headless import known_workflows, open_store_or_fail, play, run_prepared
-from .library import SessionSummary, branch_label, branches, format_age
-from .render import clock, finished_summary, money
-from .replay import SPEEDS, Replay, ReplayError, replay_workflow
-from .store import CONTINUABLE, SessionStore, StoredSession, StoreError
+from facilitair_tui.cli.headless import known_workflows, open_store_or_fail, play, run_prepared
+from facilitair_tui.cli.options import OneLineUsageErrors, continuation_options, fail
+from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.provider import ConfigurationError, UsageError
+from facilitair_tui.library import SessionSummary, branch_label, branches, format_age
+from facilitair_tui.replay import SPEEDS, Replay, ReplayError, replay_workflow
+from facilitair_tui.store import CONTINUABLE, SessionStore, StoredSession, StoreError
+from facilitair_tui.summaries import clock, finished_summary, money
 
 out = Console(highlight=False)
 
@@ -407,7 +408,7 @@ def fork(
 def _continue(
     store: SessionStore, stored: StoredSession, *, as_json: bool, on_budget: str, **changes: Any
 ) -> None:
-    from .session import prepare_continuation
+    from facilitair_tui.session import prepare_continuation
 
     try:
         prepared = prepare_continuation(stored, **changes)

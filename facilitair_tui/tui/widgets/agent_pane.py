@@ -17,10 +17,9 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from facilitair_tui.render import clock
-from facilitair_tui.session_view import AgentView, Verbosity
-
-from .stream_view import StreamView
+from facilitair_tui.summaries import clock
+from facilitair_tui.tui.session_view import AgentView, Verbosity
+from facilitair_tui.tui.widgets.stream_view import StreamView
 
 _PHASE_CLASSES = ("generating", "done", "failed", "cancelled")
 _STATUS_STYLES = {

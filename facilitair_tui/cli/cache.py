@@ -24,17 +24,18 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from .config import load_settings
-from .core import events as ev
-from .core.context import parse_context
-from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, err_console, fail
-from .library import CachedSolution, format_age
-from .render import clock, money
+from facilitair_tui.cli.options import fail
+from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
+from facilitair_tui.config import load_settings
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.context import parse_context
+from facilitair_tui.core.provider import ConfigurationError, UsageError
+from facilitair_tui.library import CachedSolution, format_age
+from facilitair_tui.summaries import clock, money
 
 if TYPE_CHECKING:
-    from .cache import SemanticCache
-    from .cache.records import EntryRecord
+    from facilitair_tui.cache import SemanticCache
+    from facilitair_tui.cache.records import EntryRecord
 
 out = Console(highlight=False)
 
@@ -42,15 +43,15 @@ out = Console(highlight=False)
 def _open() -> SemanticCache:
     """The user's cache; CacheError when it can't be opened, ConfigurationError for the config.
     The cache (numpy, diskcache, the embedder) is imported here, not when ``facilitair`` starts."""
-    from .cache import SemanticCache
-    from .session import cache_dir, cache_settings
+    from facilitair_tui.cache import SemanticCache
+    from facilitair_tui.session import cache_dir, cache_settings
 
     return SemanticCache.open(cache_dir(), settings=cache_settings(load_settings()))
 
 
 @contextmanager
 def _opened() -> Iterator[SemanticCache]:
-    from .cache import CacheError
+    from facilitair_tui.cache import CacheError
 
     try:
         cache = _open()
@@ -159,8 +160,8 @@ def cache_rm(entry: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Don't ask.")
 def cache_clear(yes: bool) -> None:
     """Remove every cached solution and the statistics. A damaged cache is set aside instead."""
-    from .cache import CacheDamaged, CacheError
-    from .session import cache_dir
+    from facilitair_tui.cache import CacheDamaged, CacheError
+    from facilitair_tui.session import cache_dir
 
     if not yes and sys.stdin.isatty():
         click.confirm("Remove every cached solution?", abort=True, err=True)
@@ -251,7 +252,7 @@ def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def cache_import(file: Path) -> None:
     """Add the solutions in FILE (JSON Lines, as written by export). Bad lines are skipped and named."""
-    from .cache import CacheError
+    from facilitair_tui.cache import CacheError
 
     try:
         lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else file.read_bytes().splitlines()

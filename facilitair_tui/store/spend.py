@@ -12,7 +12,7 @@ import os
 from datetime import date
 from pathlib import Path
 
-from . import paths
+from .. import paths
 
 KEEP_DAYS = 31
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from . import __version__
-from .core import events as ev
-from .core.provider import ConfigurationError, UsageError
-from .frontend import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
+from facilitair_tui import __version__
+from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, exit_code, session_options
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.provider import ConfigurationError, UsageError
 
 if TYPE_CHECKING:
-    from .cache import SemanticCache
+    from facilitair_tui.cache import SemanticCache
 
 # Textual draws at most TEXTUAL_FPS frames a second, 60 unless set. At exactly 60, a frame that
 # comes a fraction of a millisecond late is a gap over 17 ms; with headroom, frames under a
@@ -70,11 +70,11 @@ def main(
     if task == "-":
         task = sys.stdin.read()
 
-    from .config import load_settings
-    from .headless import keep_unwritten
-    from .launch import EntryOptions
-    from .session import Prepared, open_cache, prepare, prepare_continuation
-    from .store import SessionStore, StoreError
+    from facilitair_tui.command_line import keep_unwritten
+    from facilitair_tui.config import load_settings
+    from facilitair_tui.session import Prepared, open_cache, prepare, prepare_continuation
+    from facilitair_tui.store import SessionStore, StoreError
+    from facilitair_tui.tui.entry_options import EntryOptions
 
     prepared: Prepared | None = None
     entry: EntryOptions | None = None
@@ -120,7 +120,7 @@ def main(
     frame_rate_headroom()
 
     async def run() -> ev.SessionFinished | None:
-        from .app import FacilitairApp, tune_gc_for_streaming
+        from facilitair_tui.tui.app import FacilitairApp, tune_gc_for_streaming
 
         app = FacilitairApp(
             prepared.collaboration if prepared is not None else None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from facilitair_tui.render import clock
-from facilitair_tui.session_view import SessionView, Verbosity
+from facilitair_tui.summaries import clock
+from facilitair_tui.tui.session_view import SessionView, Verbosity
 
 _STATE_STYLES = {
     "running": "bold $accent",

@@ -23,8 +23,8 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 
 from facilitair_tui.core.context import KNOWN_FIELDS
 from facilitair_tui.core.provider import ConfigurationError
-from facilitair_tui.launch import EntryOptions
-from facilitair_tui.profiles import ProfileError, load_profiles, save_profile
+from facilitair_tui.tui.context_profiles import ProfileError, load_profiles, save_profile
+from facilitair_tui.tui.entry_options import EntryOptions
 
 if TYPE_CHECKING:
     from facilitair_tui.session import Prepared

@@ -15,9 +15,8 @@ from textual.content import Content
 from textual.widgets import Markdown, Static
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.session_view import AgentView
-
-from .agent_pane import agent_header
+from facilitair_tui.tui.session_view import AgentView
+from facilitair_tui.tui.widgets.agent_pane import agent_header
 
 WAITING_TEXT = "No synthesis yet: it appears when every agent of a chunk is done."
 

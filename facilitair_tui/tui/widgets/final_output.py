@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.render import finished_summary
+from facilitair_tui.summaries import finished_summary
 
 _HEADING = re.compile(r"^## (?P<title>.+?)\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,18 +19,18 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import paths
-from .core import events as ev
-from .core.budget import BudgetChoice
-from .core.orchestrator import Collaboration
-from .core.workflow import Workflow
-from .frontend import EXIT_CONFIG, err_console, exit_code, fail
-from .render import LiveRenderer
-from .replay import Replay
-from .store import SessionRecorder, SessionStore, StoreError
+from facilitair_tui.cli.options import fail
+from facilitair_tui.cli.render import LiveRenderer
+from facilitair_tui.command_line import EXIT_CONFIG, err_console, exit_code, keep_unwritten
+from facilitair_tui.core import events as ev
+from facilitair_tui.core.budget import BudgetChoice
+from facilitair_tui.core.orchestrator import Collaboration
+from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.replay import Replay
+from facilitair_tui.store import SessionRecorder, SessionStore, StoreError
 
 if TYPE_CHECKING:  # the session module imports the cache: only when a session runs
-    from .session import Prepared
+    from facilitair_tui.session import Prepared
 
 Sink = Callable[[ev.Event], None]
 BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
@@ -97,28 +96,6 @@ def recorded(recorder: SessionRecorder, show: Sink) -> Sink:
         show(event)
 
     return sink
-
-
-def keep_unwritten(events: list[ev.Event]) -> None:
-    """Events the store could not take go to JSON Lines files (one per session) the user can
-    import later; each file holds the whole session, so the import stands alone."""
-    if not events:
-        return
-    by_session: dict[str, list[ev.Event]] = {}
-    for event in events:
-        by_session.setdefault(event.session_id, []).append(event)
-    directory = paths.ensure_private_dir(paths.data_dir() / "sessions")
-    for session_id, lost in by_session.items():
-        target = directory / f"unsaved-{session_id}.jsonl"
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as out:
-            for event in lost:
-                out.write(ev.to_json(event) + b"\n")
-        err_console.print(
-            f"[yellow]warning:[/] {len(lost)} events of session {session_id} could not be saved in the "
-            f"session database; they are in {escape(str(target))}",
-            soft_wrap=True,
-        )
 
 
 def play(replay: Replay, *, as_json: bool) -> None:
@@ -220,6 +197,6 @@ async def drive(
 
 def known_workflows(recorded: Workflow | None) -> list[Workflow]:
     """The workflows a replay can take its panes' titles and icons from."""
-    from .core.workflow import load_workflow
+    from facilitair_tui.core.workflow import load_workflow
 
     return [*([recorded] if recorded is not None else []), load_workflow()]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from textual.binding import Binding
 from textual.dom import DOMNode
 
-_FRONT_END_PACKAGES = ("facilitair_tui.screens", "facilitair_tui.widgets")
+_FRONT_END_PACKAGES = ("facilitair_tui.tui.screens", "facilitair_tui.tui.widgets")
 
 
 def _import_front_end() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from .core import events as ev
+from facilitair_tui.core import events as ev
 
 
 class SessionEvents(Message):

@@ -36,25 +36,24 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from facilitair_tui.commands import SessionCommands
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
-from facilitair_tui.messages import SessionCrashed, SessionEvents
-from facilitair_tui.render import cache_summary, finished_summary
 from facilitair_tui.replay import Replay, speed_label
-from facilitair_tui.session_view import SessionView, Verbosity, next_verbosity
-from facilitair_tui.widgets.agent_pane import AgentPane
-from facilitair_tui.widgets.final_output import FinalOutput
-from facilitair_tui.widgets.session_header import SessionHeader
-from facilitair_tui.widgets.status_bar import StatusBar
-from facilitair_tui.widgets.synthesis_panel import SynthesisPanel
-
-from .budget import BudgetScreen
-from .confirm import ConfirmScreen
-from .error import ErrorScreen
-from .feedback import FeedbackRequest, FeedbackScreen
+from facilitair_tui.summaries import cache_summary, finished_summary
+from facilitair_tui.tui.command_palette import SessionCommands
+from facilitair_tui.tui.messages import SessionCrashed, SessionEvents
+from facilitair_tui.tui.screens.budget import BudgetScreen
+from facilitair_tui.tui.screens.confirm import ConfirmScreen
+from facilitair_tui.tui.screens.error import ErrorScreen
+from facilitair_tui.tui.screens.feedback import FeedbackRequest, FeedbackScreen
+from facilitair_tui.tui.session_view import SessionView, Verbosity, next_verbosity
+from facilitair_tui.tui.widgets.agent_pane import AgentPane
+from facilitair_tui.tui.widgets.final_output import FinalOutput
+from facilitair_tui.tui.widgets.session_header import SessionHeader
+from facilitair_tui.tui.widgets.status_bar import StatusBar
+from facilitair_tui.tui.widgets.synthesis_panel import SynthesisPanel
 
 Layout = Literal["wide", "narrow"]
 

@@ -1,0 +1,67 @@
+"""``facilitair collaborate TASK``: run a collaboration on the terminal, recorded.
+
+It renders the run live (timestamps, agent icons, chunk headers, synthesis panels, a closing
+line with time, tokens and cost) or, with ``--json``, writes the events as JSON Lines and
+nothing else. Every session is recorded in the session store as it happens.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from facilitair_tui.cli.headless import open_store_or_fail, run_prepared
+from facilitair_tui.cli.options import OneLineUsageErrors, fail, run_options
+from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, session_options
+from facilitair_tui.core.provider import ConfigurationError, UsageError
+
+
+@click.command(cls=OneLineUsageErrors)
+@click.argument("task")
+@session_options
+@click.option(
+    "--read-after",
+    "read_after",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="A role that reads another starts after N of its tokens.",
+)
+@run_options
+def collaborate(
+    task: str,
+    context: tuple[str, ...],
+    strategy: str | None,
+    model: str | None,
+    workflow: Path | None,
+    max_tokens: int | None,
+    budget_usd: float | None,
+    read_after: int | None,
+    as_json: bool,
+    on_budget: str,
+    no_cache: bool,
+) -> None:
+    """Run a collaboration on TASK ("-" reads the task from standard input)."""
+    from facilitair_tui.session import prepare
+
+    if task == "-":
+        task = sys.stdin.read()
+    store = open_store_or_fail(as_json=as_json)
+    try:
+        prepared = prepare(
+            task,
+            context=context,
+            strategy=strategy,
+            model=model,
+            workflow=workflow,
+            max_tokens=max_tokens,
+            read_after_tokens=read_after,
+            budget_usd=budget_usd,
+            no_cache=no_cache,
+        )
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget)

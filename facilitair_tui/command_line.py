@@ -1,0 +1,109 @@
+"""What both commands (``facilitair`` and ``facilitair-tui``) share: exit codes, the options that
+describe a session, and where events the session store could not take are kept. One definition,
+so the two commands can't drift apart."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from . import paths
+from .core import events as ev
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def exit_code(final: ev.SessionFinished | None) -> int:
+    """0 done, 3 failed (a provider or configuration problem), 130 stopped or never finished."""
+    if final is None or final.status == "stopped":
+        return EXIT_INTERRUPTED
+    if final.status == "failed":
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def keep_unwritten(events: list[ev.Event]) -> None:
+    """Events the store could not take go to JSON Lines files (one per session) the user can
+    import later; each file holds the whole session, so the import stands alone."""
+    if not events:
+        return
+    by_session: dict[str, list[ev.Event]] = {}
+    for event in events:
+        by_session.setdefault(event.session_id, []).append(event)
+    directory = paths.ensure_private_dir(paths.data_dir() / "sessions")
+    for session_id, lost in by_session.items():
+        target = directory / f"unsaved-{session_id}.jsonl"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
+            for event in lost:
+                out.write(ev.to_json(event) + b"\n")
+        err_console.print(
+            f"[yellow]warning:[/] {len(lost)} events of session {session_id} could not be saved in the "
+            f"session database; they are in {escape(str(target))}",
+            soft_wrap=True,
+        )
+
+
+def budget_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--budget",
+        "budget_usd",
+        type=click.FloatRange(min=0),
+        metavar="USD",
+        help=f"Pause before a chunk that could take {what} cost past USD dollars.",
+    )
+
+
+def session_options(command: F) -> F:
+    """The options that shape a collaboration: context, strategy, model, workflow, max tokens, budget."""
+    options = [
+        click.option(
+            "--context",
+            "-c",
+            "context",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Context the answer must fit, e.g. language=python (repeatable).",
+        ),
+        click.option(
+            "--strategy", "-s", metavar="NAME", help="Which models the roles run on (see the workflow)."
+        ),
+        click.option("--model", "-m", metavar="PROVIDER:MODEL", help="Run every role on this one model."),
+        click.option(
+            "--workflow",
+            "-w",
+            "workflow",
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="A workflow TOML file instead of the default one.",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=1, max=32768),
+            metavar="N",
+            help="Cap every model call at N output tokens.",
+        ),
+        budget_option("the session's"),
+        click.option(
+            "--no-cache",
+            "no_cache",
+            is_flag=True,
+            help="Run the agents even when the cache holds a solution to this task.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
