@@ -38,6 +38,7 @@ class CachedSolution:
     hits: int = 0
     last_hit: datetime | None = None
     saved_usd: float | None = None  # hits x the original cost, as far as it is known
+    imported: bool = False  # came from a file (``facilitair cache import``), not a run here
 
     def matches(self, query: str, context_filter: dict[str, str] | None = None) -> bool:
         """Every word of ``query`` is in the task or the context; every filter pair is in the context."""

@@ -7,6 +7,7 @@ under DIR. Otherwise the XDG base directories are used.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -42,3 +43,27 @@ def ensure_private_dir(path: Path) -> Path:
     """Create a directory only the user can read (it may hold sessions and keys' config)."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write a file only the user can read (0600, like the databases it is copied from).
+
+    An existing file is refused with ``FileExistsError`` unless ``overwrite``; then it is replaced
+    whole (written beside it, then renamed), so a failed write never leaves half a file."""
+    if not overwrite:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -32,7 +32,8 @@ def cache_summary(e: ev.CacheChecked) -> str:
     if not e.hit:
         return f"Cache: no match ({e.matched_on})" if e.matched_on else "Cache: no match"
     match = f"{e.similarity:.0%} match" if e.similarity is not None else "match"
-    parts = [f"Found a cached solution ({match})"]
+    origin = "an imported cached solution" if e.imported else "a cached solution"
+    parts = [f"Found {origin} ({match})"]
     if e.age_s is not None:
         parts.append(f"cached {age_words(e.age_s)}")
     parts.append(f"context: {', '.join(e.context.values()) or 'none given'}")

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from ..core import events as ev
 from ..core.cache import CachedAnswer, CacheMiss, SolvedSession
-from ..library import CachedSolution
+from ..library import CachedSolution, age_words
 from ..paths import ensure_private_dir
 from . import records as rec
 from .matching import Candidate, MatchSettings, TaskMatcher, Verdict
@@ -229,16 +229,36 @@ class SemanticCache:
 
     # ----------------------------------------------------------------- the public API
 
-    def put(self, task: str, context: Mapping[str, object], output: str, **metadata: Any) -> str:
+    def put(
+        self,
+        task: str,
+        context: Mapping[str, object],
+        output: str,
+        *,
+        created_at: float | None = None,
+        **metadata: Any,
+    ) -> str:
         """Store a solution; returns its entry id. The same task (same words) in the same profile
-        replaces the earlier entry. Raises ``CacheError`` when it can't be written (a full disk)."""
+        replaces the earlier entry. Raises ``CacheError`` when it can't be written (a full disk).
+
+        ``created_at`` (Unix time) keeps an imported solution's own age: it expires when it would
+        have where it was made, and one already past the TTL is refused (``ValueError``)."""
         if not task.strip():
             raise ValueError("the task is empty")
+        now = self._clock()
+        if created_at is not None:
+            created_at = min(created_at, now)
+            if created_at + self.settings.ttl_s <= now:
+                days = self.settings.ttl_s / DAY_S
+                raise ValueError(
+                    f"it was cached {age_words(now - created_at)}, and the cache keeps a solution "
+                    f"{days:g} days (the ttl_days setting)"
+                )
         profile = profile_of(context, self.settings.ignore_context)
         fields = {key: metadata.pop(key) for key in list(metadata) if key in _FIELDS}
         extra = {key: value for key, value in metadata.items() if isinstance(value, rec.Scalar)}
         vector = self._embed([task])[0]
-        now = self._clock()
+        made = now if created_at is None else created_at
         with self._lock, self._writing():
             self._sync()
             entry_id = self._same_task(task, vector, profile) or uuid.uuid4().hex[:12]
@@ -248,8 +268,8 @@ class SemanticCache:
                 context=display_context(context),
                 profile=profile.key,
                 output=output,
-                created_at=now,
-                expires_at=now + self.settings.ttl_s,
+                created_at=made,
+                expires_at=made + self.settings.ttl_s,
                 metadata=extra,
                 **fields,
             )
@@ -258,7 +278,7 @@ class SemanticCache:
             except (rec.BrokenRecord, TypeError) as exc:
                 raise ValueError(f"cannot cache this solution: {exc}") from None
             vec = rec.VectorRecord(model=self._model_id(), profile=profile.key, vector=vector.tobytes())
-            expire = self.settings.ttl_s
+            expire = made + self.settings.ttl_s - now
             self._db.set(f"entry:{entry_id}", rec.encode_entry(record), expire=expire)
             self._db.set(f"vec:{entry_id}", rec.encode_vector(vec), expire=expire)
             self._db.set(f"hits:{entry_id}", 0, expire=expire)
@@ -335,6 +355,7 @@ class SemanticCache:
             cost_usd=found.cost_usd,
             duration_s=found.duration_s,
             age_s=max(0.0, self._clock() - found.created_at.timestamp()),
+            imported=found.imported,
             notes=decision.warnings,
         )
 
@@ -658,4 +679,5 @@ class SemanticCache:
             hits=hits,
             last_hit=datetime.fromtimestamp(last, UTC) if isinstance(last, (int, float)) else None,
             saved_usd=None if entry.cost_usd is None else hits * entry.cost_usd,
+            imported=entry.metadata.get("imported") is True,
         )

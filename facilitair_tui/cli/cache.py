@@ -24,7 +24,7 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from facilitair_tui.cli.options import fail
+from facilitair_tui.cli.options import fail, write_export
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
 from facilitair_tui.config import load_settings
 from facilitair_tui.core import events as ev
@@ -90,6 +90,7 @@ def _solution_dict(s: CachedSolution) -> dict[str, Any]:
         "duration_s": s.duration_s,
         "saved_usd": s.saved_usd,
         "models": s.models,
+        "imported": s.imported,
     }
 
 
@@ -117,7 +118,8 @@ def cache_list(query: str, as_json: bool) -> None:
         table.add_column(column, overflow="fold" if column == "Task" else "ellipsis")
     for s in found:
         saved = money(s.saved_usd) if s.hits else "—"
-        table.add_row(s.id, s.task, _context_text(s), format_age(s.created_at, now), str(s.hits), saved)
+        age = format_age(s.created_at, now) + (" (imported)" if s.imported else "")
+        table.add_row(s.id, s.task, _context_text(s), age, str(s.hits), saved)
     out.print(table)
 
 
@@ -137,8 +139,10 @@ def cache_show(entry: str, as_json: bool) -> None:
     out.print(f"[bold]{escape(solution.task)}[/]")
     out.print(f"id {solution.id} · context: {escape(_context_text(solution))}")
     out.print(
-        f"cached {format_age(solution.created_at, now)} · the original run took {clock(solution.duration_s)} "
-        f"and cost {money(solution.cost_usd)} · {solution.hits} hits"
+        f"{'imported from a file, made' if solution.imported else 'cached'} "
+        f"{format_age(solution.created_at, now)} · the original run took {clock(solution.duration_s)} "
+        f"and cost {money(solution.cost_usd)} · {solution.hits} hits",
+        soft_wrap=True,
     )
     if solution.models:
         out.print("models: " + ", ".join(f"{role} {model}" for role, model in solution.models.items()))
@@ -211,7 +215,8 @@ def _export_line(record: EntryRecord) -> bytes:
 
 @cache_group.command(name="export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def cache_export(file: Path) -> None:
+@click.option("--force", is_flag=True, help="Overwrite FILE when it exists.")
+def cache_export(file: Path, force: bool) -> None:
     """Write every cached solution to FILE as JSON Lines ("-" for standard output)."""
     with _opened() as cache:
         records = list(cache.records())
@@ -219,16 +224,26 @@ def cache_export(file: Path) -> None:
     if str(file) == "-":
         sys.stdout.buffer.write(lines)
         return
-    try:
-        file.write_bytes(lines)
-    except OSError as exc:
-        fail(f"cannot write {file}: {exc.strerror or exc}", EXIT_USAGE)
+    write_export(file, lines, force=force)
     err_console.print(f"Exported {len(records)} cached solutions to {file}.")
 
 
 _OPTIONAL = frozenset(
     {"chunks", "models", "strategy", "workflow", "cost_usd", "duration_s", "input_tokens", "output_tokens"}
 )
+
+
+def _created_at(value: object) -> float | None:
+    """The export's ISO 8601 time back to Unix time (None: the file has none)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("'created_at' must be an ISO 8601 time")
+    try:
+        made = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'created_at' is not an ISO 8601 time: {value!r}") from None
+    return (made if made.tzinfo else made.replace(tzinfo=UTC)).timestamp()
 
 
 def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
@@ -242,6 +257,7 @@ def _import_fields(data: Any) -> tuple[str, dict[str, Any], str, dict[str, Any]]
     if not isinstance(output, str) or not output.strip():
         raise ValueError("'output' must be a non-empty string")
     extra = {key: data[key] for key in _OPTIONAL if data.get(key) is not None}
+    extra["created_at"] = _created_at(data.get("created_at"))
     if "syntheses" in data:
         syntheses = [{**s, "session_id": "", "type": "synthesis"} for s in data["syntheses"] or []]
         extra["syntheses"] = msgspec.convert(syntheses, list[ev.Synthesis])

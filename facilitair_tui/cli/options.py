@@ -4,13 +4,26 @@ event) and the options that say how a session runs on the terminal."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
 from rich.markup import escape
 
+from facilitair_tui import paths
 from facilitair_tui.command_line import EXIT_USAGE, F, budget_option, err_console
 from facilitair_tui.core import events as ev
+
+
+def write_export(path: Path, data: bytes, *, force: bool) -> None:
+    """Write an export only the user can read (it copies a private database); an existing file
+    is kept unless ``--force``."""
+    try:
+        paths.write_private(path, data, overwrite=force)
+    except FileExistsError:
+        fail(f"{path} exists; add --force to overwrite it", EXIT_USAGE)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE)
 
 
 def fail(message: str, code: int, *, as_json: bool = False) -> NoReturn:

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from facilitair_tui.cli.headless import known_workflows, open_store_or_fail, play, run_prepared
-from facilitair_tui.cli.options import OneLineUsageErrors, continuation_options, fail
+from facilitair_tui.cli.options import OneLineUsageErrors, continuation_options, fail, write_export
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.provider import ConfigurationError, UsageError
@@ -208,7 +208,8 @@ def _record(store: SessionStore, sid: str, *, events: bool) -> dict[str, Any]:
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
 )
-def export(session_id: str, fmt: str, output: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite FILE when it exists.")
+def export(session_id: str, fmt: str, output: Path | None, force: bool) -> None:
     """The session as Markdown (its final output, as the TUI shows it) or JSON (everything)."""
     with _opened() as store:
         sid = _one(store, session_id)
@@ -219,10 +220,7 @@ def export(session_id: str, fmt: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
+    write_export(output, text.encode("utf-8"), force=force)
     err_console.print(f"wrote {escape(str(output))}")
 
 

@@ -29,7 +29,8 @@ class CachedAnswer:
     models: dict[str, str]
     cost_usd: float | None  # of the original run (None: a price was unknown)
     duration_s: float
-    age_s: float  # since it was stored
+    age_s: float  # since it was made (an imported solution keeps its own age)
+    imported: bool = False  # from a file (``facilitair cache import``), not a run on this machine
     notes: tuple[str, ...] = ()  # warnings met while looking (a skipped broken entry)
 
 

@@ -58,7 +58,8 @@ class CacheChecked(Event, tag="cache_checked"):
     # What serving from the cache saved: the original run's cost and time (None: unknown).
     saved_usd: float | None = None
     saved_s: float | None = None
-    age_s: float | None = None  # how long ago the served solution was stored
+    age_s: float | None = None  # how long ago the served solution was made
+    imported: bool = False  # the served solution came from a file, not from a run here
     context: dict[str, str] = msgspec.field(default_factory=dict)  # the served solution's
 
 

@@ -118,3 +118,46 @@ def test_clear_never_moves_a_healthy_cache_aside_when_something_else_is_wrong(
     assert not [p for p in (facilitair_home / "data").iterdir() if p.name.startswith("cache.damaged")]
     config.unlink()
     assert len(json.loads(ok(cli("cache", "list", "--json")))) == 1
+
+
+def test_an_export_is_private_and_never_overwrites_without_force(
+    cli: CliRunner, facilitair_home: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "team.jsonl"
+    shared.write_text(json.dumps(SHARED[0]), encoding="utf-8")
+    ok(cli("cache", "import", str(shared)))
+    target = tmp_path / "out.jsonl"
+    target.write_text("the user's own notes\n", encoding="utf-8")
+    refused = cli("cache", "export", str(target))
+    assert refused.returncode == 2 and "exists; add --force" in refused.stderr
+    assert target.read_text(encoding="utf-8") == "the user's own notes\n"
+    ok(cli("cache", "export", str(target), "--force"))
+    assert "rate limiting" in target.read_text(encoding="utf-8")
+    assert target.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "fresh.jsonl"
+    ok(cli("cache", "export", str(fresh)))
+    assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_imported_solution_keeps_its_age_and_says_it_was_imported(
+    cli: CliRunner, facilitair_home: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    made = datetime.now(UTC) - timedelta(days=3)
+    too_old = datetime.now(UTC) - timedelta(days=30)
+    shared = tmp_path / "team.jsonl"
+    lines = [
+        {**SHARED[0], "created_at": made.isoformat()},
+        {**SHARED[1], "created_at": too_old.isoformat()},
+    ]
+    shared.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    proc = cli("cache", "import", str(shared))
+    assert "Imported 1 cached solutions, skipped 1." in ok(proc)
+    assert "line 2: it was cached 30 d ago" in proc.stderr and "ttl_days" in proc.stderr
+
+    [entry] = json.loads(ok(cli("cache", "list", "--json")))
+    assert entry["imported"] is True
+    assert abs(datetime.fromisoformat(entry["created_at"]).timestamp() - made.timestamp()) < 1
+    assert "(imported)" in ok(cli("cache", "list")) and "3 d ago" in ok(cli("cache", "list"))
+    assert "imported from a file, made 3 d ago" in ok(cli("cache", "show", entry["id"]))

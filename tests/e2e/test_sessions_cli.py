@@ -90,6 +90,10 @@ def test_a_recorded_session_lists_replays_exactly_and_exports(
     exported = run("sessions", "export", sid[:8], "--format", "json", "-o", "session.json")
     assert exported.returncode == 0, exported.stderr
     record = json.loads((facilitair_home / "session.json").read_text())
+    assert (facilitair_home / "session.json").stat().st_mode & 0o777 == 0o600  # like the database
+    again = run("sessions", "export", sid[:8], "--format", "md", "-o", "session.json")
+    assert again.returncode == 2 and "exists; add --force" in again.stderr
+    assert json.loads((facilitair_home / "session.json").read_text()) == record  # kept as it was
     assert record["session"]["id"] == sid and record["session"]["context"] == {"language": "python"}
     assert [e["type"] for e in record["events"]] == [json.loads(line)["type"] for line in live]
     assert len(record["executions"]) == 4 * CALLS_PER_CHUNK

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from facilitair_tui.core import events as ev
@@ -188,3 +189,11 @@ def test_the_read_interfaces_and_replay_load_no_ui() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_hit_on_an_imported_solution_says_so() -> None:
+    from facilitair_tui.summaries import cache_summary
+
+    hit = ev.CacheChecked(session_id="s", hit=True, similarity=0.97, matched_on="same task", imported=True)
+    assert cache_summary(hit).startswith("Found an imported cached solution (97% match)")
+    assert cache_summary(msgspec.structs.replace(hit, imported=False)).startswith("Found a cached solution")

@@ -158,7 +158,14 @@ class CacheInspectorScreen(Screen[None]):
         return self.shown[row] if 0 <= row < len(self.shown) else None
 
     def _show_preview(self, entry: CachedSolution | None) -> None:
-        self.preview.update(entry.output if entry is not None else "")
+        if entry is None:
+            self.preview.update("")
+            return
+        origin = ""
+        if entry.imported:
+            made = format_age(entry.created_at, self._now())
+            origin = f"_Imported from a file (made {made}), not run on this machine._\n\n"
+        self.preview.update(origin + entry.output)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "cache-search":
