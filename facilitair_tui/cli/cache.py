@@ -66,6 +66,10 @@ def _opened() -> Iterator[SemanticCache]:
 
 
 def _one(cache: SemanticCache, prefix: str) -> str:
+    try:
+        ev.check_id(prefix.strip(), "cache entry id", listed_by="facilitair cache list")
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
     ids = cache.resolve(prefix)
     if not ids:
         fail(f"no cache entry has an id starting with {prefix!r} (see: facilitair cache list)", EXIT_USAGE)

@@ -11,11 +11,28 @@ removing one bumps ``SCHEMA_VERSION``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import msgspec
 
 SCHEMA_VERSION = 1
+
+# Session and entry ids name files (a running session's lock) and are typed by users, so one
+# that comes from outside (an imported file, a command argument) must be letters, digits, "-"
+# and "_": never a path. Ours are 16 hex digits.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_id(value: str, what: str = "session id", listed_by: str = "facilitair sessions list") -> str:
+    """``value`` when it is a well-formed id (or id prefix); ``ValueError`` saying what is allowed."""
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
+        raise ValueError(
+            f"{repr(value)[:80]} is not a valid {what}: an id is 1 to 64 letters, digits, '-' or '_' "
+            f"({listed_by} shows them)"
+        )
+    return value
+
 
 AgentStatus = Literal["done", "failed", "cancelled"]
 SessionStatus = Literal["done", "stopped", "failed"]

@@ -248,6 +248,10 @@ class SessionStore:
                     self._unlock(sid, lock, remove=True)
 
     def _lock_path(self, session_id: str) -> Path:
+        try:  # the id names a file: never let it name one outside the locks directory
+            ev.check_id(session_id)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         return self._locks_dir / f"{session_id}.lock"
 
     def _try_lock(self, session_id: str) -> IO[bytes] | None:
@@ -287,6 +291,19 @@ class SessionStore:
         """Store a recording made elsewhere (JSON Lines of events); returns its session id. It
         replays like any session; without its workflow definition it cannot be continued. The rest
         of a stored session (the events a full disk kept out) is added to it."""
+        events = list(events)
+        # Everything is checked before anything is written: a bad file leaves no trace.
+        if not events:
+            raise StoreError("the recording holds no events")
+        try:
+            ev.check_id(events[0].session_id)
+            for event in events:
+                if isinstance(event, ev.SessionStarted) and event.parent_id is not None:
+                    ev.check_id(event.parent_id, "parent session id")
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        if any(event.session_id != events[0].session_id for event in events):
+            raise StoreError("a recording holds one session; this one mixes several session ids")
         recorder: SessionRecorder | None = None
         for event in events:
             if recorder is None:
@@ -351,6 +368,10 @@ class SessionStore:
         prefix = prefix.strip()
         if not prefix:
             raise SessionNotFound("give a session id (facilitair sessions list shows them)")
+        try:
+            ev.check_id(prefix)
+        except ValueError as exc:
+            raise SessionNotFound(str(exc)) from None
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._read(
             "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",

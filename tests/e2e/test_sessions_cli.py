@@ -228,3 +228,29 @@ def test_a_database_from_a_newer_facilitair_says_to_upgrade(run: CliRunner, faci
     conn.close()
     proc = run("sessions", "list")
     assert proc.returncode == 3 and "newer Facilitair" in proc.stderr and "Upgrade Facilitair" in proc.stderr
+
+
+def test_an_id_that_is_a_path_is_refused_and_nothing_is_written(
+    run: CliRunner, facilitair_home: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "some" / "dir"
+    victim.mkdir(parents=True)
+    traversal = "../" * 12 + str(victim / "yarn").lstrip("/")
+    path = facilitair_home / "evil.jsonl"
+    path.write_text(recording(traversal))
+    imported = run("sessions", "import", str(path))
+    assert imported.returncode == 2 and "is not a valid session id" in imported.stderr
+    assert "Traceback" not in imported.stderr
+    assert list(victim.iterdir()) == []  # no yarn.lock made (and removed) outside the data directory
+    assert json.loads(run("sessions", "list", "--json").stdout) == []
+    # A forked recording naming such a parent is refused the same way.
+    started = json.loads(recording("abc123").splitlines()[0])
+    forked = facilitair_home / "forked.jsonl"
+    forked.write_text(json.dumps({**started, "parent_id": "../../etc"}) + "\n")
+    refused = run("sessions", "import", str(forked))
+    assert refused.returncode == 2 and "not a valid parent session id" in refused.stderr
+    for command in (("sessions", "show", "../x"), ("sessions", "delete", "a/b", "--yes")):
+        shown = run(*command)
+        assert shown.returncode == 2 and "is not a valid session id" in shown.stderr
+    cache = run("cache", "show", "../../x")
+    assert cache.returncode == 2 and "is not a valid cache entry id" in cache.stderr
