@@ -1,8 +1,14 @@
 """The one seam between the engine and every model backend.
 
 A provider streams a chat completion: zero or more ``TextDelta`` items, then exactly one
-``Usage`` once the model is done. The engine never imports an SDK; provider families live in
-``facilitair_tui.providers`` and implement this Protocol.
+``Usage`` once the model is done, saying why it stopped. The engine never imports an SDK;
+provider families live in ``facilitair_tui.providers`` and implement this Protocol.
+
+A provider yields ``Usage`` only when the backend itself said the answer ended (OpenAI's
+``finish_reason``, Anthropic's ``message_stop``, llama.cpp's finish reason). A stream that just
+stops, without that end marker, broke: a proxy or load balancer that closes the connection looks
+like a short, successful answer to the SDKs, so the provider raises a retryable
+``ProviderError`` instead, and the gateway continues the answer like any broken stream.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class TextDelta:
     text: str
 
 
+# Why a model stopped writing: it finished ("end"), it reached ``max_tokens`` and its answer is
+# cut ("max_tokens"), or the provider withheld the rest ("filtered": a content filter, a refusal).
+StopReason = Literal["end", "max_tokens", "filtered"]
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int  # every input token, cached ones included
@@ -41,6 +52,8 @@ class Usage:
     estimated: bool = False
     # Of the input tokens, those the provider served from its prompt cache (billed lower).
     cached_input_tokens: int = 0
+    # Why the model stopped, as the backend said (see ``StopReason``).
+    stop_reason: StopReason = "end"
 
 
 StreamItem = TextDelta | Usage

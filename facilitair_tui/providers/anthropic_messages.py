@@ -17,6 +17,7 @@ it decides, using ``ProviderError.retryable`` and ``ProviderError.retry_after_s`
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from facilitair_tui.core.provider import (
     ChatMessage,
     ChatRequest,
     ProviderError,
+    StopReason,
     StreamItem,
     TextDelta,
     Usage,
@@ -62,6 +64,9 @@ _PERMANENT_ERROR_TYPES = frozenset(
 _SPEND_LIMIT_CODES = frozenset(
     {"contract_spend_limit_reached", "enforced_spend_limit_reached", "ramp_limit_exceeded"}
 )
+
+# ``stop_reason`` -> why the model stopped; "end_turn", "stop_sequence" and the rest: it finished.
+_STOP_REASONS: dict[str, StopReason] = {"max_tokens": "max_tokens", "refusal": "filtered"}
 
 _RETRY_FIX = "Retry; if it keeps happening, check the server's logs or choose another model"
 _OVERLOADED_FIX = "The API is under heavy load; retry shortly or choose another model"
@@ -266,6 +271,7 @@ class AnthropicProvider:
         deltas = 0
         tally = _UsageTally()
         stopped = False
+        stop: StopReason = "end"
         async with sdk_stream:
             while True:
                 try:
@@ -288,18 +294,14 @@ class AnthropicProvider:
                     tally.update(getattr(getattr(event, "message", None), "usage", None), with_output=False)
                 elif kind == "message_delta":
                     tally.update(getattr(event, "usage", None), with_output=True)
+                    reason = getattr(getattr(event, "delta", None), "stop_reason", None)
+                    stop = _STOP_REASONS.get(reason, "end") if isinstance(reason, str) else stop
                 elif kind == "message_stop":
                     stopped = True
 
         if not stopped:
-            raise self._errors(
-                f"stream ended early after {deltas} text delta{'s' if deltas != 1 else ''}: "
-                f"{self._url} closed the response before message_stop",
-                request.model,
-                fix=_RETRY_FIX,
-                retryable=True,
-            )
-        yield tally.usage(request, deltas)
+            raise self._errors.unfinished(request.model, deltas, "message_stop")
+        yield replace(tally.usage(request, deltas), stop_reason=stop)
 
     # -- error mapping -------------------------------------------------------------------
 

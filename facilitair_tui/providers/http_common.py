@@ -114,6 +114,20 @@ class ErrorMaker:
             return f"Check that {env} is set to a valid key with access to this model"
         return f"Check the api_key of this endpoint in the config (provider {self.provider!r} at {self.url})"
 
+    def unfinished(self, model: str, deltas: int, marker: str) -> ProviderError:
+        """A stream that ended without ``marker``, the backend's word that the answer is whole.
+
+        The SDKs report such a stream as a success; it is not one (a proxy or load balancer
+        closed the connection), so it is retried, and the gateway continues the answer."""
+        return self(
+            f"stream ended early after {deltas} text delta{'s' if deltas != 1 else ''}: "
+            f"{self.url} closed the response without {marker}",
+            model,
+            fix="Retry; if it keeps happening, a proxy between here and the server may be cutting "
+            "long responses",
+            retryable=True,
+        )
+
     # The failures every SDK reports alike, before any streamed data arrived.
 
     def timed_out(self, model: str, timeout_s: float) -> ProviderError:

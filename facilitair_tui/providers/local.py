@@ -159,6 +159,7 @@ class LocalModelProvider:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException] = asyncio.Queue()
         cancelled = threading.Event()
+        cut = threading.Event()  # llama.cpp stopped at max_tokens or a full context
         counts = {"input": 0, "output": 0}
 
         def generate() -> None:
@@ -199,6 +200,8 @@ class LocalModelProvider:
                     text: str = choice["text"]
                     if choice.get("finish_reason") is None or text:
                         counts["output"] += 1
+                    if choice.get("finish_reason") == "length":  # max_tokens, or the context is full
+                        cut.set()
                     if text:
                         loop.call_soon_threadsafe(queue.put_nowait, text)
             except BaseException as exc:  # delivered to the consumer, raised there
@@ -228,7 +231,9 @@ class LocalModelProvider:
                         f"generation failed: {item}", provider=self.name, model=request.model
                     ) from None
                 yield TextDelta(item)
-            yield Usage(counts["input"], counts["output"])
+            yield Usage(
+                counts["input"], counts["output"], stop_reason="max_tokens" if cut.is_set() else "end"
+            )
         finally:
             # On cancellation the thread stops at its next token and returns the context itself.
             cancelled.set()

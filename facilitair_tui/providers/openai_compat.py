@@ -12,6 +12,7 @@ it decides, using ``ProviderError.retryable``.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from types import TracebackType
 
 import openai
@@ -21,6 +22,7 @@ from facilitair_tui.core.provider import (
     ChatMessage,
     ChatRequest,
     ProviderError,
+    StopReason,
     StreamItem,
     TextDelta,
     Usage,
@@ -37,6 +39,10 @@ from facilitair_tui.providers.http_common import (
 )
 
 __all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact", "retry_after_s"]
+
+# ``finish_reason`` -> why the model stopped. Any other reason a server gives ("tool_calls", a
+# server's own "eos") still means the answer ended.
+_STOP_REASONS: dict[str, StopReason] = {"length": "max_tokens", "content_filter": "filtered"}
 
 # Header names whose values are credentials and must never show up in an error message.
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "password")
@@ -133,7 +139,8 @@ class OpenAICompatibleProvider:
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield ``TextDelta`` items as they arrive, then exactly one ``Usage``.
 
-        Raises ``ProviderError`` for every failure. Cancelling the consumer closes the HTTP
+        Raises ``ProviderError`` for every failure, including a stream that ends without a
+        ``finish_reason`` (the SDK calls that a success). Cancelling the consumer closes the HTTP
         response (the ``async with`` below), which stops generation on the server.
         """
         try:
@@ -151,6 +158,7 @@ class OpenAICompatibleProvider:
 
         deltas = 0
         reported: Usage | None = None
+        finish: str | None = None
         async with sdk_stream:
             while True:
                 try:
@@ -161,14 +169,18 @@ class OpenAICompatibleProvider:
                     raise self._stream_error(exc, request.model, deltas) from None
                 if getattr(chunk, "usage", None) is not None:
                     reported = self._usage_of(chunk) or reported
+                finish = self._finish_of(chunk) or finish
                 text = self._text_of(chunk)
                 if text:
                     deltas += 1
                     yield TextDelta(text)
 
-        yield reported or Usage(
+        if finish is None:
+            raise self._errors.unfinished(request.model, deltas, "a finish_reason")
+        usage = reported or Usage(
             input_tokens=estimate_input_tokens(request), output_tokens=deltas, estimated=True
         )
+        yield replace(usage, stop_reason=_STOP_REASONS.get(finish, "end"))
 
     # -- chunk reading -------------------------------------------------------------------
 
@@ -181,6 +193,14 @@ class OpenAICompatibleProvider:
         delta = getattr(choices[0], "delta", None)
         content = getattr(delta, "content", None)
         return content if isinstance(content, str) else None
+
+    @staticmethod
+    def _finish_of(chunk: ChatCompletionChunk) -> str | None:
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return None
+        reason = getattr(choices[0], "finish_reason", None)
+        return reason if isinstance(reason, str) and reason else None
 
     @staticmethod
     def _usage_of(chunk: ChatCompletionChunk) -> Usage | None:

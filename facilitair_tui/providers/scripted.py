@@ -17,6 +17,7 @@ from facilitair_tui.core.provider import (
     ChatRequest,
     ModelRef,
     ProviderError,
+    StopReason,
     StreamItem,
     TextDelta,
     Usage,
@@ -29,6 +30,7 @@ class Reply:
     delay_s: float = 0.0  # between deltas; 0 still yields to the event loop
     fail_after: int | None = None  # raise a ProviderError after this many deltas
     report_usage: bool = True
+    stop_reason: StopReason = "end"  # what the final Usage says (e.g. "max_tokens": cut)
 
 
 @dataclass
@@ -74,7 +76,7 @@ class ScriptedProvider:
             raise ProviderError("stream ended without completion", provider=self.name, model=request.model)
         if reply.report_usage:
             chars = sum(len(m.content) for m in request.messages)
-            yield Usage(chars // 4 or 1, len(call.delivered))
+            yield Usage(chars // 4 or 1, len(call.delivered), stop_reason=reply.stop_reason)
 
     async def aclose(self) -> None:
         return None

@@ -41,7 +41,7 @@ __all__ = [
     "openai_sse_server",
 ]
 
-Fault = Literal["drop", "malformed", "stall"]
+Fault = Literal["drop", "malformed", "stall", "cut"]
 
 _HOST = "127.0.0.1"
 _MAX_REQUEST_BYTES = 1 << 20
@@ -87,7 +87,9 @@ class Script:
     careless server might). Otherwise the response streams ``deltas``; ``fault`` then strikes
     after ``fault_after`` deltas: ``drop`` closes the connection mid-body, ``malformed`` sends
     an unparseable ``data:`` line (then finishes normally), ``stall`` sleeps ``stall_s`` seconds
-    before going on (capped by the server's ``max_stall_s``). ``delay_s`` is slept between two
+    before going on (capped by the server's ``max_stall_s``), ``cut`` ends the body cleanly
+    there, with no ``finish_reason`` and no ``[DONE]``, as a proxy that cuts long responses
+    does (the SDK sees a normal end). ``delay_s`` is slept between two
     deltas, so a response takes a while to stream (a real process can be stopped mid-answer).
     """
 
@@ -383,6 +385,10 @@ class OpenAISSEServer:
             # Close mid-body: the chunked body never gets its terminating zero-length chunk.
             await writer.drain()
             writer.close()
+            return False
+        if script.fault == "cut":
+            writer.write(b"0\r\n\r\n")  # the chunked body's proper end: nothing looks broken
+            await writer.drain()
             return False
         if script.fault == "malformed":
             await _send_chunk(

@@ -743,3 +743,17 @@ async def test_closing_the_stream_early_closes_the_response(
 
     assert received == [TextDelta("a")]
     assert await asyncio.to_thread(server.wait_client_disconnected_during_stall, DEADLINE_S)
+
+
+@pytest.mark.parametrize(
+    ("reported", "stop_reason"),
+    [("end_turn", "end"), ("stop_sequence", "end"), ("max_tokens", "max_tokens"), ("refusal", "filtered")],
+)
+async def test_the_stop_reason_says_whether_the_answer_was_cut(
+    server: AnthropicSSEServer, provider: AnthropicProvider, reported: str, stop_reason: str
+) -> None:
+    server.script = Script(deltas=["a", "b"], stop_reason=reported)
+
+    items = await collect(provider, make_request())
+
+    assert isinstance(items[-1], Usage) and items[-1].stop_reason == stop_reason

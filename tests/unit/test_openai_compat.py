@@ -489,3 +489,35 @@ async def test_closing_the_stream_early_closes_the_response(
 
     assert received == [TextDelta("a")]
     assert await asyncio.to_thread(server.wait_client_disconnected_during_stall, DEADLINE_S)
+
+
+# -- the end marker and the stop reason -------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+async def test_a_stream_cut_without_a_finish_reason_is_a_failure_not_a_short_answer(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider, k: int
+) -> None:
+    deltas = ["alpha ", "beta ", "gamma ", "delta ", "epsilon"]
+    server.script = Script(deltas=deltas, fault="cut", fault_after=k)
+
+    items, error = await collect_until_error(provider, make_request())
+
+    assert items == [TextDelta(d) for d in deltas[:k]]  # and no Usage: the answer is not done
+    assert error.retryable
+    assert f"stream ended early after {k} text delta" in error.message
+    assert "finish_reason" in error.message
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "stop_reason"),
+    [("stop", "end"), ("length", "max_tokens"), ("content_filter", "filtered"), ("tool_calls", "end")],
+)
+async def test_the_finish_reason_says_whether_the_answer_was_cut(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider, finish_reason: str, stop_reason: str
+) -> None:
+    server.script = Script(deltas=["a", "b"], finish_reason=finish_reason, send_usage=False)
+
+    items = await collect(provider, make_request())
+
+    assert isinstance(items[-1], Usage) and items[-1].stop_reason == stop_reason
