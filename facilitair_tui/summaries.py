@@ -6,6 +6,9 @@ from __future__ import annotations
 from .core import events as ev
 from .library import age_words
 
+# An answer its model did not end by itself (agent_finished's stop_reason), in words.
+CUT_WORDS = {"max_tokens": "cut at max tokens", "filtered": "cut by the provider"}
+
 
 def clock(t: float) -> str:
     minutes, seconds = divmod(max(t, 0.0), 60)

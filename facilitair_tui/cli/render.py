@@ -21,7 +21,7 @@ from rich.text import Text
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
 from facilitair_tui.core.workflow import Workflow
-from facilitair_tui.summaries import budget_question, cache_summary, clock, money
+from facilitair_tui.summaries import CUT_WORDS, budget_question, cache_summary, clock, money
 
 
 @dataclass
@@ -163,13 +163,15 @@ class LiveRenderer:
         self._flush_line(e.t, e.agent)
         view = self.agents[e.agent]
         view.status = e.status
-        mark = {"done": "✓", "failed": "✗", "cancelled": "⏹"}[e.status]
+        cut = e.status == "done" and e.stop_reason != "end"
+        mark = "✂" if cut else {"done": "✓", "failed": "✗", "cancelled": "⏹"}[e.status]
+        status = CUT_WORDS[e.stop_reason] if cut else e.status
         estimated = " (estimated)" if e.usage_estimated else ""
         self._note(
             e.t,
-            f"{mark} {view.title} {e.status}: {e.output_tokens} tokens out, {e.input_tokens} in{estimated}, "
+            f"{mark} {view.title} {status}: {e.output_tokens} tokens out, {e.input_tokens} in{estimated}, "
             f"{e.latency_ms / 1000:.2f}s, {money(e.cost_usd)}",
-            "dim" if e.status == "done" else "yellow",
+            "dim" if e.status == "done" and not cut else "yellow",
         )
 
     def _on_Synthesis(self, e: ev.Synthesis) -> None:

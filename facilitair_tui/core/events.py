@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from .provider import StopReason
+
 SCHEMA_VERSION = 1
 
 # Session and entry ids name files (a running session's lock) and are typed by users, so one
@@ -112,6 +114,9 @@ class AgentFinished(Event, tag="agent_finished"):
     cost_usd: float | None
     status: AgentStatus
     usage_estimated: bool = False
+    # Why the model stopped, as its backend said: "max_tokens" means the answer is cut (after the
+    # continuation the workflow allows, if any); "filtered", that the provider withheld the rest.
+    stop_reason: StopReason = "end"
 
 
 class DebatedPoint(msgspec.Struct, kw_only=True):

@@ -17,6 +17,7 @@ from typing import Literal
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
 from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.summaries import CUT_WORDS
 
 Phase = Literal["idle", "waiting", "generating", "done", "failed", "cancelled"]
 # "budget": waiting for the user's answer to the budget guard.
@@ -49,6 +50,8 @@ class AgentView:
     # The count the backend reported in agent_finished (None until then).
     output_tokens: int | None = None
     tokens_estimated: bool = False
+    # Why its model stopped (agent_finished): "max_tokens" is an answer cut short.
+    stop_reason: str = "end"
 
     def elapsed(self, now: float) -> float | None:
         """Seconds from agent_started to agent_finished, or to ``now`` while generating."""
@@ -127,6 +130,8 @@ class SessionView:
         """The agent's status in words, derived from events only."""
         agent = self.agents[name]
         if agent.phase in FINISHED_PHASES:
+            if agent.phase == "done" and agent.stop_reason != "end":
+                return CUT_WORDS[agent.stop_reason]
             return agent.phase
         if self.shown_state == "paused" and agent.phase in ("waiting", "generating"):
             return "paused"
@@ -182,6 +187,7 @@ class SessionView:
         elif isinstance(event, ev.AgentFinished):
             agent = self.agents[event.agent]
             agent.phase, agent.finished_t = event.status, event.t
+            agent.stop_reason = event.stop_reason
             agent.output_tokens, agent.tokens_estimated = event.output_tokens, event.usage_estimated
             self.input_tokens += event.input_tokens
             self.output_tokens += event.output_tokens

@@ -149,3 +149,40 @@ def test_the_view_model_imports_no_textual() -> None:
     code = "import sys, facilitair_tui.tui.session_view\nprint('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_answer_cut_at_max_tokens_shows_as_cut_not_done() -> None:
+    import msgspec
+
+    v = view()
+    v.apply(started("architect", 1.0))
+    v.apply(msgspec.structs.replace(finished("architect", 2.0), stop_reason="max_tokens"))
+    v.apply(started("coder", 1.0))
+    v.apply(finished("coder", 2.5))
+    assert v.status("architect") == "cut at max tokens"
+    assert v.status("coder") == "done"
+
+
+def test_the_cli_says_an_answer_was_cut() -> None:
+    import io
+
+    import msgspec
+    from rich.console import Console
+
+    from facilitair_tui.cli.render import LiveRenderer
+
+    out = io.StringIO()
+    renderer = LiveRenderer(Console(file=out, width=120, highlight=False), WORKFLOW)
+    for event in (
+        ev.SessionStarted(
+            session_id=SID, task="t", context={}, strategy="test", workflow="scripted", chunks=["A"]
+        ),
+        started("architect", 1.0),
+        msgspec.structs.replace(finished("architect", 2.0), stop_reason="max_tokens"),
+        started("coder", 1.0),
+        finished("coder", 2.5),
+    ):
+        renderer.handle(event)
+    printed = out.getvalue()
+    assert "✂ Architect cut at max tokens: 3 tokens out" in printed
+    assert "✓ Coder done: 3 tokens out" in printed

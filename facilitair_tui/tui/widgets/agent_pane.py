@@ -28,6 +28,8 @@ _STATUS_STYLES = {
     "failed": "bold $error",
     "cancelled": "bold $warning",
     "paused": "bold $warning",
+    "cut at max tokens": "bold $warning",
+    "cut by the provider": "bold $warning",
 }
 
 
