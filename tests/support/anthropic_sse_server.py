@@ -33,7 +33,7 @@ import contextlib
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -161,6 +161,8 @@ class AnthropicSSEServer:
         max_stall_s: float = 60.0,
     ) -> None:
         self.script = Script()
+        # When set, picks the script from the request's JSON body (after any queued scripts).
+        self.script_for: Callable[[Any], Script] | None = None
         self.expected_api_key = expected_api_key
         self._queue: deque[Script] = deque()
         self._max_lifetime_s = max_lifetime_s
@@ -300,6 +302,9 @@ class AnthropicSSEServer:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, headers, body, raw))
             script = self._queue.popleft() if self._queue else self.script
+            chooser = self.script_for
+        if chooser is not None and script is self.script:
+            script = chooser(body)
 
         if script.fault == "hangup":
             return  # the connection closes without a single byte of response

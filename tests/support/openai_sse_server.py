@@ -27,7 +27,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -128,6 +128,8 @@ class OpenAISSEServer:
 
     def __init__(self, *, max_lifetime_s: float = 120.0, max_stall_s: float = 60.0) -> None:
         self.script = Script()
+        # When set, picks the script from the request's JSON body (after any queued scripts).
+        self.script_for: Callable[[Any], Script] | None = None
         self._queue: deque[Script] = deque()
         self._max_lifetime_s = max_lifetime_s
         self._max_stall_s = max_stall_s
@@ -266,6 +268,9 @@ class OpenAISSEServer:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, headers, body, raw))
             script = self._queue.popleft() if self._queue else self.script
+            chooser = self.script_for
+        if chooser is not None and script is self.script:
+            script = chooser(body)
 
         if path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
             await _send_json_error(writer, 404, f"Unknown path {path}", "invalid_request_error", None, None)
