@@ -78,10 +78,6 @@ TOKEN_BUFFER = 1024
 PROMPT_FRAME_TOKENS = 200
 
 
-class _RestartChunk(Exception):
-    """Internal: feedback "now" arrived; the running chunk starts over."""
-
-
 @dataclass
 class _AgentResult:
     text: str = ""
