@@ -9,21 +9,15 @@ Controls are safe at any moment:
 
 * ``pause()``: no new model call starts; events produced meanwhile are held back from the
   consumer and delivered, in order, right after the ``resumed`` event. Running calls go on
-  until the token buffer is full, then wait (see below).
+  until the token buffer is full, then wait (see ``core.event_stream``).
 * ``inject_feedback(text, "next_chunk" | "now")``: "now" cancels the running chunk's generations
   and restarts them with the feedback and their partial output in the prompt.
 * ``stop()``: cancels everything and finishes with status ``stopped`` and the partial output.
 
 Statuses are never invented: every event reports something that happened.
 
-Tokens travel through the native ``StreamRouter``: each delta is pushed there (the agents that
-read this one take its partial text from it) and the consumer drains it when it asks for the
-next event, so the deltas that piled up while it was busy come as one ``token`` event per run
-of one agent. Every other event is queued with the router's sequence number at the moment it
-was made, and only the deltas pushed before that point are delivered before it: the order is
-the order things happened. While paused the router holds the deltas; once ``TOKEN_BUFFER`` are
-waiting (the consumer lags, or the pause lasts), the model calls stop reading their streams
-until the consumer makes room.
+How events reach the consumer (in order, tokens merged, held while paused, with backpressure)
+is ``core.event_stream``.
 """
 
 from __future__ import annotations
@@ -31,18 +25,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
-from facilitair_tui._native import StreamRouter
-
 from . import events as ev
 from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
 from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from .cost import PriceTable, add_costs
+from .event_stream import TOKEN_BUFFER, EventStream
 from .gateway import (
     Billed,
     Gateway,
@@ -70,10 +62,6 @@ from .workflow import Chunk, Role
 # What the rest of the program imports from here: the engine and its request.
 __all__ = ["MAX_TASK_CHARS", "TOKEN_BUFFER", "Collaboration", "Continuation", "SessionSpec"]
 
-# Undelivered deltas at which model calls stop reading their streams until the consumer drains:
-# a few seconds of every agent streaming at once, far more than a consumer that keeps up lets
-# pile up, little memory.
-TOKEN_BUFFER = 1024
 # Tokens of a prompt besides the system prompt, task and upstream text (stage, instructions).
 PROMPT_FRAME_TOKENS = 200
 
@@ -129,26 +117,7 @@ class Collaboration:
         self._chunk_output: dict[int, int] = {}  # output tokens written per chunk
         self._prices = prices or PriceTable()
         self._clock = clock
-        self._t0 = clock()
-        self._seq = 0
-        self._router = StreamRouter(capacity=token_buffer)
-        # Events other than tokens, each with the router's sequence number when it was made: the
-        # deltas before that number are delivered before it.
-        self._outbox: deque[tuple[int, ev.Event]] = deque()
-        # Events in delivery order, not yet taken by the consumer.
-        self._deliverable: deque[ev.Event] = deque()
-        # The consumer, when it waits for something to deliver.
-        self._waiter: asyncio.Future[None] | None = None
-        # Set while the router has room; producers wait on it when it has none.
-        self._room = asyncio.Event()
-        self._room.set()
-        # The chunk of the tokens being delivered: the last chunk_started delivered.
-        self._token_chunk = 0
-        self._held: list[tuple[int, ev.Event]] = []  # made while paused, with their sequence numbers
-        self._hold_seq = 0  # the router's sequence number when the pause began
-        self._paused = False
-        self._unpaused = asyncio.Event()
-        self._unpaused.set()
+        self._stream = EventStream(self.session_id, clock, token_buffer)
         self._history: list[ChunkRecord] = []
         self._syntheses: list[ev.Synthesis] = []
         self._cache = cache
@@ -164,9 +133,6 @@ class Collaboration:
         self._current_chunk = 0
         self._ready: dict[str, asyncio.Event] = {}
         self._stopping = False
-        self._started = False  # the run task has taken its first step
-        # Control events from before that step wait for session_started, which always comes first.
-        self._early: list[ev.Event] = []
         self._finished = False
 
     # ----------------------------------------------------------------- consumer side
@@ -175,19 +141,21 @@ class Collaboration:
         """Run the collaboration, yielding events until ``session_finished``."""
         if self._run_task is not None:
             raise RuntimeError("a Collaboration runs once; create another to run again")
-        self._t0 = self._clock()
+        stream = self._stream
+        stream.start_clock()
         self._run_task = asyncio.create_task(self._run(), name=f"collaboration-{self.session_id}")
-        deliverable = self._deliverable
+        deliverable = stream.deliverable
+        seq = 0
         try:
             while True:
                 if not deliverable:
-                    self._deliver_pending()
+                    stream.deliver_pending()
                     if not deliverable:
-                        await self._wait_for_events()
+                        await stream.wait_for_events()
                         continue
                 event = deliverable.popleft()
-                self._seq += 1
-                event.seq = self._seq
+                seq += 1
+                event.seq = seq
                 yield event
                 if isinstance(event, ev.SessionFinished):
                     return
@@ -200,36 +168,15 @@ class Collaboration:
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._stream.paused
 
     def pause(self) -> None:
-        if self._paused or self._finished or self._stopping:
+        if self._finished or self._stopping:
             return
-        self._paused = True
-        self._unpaused.clear()
-        self._router.hold()
-        self._hold_seq = self._router.next_seq()
-        self._deliver(ev.Paused(session_id=self.session_id, t=self._now()))
+        self._stream.pause()
 
     def resume(self) -> None:
-        if not self._paused:
-            return
-        self._paused = False
-        # What came before the pause goes first (the consumer may not have taken it yet), then
-        # the resumed event, then what was held: its tokens, one per run of an agent, in place.
-        self._deliver_pending()
-        self._router.release()
-        held: list[ev.Event] = []
-        for seq, event in self._held:
-            self._drain_tokens(seq, held)
-            self._place(event, held)
-        self._drain_tokens(None, held)
-        self._held.clear()
-        self._deliverable.append(ev.Resumed(session_id=self.session_id, t=self._now(), held=len(held)))
-        self._deliverable.extend(held)
-        self._made_room()
-        self._wake_consumer()
-        self._unpaused.set()
+        self._stream.resume()
 
     def inject_feedback(self, text: str, applies_to: ev.FeedbackTarget = "next_chunk") -> None:
         text = text.strip()
@@ -239,10 +186,10 @@ class Collaboration:
             raise RuntimeError("the session has ended; feedback can no longer change it")
         restart = applies_to == "now" and self._chunk_task is not None and not self._chunk_task.done()
         target_chunk = self._current_chunk if restart else self._current_chunk + 1
-        self._deliver_or_hold(
+        self._stream.deliver_or_hold(
             ev.Feedback(
                 session_id=self.session_id,
-                t=self._now(),
+                t=self._stream.now(),
                 text=text,
                 applies_to=applies_to,
                 chunk=target_chunk,
@@ -263,7 +210,7 @@ class Collaboration:
         # Cancel first, then resume: agents held by a pause are cancelled before they can start a
         # model call. A run task that has not taken its first step is not cancelled (it would end
         # without a session_finished event); ``_run`` sees ``_stopping`` when it starts.
-        if self._run_task is not None and self._started:
+        if self._run_task is not None and self._stream.started:
             self._run_task.cancel(msg="stop")
         self.resume()
 
@@ -308,8 +255,8 @@ class Collaboration:
         decision = ev.BudgetDecision(
             session_id=self.session_id, choice=choice, strategy=strategy, models=shown
         )
-        decision.t = self._now()
-        self._deliver_or_hold(decision, control=True)
+        decision.t = self._stream.now()
+        self._stream.deliver_or_hold(decision, control=True)
         future.set_result(choice)
 
     async def _within_budget(self, index: int, chunk: Chunk) -> bool:
@@ -322,7 +269,7 @@ class Collaboration:
                 if not self._budget_warned:
                     self._budget_warned = True
                     unknown = ", ".join(unpriced(self.models, self._prices)) or "a model used so far"
-                    self._emit(
+                    self._stream.emit(
                         ev.Error(
                             session_id=self.session_id,
                             recoverable=True,
@@ -348,8 +295,8 @@ class Collaboration:
                 cheaper=self._offered,
                 cheaper_forecast_usd=None if offered_forecast is None else round(offered_forecast, 6),
             )
-            alert.t = self._now()
-            self._deliver_or_hold(alert, control=True)
+            alert.t = self._stream.now()
+            self._stream.deliver_or_hold(alert, control=True)
             try:
                 choice = await self._budget_decision
             finally:
@@ -399,84 +346,15 @@ class Collaboration:
         calls.append(CallEstimate(syn.name, models[syn.name], syn_reads, syn_out))
         return calls
 
-    # ----------------------------------------------------------------- emission
-
-    def _now(self) -> float:
-        return round(self._clock() - self._t0, 6)
-
-    def _deliver(self, event: ev.Event) -> None:
-        """Queue an event after the deltas pushed so far (while paused: after those before the pause)."""
-        if not self._started:
-            self._early.append(event)
-            return
-        seq = self._hold_seq if self._paused else self._router.next_seq()
-        self._outbox.append((seq, event))
-        self._wake_consumer()
-
-    def _deliver_or_hold(self, event: ev.Event, *, control: bool = False) -> None:
-        if self._paused and not control:
-            self._held.append((self._router.next_seq(), event))
-        else:
-            self._deliver(event)
-
-    def _deliver_pending(self) -> None:
-        """Move everything deliverable now (nothing held) to the consumer's side, in order."""
-        deliverable = self._deliverable
-        outbox = self._outbox
-        while outbox:
-            seq, event = outbox.popleft()
-            self._drain_tokens(seq, deliverable)
-            self._place(event, deliverable)
-        self._drain_tokens(None, deliverable)
-        self._made_room()
-
-    def _drain_tokens(self, before: int | None, into: deque[ev.Event] | list[ev.Event]) -> None:
-        """Token events for the router's deltas before sequence number ``before`` (all: None)."""
-        sid, chunk = self.session_id, self._token_chunk
-        for agent, text, _seq, count, t in self._router.drain(before):
-            into.append(ev.Token(session_id=sid, agent=agent, chunk=chunk, text=text, t=t, deltas=count))
-
-    def _place(self, event: ev.Event, into: deque[ev.Event] | list[ev.Event]) -> None:
-        if isinstance(event, ev.ChunkStarted):
-            self._token_chunk = event.chunk
-        into.append(event)
-
-    def _wake_consumer(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _wait_for_events(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _made_room(self) -> None:
-        if not self._room.is_set() and self._router.has_room():
-            self._room.set()
-
-    async def _wait_for_room(self) -> None:
-        """Hold a model call's stream until the consumer has drained the router below capacity."""
-        while not self._router.has_room():
-            self._room.clear()
-            await self._room.wait()
-
-    def _emit(self, event: ev.Event) -> None:
-        event.t = self._now()
-        self._deliver_or_hold(event)
-
     # ----------------------------------------------------------------- the run
 
     async def _run(self) -> None:
-        self._started = True
         sid = self.session_id
         wf = self.workflow
         lineage = self.spec.continuation
-        self._deliver(
+        self._stream.open(
             ev.SessionStarted(
-                t=self._now(),
+                t=self._stream.now(),
                 session_id=sid,
                 task=self.spec.task,
                 context=dict(self.spec.context),
@@ -489,9 +367,6 @@ class Collaboration:
                 change=lineage.change if lineage else "",
             )
         )
-        for event in self._early:  # pause / resume / feedback that came before the first step
-            self._deliver(event)
-        self._early.clear()
         status: ev.SessionStatus = "done"
         try:
             if self._stopping:  # stop() came before this task's first step
@@ -509,28 +384,30 @@ class Collaboration:
         except asyncio.CancelledError:
             status = "stopped"
         except Exception as exc:  # a bug must still end the session with an honest event
-            self._emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
+            self._stream.emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
             status = "failed"
         final = self._final(status)
         self._finished = True  # from here stop() and pause() have nothing left to act on
         self._stopping = False
         if status == "done" and self._served is None:
             await self._remember(final)
-        self._emit(final)
+        self._stream.emit(final)
 
     async def _run_chunks(self, first: int = 1) -> ev.SessionStatus:
         sid, wf = self.session_id, self.workflow
         for index, chunk in enumerate(wf.chunks, start=1):
             if index < first:
                 continue
-            await self._wait_unpaused()
+            await self._stream.wait_unpaused()
             if not await self._within_budget(index, chunk):
                 raise asyncio.CancelledError("budget")
             self._current_chunk = index
-            self._emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
+            self._stream.emit(
+                ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
+            )
             outputs = await self._run_chunk_until_settled(index, chunk)
             if not any(text.strip() for text in outputs.values()):
-                self._emit(
+                self._stream.emit(
                     ev.Error(
                         session_id=sid,
                         chunk=index,
@@ -552,7 +429,7 @@ class Collaboration:
                 input_tokens=0,
                 output_tokens=0,
                 cost_usd=0.0,
-                duration_s=self._now(),
+                duration_s=self._stream.now(),
                 from_cache=True,
             )
         results = self._results
@@ -563,7 +440,7 @@ class Collaboration:
             input_tokens=sum(r.input_tokens for r in results),
             output_tokens=sum(r.output_tokens for r in results),
             cost_usd=add_costs(r.cost_usd for r in results),
-            duration_s=self._now(),
+            duration_s=self._stream.now(),
         )
 
     # ----------------------------------------------------------------- the cache
@@ -576,14 +453,14 @@ class Collaboration:
         try:
             answer = await asyncio.to_thread(self._cache.check, self.spec.task, self.spec.context)
         except Exception as exc:  # the cache only saves work: a broken one never stops a run
-            self._emit(
+            self._stream.emit(
                 ev.Error(session_id=sid, message=f"the cache could not be read ({exc}); running without it")
             )
             return None
         for note in answer.notes:
-            self._emit(ev.Error(session_id=sid, message=f"cache: {note}"))
+            self._stream.emit(ev.Error(session_id=sid, message=f"cache: {note}"))
         if isinstance(answer, CacheMiss):
-            self._emit(
+            self._stream.emit(
                 ev.CacheChecked(
                     session_id=sid,
                     hit=False,
@@ -593,7 +470,7 @@ class Collaboration:
                 )
             )
             return None
-        self._emit(
+        self._stream.emit(
             ev.CacheChecked(
                 session_id=sid,
                 hit=True,
@@ -620,17 +497,19 @@ class Collaboration:
         """Finished chunks (cached or reused) through the usual events: each one's start and
         synthesis, which join the context of what follows."""
         for number, synthesis in enumerate(syntheses, start=1):
-            await self._wait_unpaused()
+            await self._stream.wait_unpaused()
             if number > 1 and pace_s:
                 await asyncio.sleep(pace_s)
             index = synthesis.chunk
             title = titles[index - 1] if 0 < index <= len(titles) else f"Chunk {index}"
             self._current_chunk = index
-            self._emit(ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total))
+            self._stream.emit(
+                ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total)
+            )
             self._history.append(ChunkRecord(title, synthesis.text))
             replayed = msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0)
             self._syntheses.append(replayed)
-            self._emit(replayed)
+            self._stream.emit(replayed)
 
     # ----------------------------------------------------------------- continuations
 
@@ -645,7 +524,7 @@ class Collaboration:
                 if not text.strip():
                     continue
                 self._feedback_planned.setdefault(chunk, []).append(text.strip())
-                self._emit(
+                self._stream.emit(
                     ev.Feedback(
                         session_id=self.session_id, text=text.strip(), applies_to="next_chunk", chunk=chunk
                     )
@@ -672,12 +551,14 @@ class Collaboration:
         try:
             await asyncio.to_thread(self._cache.remember, solved)
         except Exception as exc:  # the answer is already the user's; only the copy is lost
-            self._emit(ev.Error(session_id=self.session_id, message=f"the solution was not cached: {exc}"))
+            self._stream.emit(
+                ev.Error(session_id=self.session_id, message=f"the solution was not cached: {exc}")
+            )
 
     def _output_document(self, *, partial: bool) -> str:
         parts = [f"## {rec.title}\n\n{rec.text.strip()}" for rec in self._history]
         if partial:
-            unfinished = self._router.snapshot()
+            unfinished = self._stream.router.snapshot()
             if any(text.strip() for text in unfinished.values()):
                 titles = self._titles()
                 body = "\n\n".join(
@@ -699,7 +580,7 @@ class Collaboration:
         self._feedback_next = []
         own: dict[str, str] = {}
         while True:
-            self._router.clear()
+            self._stream.router.clear()
             self._chunk_task = asyncio.create_task(self._run_chunk(index, chunk, feedback, own))
             try:
                 return await self._chunk_task
@@ -708,7 +589,7 @@ class Collaboration:
                 if (current is not None and current.cancelling()) or self._stopping:
                     raise
                 # Feedback "now": keep what each agent wrote, add the feedback, start over.
-                own = {name: text for name, text in self._router.snapshot().items() if text.strip()}
+                own = {name: text for name, text in self._stream.router.snapshot().items() if text.strip()}
                 own.pop(self.workflow.synthesizer.name, None)
                 feedback = [*feedback, *self._feedback_now]
                 self._feedback_now = []
@@ -732,16 +613,10 @@ class Collaboration:
             await self._synthesize(index, chunk, outputs, feedback)
         return outputs
 
-    async def _wait_unpaused(self) -> None:
-        # A loop, not one wait: resume() wakes the waiters, but a pause() before they run must
-        # still hold them.
-        while self._paused:
-            await self._unpaused.wait()
-
     async def _await_upstream(self, role: Role) -> list[str]:
         for upstream in role.reads:
             await self._ready[upstream].wait()
-        return [u for u in role.reads if self._router.count(u) > 0]
+        return [u for u in role.reads if self._stream.router.count(u) > 0]
 
     async def _run_agent(
         self,
@@ -754,8 +629,8 @@ class Collaboration:
     ) -> None:
         try:
             reads = await self._await_upstream(role)
-            await self._wait_unpaused()
-            upstream = {name: self._router.text(name) for name in reads}
+            await self._stream.wait_unpaused()
+            upstream = {name: self._stream.router.text(name) for name in reads}
             messages = agent_messages(
                 self.workflow,
                 role,
@@ -796,28 +671,28 @@ class Collaboration:
         result = _AgentResult()
 
         started = self._clock()
-        self._emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
+        self._stream.emit(
+            ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads)
+        )
         models = (ref, *self._fallbacks.get(agent, ()))
         billed: list[Billed] = []
 
-        router = self._router
+        router = self._stream.router
+        push = self._stream.push
 
         def on_item(item: GatewayItem) -> Awaitable[None] | None:
             if isinstance(item, TextDelta):
                 text = item.text
                 if not text:
                     return None
-                room = router.push(agent, text, self._now())
-                waiter = self._waiter
-                if waiter is not None and not self._paused and not waiter.done():
-                    waiter.set_result(None)
+                wait_for_room = push(agent, text)
                 if ready is not None and not ready.is_set() and router.count(agent) >= threshold:
                     ready.set()
-                return None if room else self._wait_for_room()
+                return wait_for_room
             if isinstance(item, Billed):
                 billed.append(item)
             else:  # a retry or a fallback: the agent goes on, the user sees why
-                self._emit(
+                self._stream.emit(
                     ev.Error(session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True)
                 )
             return None
@@ -829,13 +704,17 @@ class Collaboration:
             raise
         except (ProviderError, ConfigurationError) as exc:
             result.status = "failed"
-            self._emit(ev.Error(session_id=sid, agent=agent, chunk=index, message=str(exc), recoverable=True))
+            self._stream.emit(
+                ev.Error(session_id=sid, agent=agent, chunk=index, message=str(exc), recoverable=True)
+            )
         except Exception as exc:  # a backend bug fails this agent, not the session
             result.status = "failed"
             message = f"{ref}: unexpected failure: {exc!r}"
-            self._emit(ev.Error(session_id=sid, agent=agent, chunk=index, message=message, recoverable=True))
+            self._stream.emit(
+                ev.Error(session_id=sid, agent=agent, chunk=index, message=message, recoverable=True)
+            )
         finally:
-            result.text = self._router.text(agent)
+            result.text = self._stream.router.text(agent)
             if billed:
                 usage = Usage(
                     sum(b.usage.input_tokens for b in billed),
@@ -846,11 +725,11 @@ class Collaboration:
             else:
                 # Cancelled, or no attempt produced text: count what we saw so totals stay honest.
                 chars = sum(len(m.content) for m in messages)
-                usage = Usage(max(1, chars // 4), self._router.count(agent), estimated=True)
+                usage = Usage(max(1, chars // 4), self._stream.router.count(agent), estimated=True)
                 cost = self._prices.cost(ref, usage)
             if result.status == "done" and not result.text.strip():
                 result.status = "failed"
-                self._emit(
+                self._stream.emit(
                     ev.Error(
                         session_id=sid,
                         agent=agent,
@@ -865,7 +744,7 @@ class Collaboration:
             self._chunk_output[index] = self._chunk_output.get(index, 0) + usage.output_tokens
             result.cost_usd = cost
             self._results.append(result)
-            self._emit(
+            self._stream.emit(
                 ev.AgentFinished(
                     session_id=sid,
                     agent=agent,
@@ -884,7 +763,7 @@ class Collaboration:
         self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
     ) -> None:
         wf = self.workflow
-        await self._wait_unpaused()
+        await self._stream.wait_unpaused()
         messages = synthesis_messages(
             wf,
             chunk,
@@ -913,4 +792,4 @@ class Collaboration:
             parsed=parsed.parsed,
         )
         self._syntheses.append(synthesis)
-        self._emit(synthesis)
+        self._stream.emit(synthesis)
