@@ -25,20 +25,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import msgspec
 
 from . import events as ev
-from .budget import Budget, BudgetChoice, CallEstimate, forecast_usd, unpriced
+from .agent_call import AgentCaller, AgentResult, CallLedger
+from .budget import Budget, BudgetChoice
+from .budget_guard import BudgetGuard
 from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from .cost import PriceTable, add_costs
 from .event_stream import TOKEN_BUFFER, EventStream
 from .gateway import (
-    Billed,
     Gateway,
-    GatewayItem,
     ProviderLimit,
     RetryPolicy,
     TokenCounter,
@@ -46,14 +45,8 @@ from .gateway import (
 )
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
 from .provider import (
-    ChatMessage,
-    ChatRequest,
-    ConfigurationError,
     ModelRef,
-    ProviderError,
     ProviderResolver,
-    TextDelta,
-    Usage,
 )
 from .session_spec import MAX_TASK_CHARS, Continuation, SessionSpec
 from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
@@ -61,18 +54,6 @@ from .workflow import Chunk, Role
 
 # What the rest of the program imports from here: the engine and its request.
 __all__ = ["MAX_TASK_CHARS", "TOKEN_BUFFER", "Collaboration", "Continuation", "SessionSpec"]
-
-# Tokens of a prompt besides the system prompt, task and upstream text (stage, instructions).
-PROMPT_FRAME_TOKENS = 200
-
-
-@dataclass
-class _AgentResult:
-    text: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float | None = 0.0
-    status: ev.AgentStatus = "done"
 
 
 class Collaboration:
@@ -107,23 +88,35 @@ class Collaboration:
         self._gateway = Gateway(
             resolver, retry or RetryPolicy(), limits, count_tokens=count_tokens or rough_token_count
         )
-        self._fallbacks: dict[str, tuple[ModelRef, ...]] = {k: tuple(v) for k, v in spec.fallbacks.items()}
-        self.budget = budget or Budget()
-        self._budget_decision: asyncio.Future[BudgetChoice] | None = None
-        self._budget_warned = False
-        self._usable = usable or (lambda ref: True)
-        self._offered: str | None = None  # the cheaper strategy the guard offered last
-        self._last_input: dict[str, int] = {}  # each agent's input tokens in its latest call
-        self._chunk_output: dict[int, int] = {}  # output tokens written per chunk
-        self._prices = prices or PriceTable()
-        self._clock = clock
+        fallbacks: dict[str, tuple[ModelRef, ...]] = {k: tuple(v) for k, v in spec.fallbacks.items()}
+        prices = prices or PriceTable()
         self._stream = EventStream(self.session_id, clock, token_buffer)
+        self._ledger = CallLedger()
+        self._guard = BudgetGuard(
+            budget or Budget(),
+            spec,
+            self._stream,
+            self._ledger,
+            models=self.models,
+            fallbacks=fallbacks,
+            prices=prices,
+            usable=usable or (lambda ref: True),
+        )
+        self._caller = AgentCaller(
+            spec,
+            self._stream,
+            self._gateway,
+            self._ledger,
+            models=self.models,
+            fallbacks=fallbacks,
+            prices=prices,
+            clock=clock,
+        )
         self._history: list[ChunkRecord] = []
         self._syntheses: list[ev.Synthesis] = []
         self._cache = cache
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
-        self._results: list[_AgentResult] = []
         self._feedback_next: list[str] = []
         # Feedback for a later chunk, known before the run (a continuation's), by chunk number.
         self._feedback_planned: dict[int, list[str]] = {}
@@ -217,9 +210,17 @@ class Collaboration:
     # ----------------------------------------------------------------- the budget guard
 
     @property
+    def budget(self) -> Budget:
+        return self._guard.budget
+
+    @budget.setter
+    def budget(self, budget: Budget) -> None:
+        self._guard.budget = budget
+
+    @property
     def awaiting_budget(self) -> bool:
         """The session waits for the user's answer to a ``budget_exceeded`` event."""
-        return self._budget_decision is not None and not self._budget_decision.done()
+        return self._guard.awaiting
 
     def decide_budget(
         self,
@@ -234,117 +235,7 @@ class Collaboration:
         "cheaper" switches to ``models`` (with ``fallbacks``) when given, else to ``strategy``, else
         to the strategy the guard offered. Raises ``RuntimeError`` when no decision is pending
         and ``ValueError`` when "cheaper" has nothing to switch to."""
-        future = self._budget_decision
-        if future is None or future.done():
-            raise RuntimeError("the session is not waiting for a budget decision")
-        if choice not in ("continue", "cheaper", "stop"):
-            raise ValueError(f"a budget decision is continue, cheaper or stop, not {choice!r}")
-        if choice == "cheaper":
-            if models is None:
-                strategy = strategy or self._offered
-                if strategy is None:
-                    raise ValueError("no cheaper strategy can run here")
-                chains = self.workflow.usable_chains(strategy, self._usable)
-                if not all(chains.values()):
-                    raise ValueError(f"strategy {strategy!r} cannot run here")
-                models = {name: chain[0] for name, chain in chains.items()}
-                fallbacks = {name: chain[1:] for name, chain in chains.items()}
-            self.models.update(models)
-            self._fallbacks.update({k: tuple(v) for k, v in (fallbacks or {}).items()})
-        shown = {name: str(ref) for name, ref in (models or {}).items()}
-        decision = ev.BudgetDecision(
-            session_id=self.session_id, choice=choice, strategy=strategy, models=shown
-        )
-        decision.t = self._stream.now()
-        self._stream.deliver_or_hold(decision, control=True)
-        future.set_result(choice)
-
-    async def _within_budget(self, index: int, chunk: Chunk) -> bool:
-        """Check the next chunk against the budget; wait for the user when it could pass it."""
-        budget = self.budget
-        while budget.active:
-            spent = add_costs(r.cost_usd for r in self._results)
-            forecast = forecast_usd(self._chunk_calls(index), self._prices)
-            if spent is None or forecast is None:
-                if not self._budget_warned:
-                    self._budget_warned = True
-                    unknown = ", ".join(unpriced(self.models, self._prices)) or "a model used so far"
-                    self._stream.emit(
-                        ev.Error(
-                            session_id=self.session_id,
-                            recoverable=True,
-                            message=f"the price of {unknown} is unknown, so the budget cannot be enforced; "
-                            'add it under [prices."provider:model"] in the config file',
-                        )
-                    )
-                return True
-            breach = budget.breach(spent, forecast)
-            if breach is None:
-                return True
-            scope, limit = breach
-            self._offered, offered_forecast = self._cheapest_other(index, forecast)
-            self._budget_decision = asyncio.get_running_loop().create_future()
-            alert = ev.BudgetExceeded(
-                session_id=self.session_id,
-                chunk=index,
-                title=chunk.title,
-                spent_usd=round(spent, 6),
-                forecast_usd=round(forecast, 6),
-                limit_usd=limit,
-                scope=scope,
-                cheaper=self._offered,
-                cheaper_forecast_usd=None if offered_forecast is None else round(offered_forecast, 6),
-            )
-            alert.t = self._stream.now()
-            self._stream.deliver_or_hold(alert, control=True)
-            try:
-                choice = await self._budget_decision
-            finally:
-                self._budget_decision = None
-            if choice == "stop":
-                return False
-            if choice == "continue":
-                return True
-            # "cheaper": forecast again with the new models.
-        return True
-
-    def _cheapest_other(self, index: int, current: float) -> tuple[str | None, float | None]:
-        """The strategy (not the current models) that can run here with the lowest forecast for
-        chunk ``index``, when it is lower than ``current``."""
-        best: tuple[str | None, float | None] = (None, None)
-        for strategy in self.workflow.strategies:
-            chains = self.workflow.usable_chains(strategy, self._usable)
-            if not all(chains.values()):
-                continue
-            models = {name: chain[0] for name, chain in chains.items()}
-            if models == self.models:
-                continue
-            forecast = forecast_usd(self._chunk_calls(index, models), self._prices)
-            if forecast is not None and forecast < current and (best[1] is None or forecast < best[1]):
-                best = (strategy, forecast)
-        return best
-
-    def _chunk_calls(self, index: int, models: Mapping[str, ModelRef] | None = None) -> list[CallEstimate]:
-        """At most what each call of chunk ``index`` reads and writes (see ``core.budget``)."""
-        wf, spec = self.workflow, self.spec
-        models = models or self.models
-        written_since = self._chunk_output.get(index - 1, 0)
-        base = (len(spec.task) + sum(len(k) + len(v) for k, v in spec.context.items())) // 4
-        out_of = {r.name: spec.max_tokens or r.max_tokens or wf.defaults.max_tokens for r in wf.roles}
-        calls = []
-        for role in wf.roles:
-            if role.name in self._last_input:
-                reads = self._last_input[role.name] + written_since
-            else:
-                upstream = sum(out_of[name] for name in role.reads)
-                reads = base + len(role.system_prompt) // 4 + PROMPT_FRAME_TOKENS + upstream
-            calls.append(CallEstimate(role.name, models[role.name], reads, out_of[role.name]))
-        syn = wf.synthesizer
-        syn_reads = self._last_input.get(syn.name, base + len(syn.system_prompt) // 4 + PROMPT_FRAME_TOKENS)
-        syn_reads += sum(out_of.values()) + written_since
-        syn_out = spec.max_tokens or syn.max_tokens
-        calls.append(CallEstimate(syn.name, models[syn.name], syn_reads, syn_out))
-        return calls
+        self._guard.decide(choice, strategy=strategy, models=models, fallbacks=fallbacks)
 
     # ----------------------------------------------------------------- the run
 
@@ -399,7 +290,7 @@ class Collaboration:
             if index < first:
                 continue
             await self._stream.wait_unpaused()
-            if not await self._within_budget(index, chunk):
+            if not await self._guard.within_budget(index, chunk):
                 raise asyncio.CancelledError("budget")
             self._current_chunk = index
             self._stream.emit(
@@ -432,7 +323,7 @@ class Collaboration:
                 duration_s=self._stream.now(),
                 from_cache=True,
             )
-        results = self._results
+        results = self._ledger.results
         return ev.SessionFinished(
             session_id=self.session_id,
             status=status,
@@ -601,7 +492,7 @@ class Collaboration:
     ) -> dict[str, str]:
         roles = self.workflow.roles
         self._ready = {r.name: asyncio.Event() for r in roles}
-        results: dict[str, _AgentResult] = {}
+        results: dict[str, AgentResult] = {}
         async with asyncio.TaskGroup() as group:
             for role in roles:
                 group.create_task(
@@ -625,7 +516,7 @@ class Collaboration:
         role: Role,
         feedback: Sequence[str],
         own_partial: str,
-        results: dict[str, _AgentResult],
+        results: dict[str, AgentResult],
     ) -> None:
         try:
             reads = await self._await_upstream(role)
@@ -643,121 +534,10 @@ class Collaboration:
                 own_partial=own_partial,
             )
             max_tokens = self.spec.max_tokens or role.max_tokens or self.workflow.defaults.max_tokens
-            results[role.name] = await self._call_model(index, role.name, messages, max_tokens, reads)
+            ready = self._ready.get(role.name)
+            results[role.name] = await self._caller.call(index, role.name, messages, max_tokens, reads, ready)
         finally:
             self._ready[role.name].set()
-
-    async def _call_model(
-        self,
-        index: int,
-        agent: str,
-        messages: tuple[ChatMessage, ...],
-        max_tokens: int,
-        reads: list[str],
-    ) -> _AgentResult:
-        """Stream one model call into token events; never raises a provider failure."""
-        sid = self.session_id
-        ref = self.models[agent]
-        request = ChatRequest(
-            model=ref.model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=self.workflow.defaults.temperature,
-        )
-        threshold = self.spec.read_after_tokens
-        if threshold is None:
-            threshold = self.workflow.defaults.read_after_tokens
-        ready = self._ready.get(agent)
-        result = _AgentResult()
-
-        started = self._clock()
-        self._stream.emit(
-            ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads)
-        )
-        models = (ref, *self._fallbacks.get(agent, ()))
-        billed: list[Billed] = []
-
-        router = self._stream.router
-        push = self._stream.push
-
-        def on_item(item: GatewayItem) -> Awaitable[None] | None:
-            if isinstance(item, TextDelta):
-                text = item.text
-                if not text:
-                    return None
-                wait_for_room = push(agent, text)
-                if ready is not None and not ready.is_set() and router.count(agent) >= threshold:
-                    ready.set()
-                return wait_for_room
-            if isinstance(item, Billed):
-                billed.append(item)
-            else:  # a retry or a fallback: the agent goes on, the user sees why
-                self._stream.emit(
-                    ev.Error(session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True)
-                )
-            return None
-
-        try:
-            await self._gateway.call(models, request, on_item)
-        except asyncio.CancelledError:
-            result.status = "cancelled"
-            raise
-        except (ProviderError, ConfigurationError) as exc:
-            result.status = "failed"
-            self._stream.emit(
-                ev.Error(session_id=sid, agent=agent, chunk=index, message=str(exc), recoverable=True)
-            )
-        except Exception as exc:  # a backend bug fails this agent, not the session
-            result.status = "failed"
-            message = f"{ref}: unexpected failure: {exc!r}"
-            self._stream.emit(
-                ev.Error(session_id=sid, agent=agent, chunk=index, message=message, recoverable=True)
-            )
-        finally:
-            result.text = self._stream.router.text(agent)
-            if billed:
-                usage = Usage(
-                    sum(b.usage.input_tokens for b in billed),
-                    sum(b.usage.output_tokens for b in billed),
-                    estimated=any(b.usage.estimated for b in billed),
-                )
-                cost = add_costs(self._prices.cost(b.model, b.usage) for b in billed)
-            else:
-                # Cancelled, or no attempt produced text: count what we saw so totals stay honest.
-                chars = sum(len(m.content) for m in messages)
-                usage = Usage(max(1, chars // 4), self._stream.router.count(agent), estimated=True)
-                cost = self._prices.cost(ref, usage)
-            if result.status == "done" and not result.text.strip():
-                result.status = "failed"
-                self._stream.emit(
-                    ev.Error(
-                        session_id=sid,
-                        agent=agent,
-                        chunk=index,
-                        recoverable=True,
-                        message=f"{ref} returned no text; try another model with --model or --strategy",
-                    )
-                )
-            result.input_tokens = usage.input_tokens
-            result.output_tokens = usage.output_tokens
-            self._last_input[agent] = usage.input_tokens
-            self._chunk_output[index] = self._chunk_output.get(index, 0) + usage.output_tokens
-            result.cost_usd = cost
-            self._results.append(result)
-            self._stream.emit(
-                ev.AgentFinished(
-                    session_id=sid,
-                    agent=agent,
-                    chunk=index,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    latency_ms=round((self._clock() - started) * 1000, 3),
-                    cost_usd=result.cost_usd,
-                    status=result.status,
-                    usage_estimated=usage.estimated,
-                )
-            )
-        return result
 
     async def _synthesize(
         self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
@@ -774,7 +554,7 @@ class Collaboration:
             feedback=feedback,
         )
         max_tokens = self.spec.max_tokens or wf.synthesizer.max_tokens
-        result = await self._call_model(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
+        result = await self._caller.call(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
         agents = [r.name for r in wf.roles]
         parsed: ParsedSynthesis
         if result.status == "done":
