@@ -16,8 +16,10 @@ Controls are safe at any moment:
 
 Statuses are never invented: every event reports something that happened.
 
-How events reach the consumer (in order, tokens merged, held while paused, with backpressure)
-is ``core.event_stream``.
+This module is the run and its controls; its parts live beside it: the request
+(``session_spec``), the delivery of events (``event_stream``), one model call (``agent_call``),
+the budget guard (``budget_guard``), the cache (``cache_step``) and what the session hands back
+(``session_output``).
 """
 
 from __future__ import annotations
@@ -33,21 +35,14 @@ from . import events as ev
 from .agent_call import AgentCaller, AgentResult, CallLedger
 from .budget import Budget, BudgetChoice
 from .budget_guard import BudgetGuard
-from .cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
-from .cost import PriceTable, add_costs
+from .cache import CachedAnswer, SolutionCache
+from .cache_step import CacheStep
+from .cost import PriceTable
 from .event_stream import TOKEN_BUFFER, EventStream
-from .gateway import (
-    Gateway,
-    ProviderLimit,
-    RetryPolicy,
-    TokenCounter,
-    rough_token_count,
-)
+from .gateway import Gateway, ProviderLimit, RetryPolicy, TokenCounter, rough_token_count
 from .prompts import ChunkRecord, agent_messages, synthesis_messages
-from .provider import (
-    ModelRef,
-    ProviderResolver,
-)
+from .provider import ModelRef, ProviderResolver
+from .session_output import agent_titles, finished_event, output_document
 from .session_spec import MAX_TASK_CHARS, Continuation, SessionSpec
 from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
 from .workflow import Chunk, Role
@@ -102,6 +97,8 @@ class Collaboration:
             prices=prices,
             usable=usable or (lambda ref: True),
         )
+        self._history: list[ChunkRecord] = []
+        self._syntheses: list[ev.Synthesis] = []
         self._caller = AgentCaller(
             spec,
             self._stream,
@@ -112,9 +109,7 @@ class Collaboration:
             prices=prices,
             clock=clock,
         )
-        self._history: list[ChunkRecord] = []
-        self._syntheses: list[ev.Synthesis] = []
-        self._cache = cache
+        self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
         self._feedback_next: list[str] = []
@@ -243,9 +238,10 @@ class Collaboration:
         sid = self.session_id
         wf = self.workflow
         lineage = self.spec.continuation
-        self._stream.open(
+        stream = self._stream
+        stream.open(
             ev.SessionStarted(
-                t=self._stream.now(),
+                t=stream.now(),
                 session_id=sid,
                 task=self.spec.task,
                 context=dict(self.spec.context),
@@ -267,7 +263,7 @@ class Collaboration:
                 await self._continue_from(continuation)
                 status = await self._run_chunks(first=len(continuation.chunks) + 1)
             else:
-                self._served = await self._check_cache()
+                self._served = None if self._cache is None else await self._cache.ask()
                 if self._served is not None:
                     await self._play_cached(self._served)
                 else:
@@ -275,30 +271,28 @@ class Collaboration:
         except asyncio.CancelledError:
             status = "stopped"
         except Exception as exc:  # a bug must still end the session with an honest event
-            self._stream.emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
+            stream.emit(ev.Error(session_id=sid, message=f"internal error: {exc!r}", recoverable=False))
             status = "failed"
         final = self._final(status)
         self._finished = True  # from here stop() and pause() have nothing left to act on
         self._stopping = False
-        if status == "done" and self._served is None:
-            await self._remember(final)
-        self._stream.emit(final)
+        if status == "done" and self._served is None and self._cache is not None:
+            await self._cache.remember(final, self._syntheses, self.models)
+        stream.emit(final)
 
     async def _run_chunks(self, first: int = 1) -> ev.SessionStatus:
-        sid, wf = self.session_id, self.workflow
+        sid, wf, stream = self.session_id, self.workflow, self._stream
         for index, chunk in enumerate(wf.chunks, start=1):
             if index < first:
                 continue
-            await self._stream.wait_unpaused()
+            await stream.wait_unpaused()
             if not await self._guard.within_budget(index, chunk):
                 raise asyncio.CancelledError("budget")
             self._current_chunk = index
-            self._stream.emit(
-                ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks))
-            )
+            stream.emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
             outputs = await self._run_chunk_until_settled(index, chunk)
             if not any(text.strip() for text in outputs.values()):
-                self._stream.emit(
+                stream.emit(
                     ev.Error(
                         session_id=sid,
                         chunk=index,
@@ -312,97 +306,25 @@ class Collaboration:
 
     def _final(self, status: ev.SessionStatus) -> ev.SessionFinished:
         served = self._served
-        if served is not None:
-            return ev.SessionFinished(
-                session_id=self.session_id,
-                status=status,
-                output=served.output if status == "done" else self._output_document(partial=False),
-                input_tokens=0,
-                output_tokens=0,
-                cost_usd=0.0,
-                duration_s=self._stream.now(),
-                from_cache=True,
+        if served is not None and status == "done":
+            output = served.output
+        else:
+            # A live session that did not finish shows its interrupted chunk; a cached one has none.
+            partial = served is None and status != "done"
+            unfinished = self._stream.router.snapshot() if partial else None
+            output = output_document(
+                self.workflow, self._history, unfinished=unfinished, chunk=self._current_chunk
             )
-        results = self._ledger.results
-        return ev.SessionFinished(
-            session_id=self.session_id,
-            status=status,
-            output=self._output_document(partial=status != "done"),
-            input_tokens=sum(r.input_tokens for r in results),
-            output_tokens=sum(r.output_tokens for r in results),
-            cost_usd=add_costs(r.cost_usd for r in results),
-            duration_s=self._stream.now(),
-        )
+        results = None if served is not None else self._ledger.results
+        return finished_event(self.session_id, status, output, self._stream.now(), results)
 
-    # ----------------------------------------------------------------- the cache
-
-    async def _check_cache(self) -> CachedAnswer | None:
-        """Ask the cache before any agent starts; emit ``cache_checked`` with its answer."""
-        if self._cache is None:
-            return None
-        sid = self.session_id
-        try:
-            answer = await asyncio.to_thread(self._cache.check, self.spec.task, self.spec.context)
-        except Exception as exc:  # the cache only saves work: a broken one never stops a run
-            self._stream.emit(
-                ev.Error(session_id=sid, message=f"the cache could not be read ({exc}); running without it")
-            )
-            return None
-        for note in answer.notes:
-            self._stream.emit(ev.Error(session_id=sid, message=f"cache: {note}"))
-        if isinstance(answer, CacheMiss):
-            self._stream.emit(
-                ev.CacheChecked(
-                    session_id=sid,
-                    hit=False,
-                    entry_id=answer.entry_id,
-                    similarity=answer.similarity,
-                    matched_on=answer.reason,
-                )
-            )
-            return None
-        self._stream.emit(
-            ev.CacheChecked(
-                session_id=sid,
-                hit=True,
-                entry_id=answer.entry_id,
-                similarity=answer.similarity,
-                matched_on=answer.matched_on,
-                saved_usd=answer.cost_usd,
-                saved_s=answer.duration_s,
-                age_s=answer.age_s,
-                context=dict(answer.context),
-            )
-        )
-        return answer
+    # ----------------------------------------------------------------- finished chunks
 
     async def _play_cached(self, answer: CachedAnswer) -> None:
         """The cached solution through the usual events: each chunk's start and synthesis."""
         titles = answer.chunks
         total = max(len(titles), len(answer.syntheses))
         await self._play_chunks(titles, answer.syntheses, total, self._cache_pace_s)
-
-    async def _play_chunks(
-        self, titles: Sequence[str], syntheses: Sequence[ev.Synthesis], total: int, pace_s: float = 0.0
-    ) -> None:
-        """Finished chunks (cached or reused) through the usual events: each one's start and
-        synthesis, which join the context of what follows."""
-        for number, synthesis in enumerate(syntheses, start=1):
-            await self._stream.wait_unpaused()
-            if number > 1 and pace_s:
-                await asyncio.sleep(pace_s)
-            index = synthesis.chunk
-            title = titles[index - 1] if 0 < index <= len(titles) else f"Chunk {index}"
-            self._current_chunk = index
-            self._stream.emit(
-                ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total)
-            )
-            self._history.append(ChunkRecord(title, synthesis.text))
-            replayed = msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0)
-            self._syntheses.append(replayed)
-            self._stream.emit(replayed)
-
-    # ----------------------------------------------------------------- continuations
 
     async def _continue_from(self, continuation: Continuation) -> None:
         """Replay the parent's finished chunks (no model call), then announce the feedback that
@@ -421,50 +343,26 @@ class Collaboration:
                     )
                 )
 
-    async def _remember(self, final: ev.SessionFinished) -> None:
-        if self._cache is None:
-            return
-        solved = SolvedSession(
-            task=self.spec.task,
-            context=dict(self.spec.context),
-            output=final.output,
-            chunks=[c.title for c in self.workflow.chunks],
-            syntheses=list(self._syntheses),
-            models={name: str(ref) for name, ref in self.models.items()},
-            strategy=self.spec.strategy,
-            workflow=self.workflow.name,
-            cost_usd=final.cost_usd,
-            duration_s=final.duration_s,
-            input_tokens=final.input_tokens,
-            output_tokens=final.output_tokens,
-            session_id=self.session_id,
-        )
-        try:
-            await asyncio.to_thread(self._cache.remember, solved)
-        except Exception as exc:  # the answer is already the user's; only the copy is lost
-            self._stream.emit(
-                ev.Error(session_id=self.session_id, message=f"the solution was not cached: {exc}")
-            )
+    async def _play_chunks(
+        self, titles: Sequence[str], syntheses: Sequence[ev.Synthesis], total: int, pace_s: float = 0.0
+    ) -> None:
+        """Finished chunks (cached or reused) through the usual events: each one's start and
+        synthesis, which join the context of what follows."""
+        stream = self._stream
+        for number, synthesis in enumerate(syntheses, start=1):
+            await stream.wait_unpaused()
+            if number > 1 and pace_s:
+                await asyncio.sleep(pace_s)
+            index = synthesis.chunk
+            title = titles[index - 1] if 0 < index <= len(titles) else f"Chunk {index}"
+            self._current_chunk = index
+            stream.emit(ev.ChunkStarted(session_id=self.session_id, chunk=index, title=title, total=total))
+            self._history.append(ChunkRecord(title, synthesis.text))
+            replayed = msgspec.structs.replace(synthesis, session_id=self.session_id, seq=0)
+            self._syntheses.append(replayed)
+            stream.emit(replayed)
 
-    def _output_document(self, *, partial: bool) -> str:
-        parts = [f"## {rec.title}\n\n{rec.text.strip()}" for rec in self._history]
-        if partial:
-            unfinished = self._stream.router.snapshot()
-            if any(text.strip() for text in unfinished.values()):
-                titles = self._titles()
-                body = "\n\n".join(
-                    f"### {titles.get(name, name)} (unfinished)\n\n{text.strip()}"
-                    for name, text in unfinished.items()
-                    if text.strip()
-                )
-                chunk_title = self.workflow.chunks[max(self._current_chunk, 1) - 1].title
-                parts.append(f"## {chunk_title} (interrupted)\n\n{body}")
-        return "\n\n".join(parts)
-
-    def _titles(self) -> dict[str, str]:
-        titles = {r.name: r.display_name for r in self.workflow.roles}
-        titles[self.workflow.synthesizer.name] = self.workflow.synthesizer.title
-        return titles
+    # ----------------------------------------------------------------- one chunk
 
     async def _run_chunk_until_settled(self, index: int, chunk: Chunk) -> dict[str, str]:
         feedback = [*self._feedback_planned.pop(index, []), *self._feedback_next]
@@ -560,7 +458,7 @@ class Collaboration:
         if result.status == "done":
             parsed = parse_synthesis(result.text, agents)
         else:
-            parsed = fallback_synthesis(outputs, self._titles())
+            parsed = fallback_synthesis(outputs, agent_titles(wf))
         self._history.append(ChunkRecord(chunk.title, parsed.text))
         synthesis = ev.Synthesis(
             session_id=self.session_id,
