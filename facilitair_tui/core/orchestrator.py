@@ -17,9 +17,9 @@ Controls are safe at any moment:
 Statuses are never invented: every event reports something that happened.
 
 This module is the run and its controls; its parts live beside it: the request
-(``session_spec``), the delivery of events (``event_stream``), one model call (``agent_call``),
-the budget guard (``budget_guard``), the cache (``cache_step``) and what the session hands back
-(``session_output``).
+(``session_spec``), the delivery of events (``event_stream``), one chunk's agents and synthesis
+(``chunk_run``), one model call (``agent_call``), the budget guard (``budget_guard``), the cache
+(``cache_step``) and what the session hands back (``session_output``).
 """
 
 from __future__ import annotations
@@ -32,20 +32,20 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 import msgspec
 
 from . import events as ev
-from .agent_call import AgentCaller, AgentResult, CallLedger
+from .agent_call import AgentCaller, CallLedger
 from .budget import Budget, BudgetChoice
 from .budget_guard import BudgetGuard
 from .cache import CachedAnswer, SolutionCache
 from .cache_step import CacheStep
+from .chunk_run import ChunkRunner
 from .cost import PriceTable
 from .event_stream import TOKEN_BUFFER, EventStream
 from .gateway import Gateway, ProviderLimit, RetryPolicy, TokenCounter, rough_token_count
-from .prompts import ChunkRecord, agent_messages, synthesis_messages
+from .prompts import ChunkRecord
 from .provider import ModelRef, ProviderResolver
-from .session_output import agent_titles, finished_event, output_document
+from .session_output import finished_event, output_document
 from .session_spec import MAX_TASK_CHARS, Continuation, SessionSpec
-from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
-from .workflow import Chunk, Role
+from .workflow import Chunk
 
 # What the rest of the program imports from here: the engine and its request.
 __all__ = ["MAX_TASK_CHARS", "TOKEN_BUFFER", "Collaboration", "Continuation", "SessionSpec"]
@@ -99,7 +99,7 @@ class Collaboration:
         )
         self._history: list[ChunkRecord] = []
         self._syntheses: list[ev.Synthesis] = []
-        self._caller = AgentCaller(
+        caller = AgentCaller(
             spec,
             self._stream,
             self._gateway,
@@ -109,6 +109,7 @@ class Collaboration:
             prices=prices,
             clock=clock,
         )
+        self._chunks = ChunkRunner(spec, self._stream, caller, self._history, self._syntheses)
         self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
@@ -119,7 +120,6 @@ class Collaboration:
         self._chunk_task: asyncio.Task[dict[str, str]] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._current_chunk = 0
-        self._ready: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._finished = False
 
@@ -362,15 +362,16 @@ class Collaboration:
             self._syntheses.append(replayed)
             stream.emit(replayed)
 
-    # ----------------------------------------------------------------- one chunk
+    # ----------------------------------------------------------------- a chunk, restarted by feedback "now"
 
     async def _run_chunk_until_settled(self, index: int, chunk: Chunk) -> dict[str, str]:
         feedback = [*self._feedback_planned.pop(index, []), *self._feedback_next]
         self._feedback_next = []
         own: dict[str, str] = {}
+        router = self._stream.router
         while True:
-            self._stream.router.clear()
-            self._chunk_task = asyncio.create_task(self._run_chunk(index, chunk, feedback, own))
+            router.clear()
+            self._chunk_task = asyncio.create_task(self._chunks.run(index, chunk, feedback, own))
             try:
                 return await self._chunk_task
             except asyncio.CancelledError:
@@ -378,96 +379,9 @@ class Collaboration:
                 if (current is not None and current.cancelling()) or self._stopping:
                     raise
                 # Feedback "now": keep what each agent wrote, add the feedback, start over.
-                own = {name: text for name, text in self._stream.router.snapshot().items() if text.strip()}
+                own = {name: text for name, text in router.snapshot().items() if text.strip()}
                 own.pop(self.workflow.synthesizer.name, None)
                 feedback = [*feedback, *self._feedback_now]
                 self._feedback_now = []
             finally:
                 self._chunk_task = None
-
-    async def _run_chunk(
-        self, index: int, chunk: Chunk, feedback: list[str], own: Mapping[str, str]
-    ) -> dict[str, str]:
-        roles = self.workflow.roles
-        self._ready = {r.name: asyncio.Event() for r in roles}
-        results: dict[str, AgentResult] = {}
-        async with asyncio.TaskGroup() as group:
-            for role in roles:
-                group.create_task(
-                    self._run_agent(index, chunk, role, feedback, own.get(role.name, ""), results),
-                    name=f"{role.name}-{index}",
-                )
-        outputs = {r.name: results[r.name].text for r in roles if r.name in results}
-        if any(text.strip() for text in outputs.values()):
-            await self._synthesize(index, chunk, outputs, feedback)
-        return outputs
-
-    async def _await_upstream(self, role: Role) -> list[str]:
-        for upstream in role.reads:
-            await self._ready[upstream].wait()
-        return [u for u in role.reads if self._stream.router.count(u) > 0]
-
-    async def _run_agent(
-        self,
-        index: int,
-        chunk: Chunk,
-        role: Role,
-        feedback: Sequence[str],
-        own_partial: str,
-        results: dict[str, AgentResult],
-    ) -> None:
-        try:
-            reads = await self._await_upstream(role)
-            await self._stream.wait_unpaused()
-            upstream = {name: self._stream.router.text(name) for name in reads}
-            messages = agent_messages(
-                self.workflow,
-                role,
-                chunk,
-                task=self.spec.task,
-                context=self.spec.context,
-                history=self._history,
-                upstream=upstream,
-                feedback=feedback,
-                own_partial=own_partial,
-            )
-            max_tokens = self.spec.max_tokens or role.max_tokens or self.workflow.defaults.max_tokens
-            ready = self._ready.get(role.name)
-            results[role.name] = await self._caller.call(index, role.name, messages, max_tokens, reads, ready)
-        finally:
-            self._ready[role.name].set()
-
-    async def _synthesize(
-        self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
-    ) -> None:
-        wf = self.workflow
-        await self._stream.wait_unpaused()
-        messages = synthesis_messages(
-            wf,
-            chunk,
-            task=self.spec.task,
-            context=self.spec.context,
-            history=self._history,
-            outputs=outputs,
-            feedback=feedback,
-        )
-        max_tokens = self.spec.max_tokens or wf.synthesizer.max_tokens
-        result = await self._caller.call(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
-        agents = [r.name for r in wf.roles]
-        parsed: ParsedSynthesis
-        if result.status == "done":
-            parsed = parse_synthesis(result.text, agents)
-        else:
-            parsed = fallback_synthesis(outputs, agent_titles(wf))
-        self._history.append(ChunkRecord(chunk.title, parsed.text))
-        synthesis = ev.Synthesis(
-            session_id=self.session_id,
-            chunk=index,
-            agreed=parsed.agreed,
-            debated=parsed.debated,
-            confidence=parsed.confidence,
-            text=parsed.text,
-            parsed=parsed.parsed,
-        )
-        self._syntheses.append(synthesis)
-        self._stream.emit(synthesis)
