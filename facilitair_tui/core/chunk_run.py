@@ -1,0 +1,132 @@
+"""One chunk of a workflow: every role at once, then the synthesizer merges their outputs.
+
+A role that reads another starts when each upstream has streamed ``read_after_tokens`` deltas
+(or finished), with that partial text in its prompt, while the upstream keeps going. The
+synthesis joins the history, the context of every later chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from . import events as ev
+from .agent_call import AgentCaller, AgentResult
+from .event_stream import EventStream
+from .prompts import ChunkRecord, agent_messages, synthesis_messages
+from .session_output import agent_titles
+from .session_spec import SessionSpec
+from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
+from .workflow import Chunk, Role
+
+
+class ChunkRunner:
+    """Runs the chunks of one session, one at a time. ``history`` and ``syntheses`` are the
+    session's own lists: each chunk's synthesis is added to both."""
+
+    def __init__(
+        self,
+        spec: SessionSpec,
+        stream: EventStream,
+        caller: AgentCaller,
+        history: list[ChunkRecord],
+        syntheses: list[ev.Synthesis],
+    ) -> None:
+        self._spec = spec
+        self._workflow = spec.workflow
+        self._stream = stream
+        self._caller = caller
+        self._history = history
+        self._syntheses = syntheses
+
+    async def run(
+        self, index: int, chunk: Chunk, feedback: list[str], own: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Chunk ``index``: the roles' outputs by name. ``own``: each role's partial text from a
+        start this one replaces (feedback "now"), which its prompt goes on from."""
+        roles = self._workflow.roles
+        ready = {r.name: asyncio.Event() for r in roles}
+        results: dict[str, AgentResult] = {}
+        async with asyncio.TaskGroup() as group:
+            for role in roles:
+                group.create_task(
+                    self._run_agent(index, chunk, role, feedback, own.get(role.name, ""), ready, results),
+                    name=f"{role.name}-{index}",
+                )
+        outputs = {r.name: results[r.name].text for r in roles if r.name in results}
+        if any(text.strip() for text in outputs.values()):
+            await self._synthesize(index, chunk, outputs, feedback)
+        return outputs
+
+    async def _await_upstream(self, role: Role, ready: Mapping[str, asyncio.Event]) -> list[str]:
+        for upstream in role.reads:
+            await ready[upstream].wait()
+        router = self._stream.router
+        return [u for u in role.reads if router.count(u) > 0]
+
+    async def _run_agent(
+        self,
+        index: int,
+        chunk: Chunk,
+        role: Role,
+        feedback: Sequence[str],
+        own_partial: str,
+        ready: Mapping[str, asyncio.Event],
+        results: dict[str, AgentResult],
+    ) -> None:
+        try:
+            reads = await self._await_upstream(role, ready)
+            await self._stream.wait_unpaused()
+            upstream = {name: self._stream.router.text(name) for name in reads}
+            messages = agent_messages(
+                self._workflow,
+                role,
+                chunk,
+                task=self._spec.task,
+                context=self._spec.context,
+                history=self._history,
+                upstream=upstream,
+                feedback=feedback,
+                own_partial=own_partial,
+            )
+            max_tokens = self._spec.max_tokens or role.max_tokens or self._workflow.defaults.max_tokens
+            results[role.name] = await self._caller.call(
+                index, role.name, messages, max_tokens, reads, ready[role.name]
+            )
+        finally:
+            ready[role.name].set()
+
+    async def _synthesize(
+        self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
+    ) -> None:
+        wf = self._workflow
+        await self._stream.wait_unpaused()
+        messages = synthesis_messages(
+            wf,
+            chunk,
+            task=self._spec.task,
+            context=self._spec.context,
+            history=self._history,
+            outputs=outputs,
+            feedback=feedback,
+        )
+        max_tokens = self._spec.max_tokens or wf.synthesizer.max_tokens
+        result = await self._caller.call(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
+        agents = [r.name for r in wf.roles]
+        parsed: ParsedSynthesis
+        if result.status == "done":
+            parsed = parse_synthesis(result.text, agents)
+        else:
+            parsed = fallback_synthesis(outputs, agent_titles(wf))
+        self._history.append(ChunkRecord(chunk.title, parsed.text))
+        synthesis = ev.Synthesis(
+            session_id=self._stream.session_id,
+            chunk=index,
+            agreed=parsed.agreed,
+            debated=parsed.debated,
+            confidence=parsed.confidence,
+            text=parsed.text,
+            parsed=parsed.parsed,
+        )
+        self._syntheses.append(synthesis)
+        self._stream.emit(synthesis)
