@@ -6,7 +6,7 @@ checks every model can run here before anything starts, and returns a ready ``Co
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -16,7 +16,6 @@ from . import embedded_models, paths
 from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
 from .cache.store import DAY_S
 from .config import Settings, load_settings
-from .core import events as ev
 from .core.budget import Budget
 from .core.context import parse_context
 from .core.gateway import RetryPolicy
@@ -25,7 +24,7 @@ from .core.provider import ConfigurationError, ModelRef, UsageError
 from .core.workflow import Workflow, load_workflow
 from .providers.registry import ProviderRegistry
 from .providers.token_count import count_tokens
-from .store import StoredSession, spend
+from .store import SessionStore, StoredSession, spend
 
 BALANCED = "balanced"
 
@@ -46,12 +45,6 @@ class Prepared:
         if self.own_cache is not None:
             self.own_cache.close()
             self.own_cache = None
-
-    def record_spend(self, final: ev.SessionFinished | None) -> None:
-        """Count the session's cost in today's spend (for the daily budget)."""
-        if final is not None:
-            with contextlib.suppress(OSError):  # losing the tally must not lose the session
-                spend.record(final.cost_usd)
 
 
 def prepare(
@@ -121,7 +114,7 @@ def _assemble(
     budget = Budget(
         session_usd=budget_usd if budget_usd is not None else settings.budget.session_usd,
         daily_usd=settings.budget.daily_usd,
-        spent_today_usd=spend.spent_today() if settings.budget.daily_usd is not None else 0.0,
+        spent_today=functools.partial(spend.spent_today, SessionStore.default_path()),
     )
     notes: list[str] = []
     own_cache: SemanticCache | None = None

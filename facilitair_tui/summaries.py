@@ -50,9 +50,9 @@ def budget_question(e: ev.BudgetExceeded) -> str:
     """The budget guard's question in words (shared by the CLI's renderer and prompt)."""
     limit = "the session's budget" if e.scope == "session" else "today's budget"
     text = (
-        f"💰 chunk {e.chunk} ({e.title}) could cost up to {money(e.forecast_usd)}; with {money(e.spent_usd)} "
+        f"💰 chunk {e.chunk} ({e.title}) is estimated at {money(e.forecast_usd)}; with {money(e.spent_usd)} "
         f"spent that may pass {limit} of {money(e.limit_usd)}. The session waits"
     )
     if e.cheaper is not None:
-        text += f" (a cheaper strategy, {e.cheaper.upper()}, forecasts {money(e.cheaper_forecast_usd)})"
+        text += f" (a cheaper strategy, {e.cheaper.upper()}, is estimated at {money(e.cheaper_forecast_usd)})"
     return text

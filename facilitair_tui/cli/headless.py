@@ -71,7 +71,6 @@ def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_b
                 )
     finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
         keep_unwritten(store.close())
-    prepared.record_spend(status)
     sys.exit(exit_code(status))
 
 

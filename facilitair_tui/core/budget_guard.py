@@ -52,6 +52,7 @@ class BudgetGuard:
         self._usable = usable
         self._decision: asyncio.Future[BudgetChoice] | None = None
         self._warned = False
+        self._today_warned = False
         self._offered: str | None = None  # the cheaper strategy the guard offered last
 
     @property
@@ -113,7 +114,19 @@ class BudgetGuard:
                         )
                     )
                 return True
-            breach = budget.breach(spent, forecast)
+            # Asked afresh each time: sessions running at once count each other's spend.
+            elsewhere = await asyncio.to_thread(budget.spent_elsewhere_today, stream.session_id)
+            if elsewhere is None and not self._today_warned:
+                self._today_warned = True
+                stream.emit(
+                    ev.Error(
+                        session_id=stream.session_id,
+                        recoverable=True,
+                        message="what other sessions spent today cannot be read from the session store, "
+                        "so the daily budget cannot be enforced (the session's own budget still is)",
+                    )
+                )
+            breach = budget.breach(spent, forecast, elsewhere)
             if breach is None:
                 return True
             scope, limit = breach
@@ -123,7 +136,7 @@ class BudgetGuard:
                 session_id=stream.session_id,
                 chunk=index,
                 title=chunk.title,
-                spent_usd=round(spent, 6),
+                spent_usd=round(spent + (elsewhere or 0.0) if scope == "day" else spent, 6),
                 forecast_usd=round(forecast, 6),
                 limit_usd=limit,
                 scope=scope,

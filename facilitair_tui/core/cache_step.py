@@ -60,6 +60,7 @@ class CacheStep:
                 saved_usd=answer.cost_usd,
                 saved_s=answer.duration_s,
                 age_s=answer.age_s,
+                imported=answer.imported,
                 context=dict(answer.context),
             )
         )

@@ -155,8 +155,9 @@ class BudgetExceeded(Event, tag="budget_exceeded"):
 
     chunk: int
     title: str
+    # Spent so far: by this session (scope "session"), or today by every session ("day").
     spent_usd: float
-    forecast_usd: float
+    forecast_usd: float  # the chunk's estimated cost (an estimate, not a bound: core.budget)
     limit_usd: float
     scope: Literal["session", "day"]
     # The cheapest other strategy that can run here, and its forecast for this chunk (if any).

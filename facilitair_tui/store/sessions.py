@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from facilitair_tui import paths
 from facilitair_tui.core import events as ev
-from facilitair_tui.core.orchestrator import SessionSpec
+from facilitair_tui.core.session_spec import SessionSpec
 from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
@@ -135,7 +135,11 @@ class SessionStore:
     @classmethod
     def open_default(cls) -> SessionStore:
         """The user's session store, in the data directory."""
-        return cls.open(paths.data_dir() / "sessions" / DB_NAME)
+        return cls.open(cls.default_path())
+
+    @staticmethod
+    def default_path() -> Path:
+        return paths.data_dir() / "sessions" / DB_NAME
 
     @classmethod
     def open(cls, path: Path) -> SessionStore:

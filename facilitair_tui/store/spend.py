@@ -1,52 +1,46 @@
-"""What today's sessions cost, for the daily budget: one small JSON file in the data directory.
+"""What today's sessions cost, for the daily budget, counted from the session store.
 
-``{"2026-11-21": 0.4312, ...}`` in US dollars, by local date; only the last 31 days are kept.
-Sessions whose cost is unknown add nothing (the budget guard says so while they run). The file
-is private to the user; a missing or unreadable one counts as nothing spent (and is replaced).
+The store has every model call's cost within a batch (~50 ms) of the call's end, so sessions
+that run at once see each other's spend before their next chunk, and nothing is counted twice
+or lost the way a separate tally file can lose it (two sessions rewriting it at once). A day is
+the local date. A call whose price is unknown adds nothing; the budget guard says so while it
+runs. A store that cannot be read gives ``None``: the spend is unknown, never $0.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import date
+import sqlite3
+import time
+from datetime import date, datetime
 from pathlib import Path
 
-from .. import paths
-
-KEEP_DAYS = 31
-
-
-def spend_file() -> Path:
-    return paths.data_dir() / "spend.json"
+_SPENT_SINCE = """
+SELECT coalesce(sum(e.cost_usd), 0.0)
+FROM agent_executions AS e JOIN sessions AS s ON s.id = e.session_id
+WHERE s.started_at + coalesce(e.finished_t, e.started_t) >= ? AND e.session_id != ?
+"""
 
 
-def _read(path: Path) -> dict[str, float]:
+def local_midnight(now: float | None = None) -> float:
+    """Unix time of the start of the local day that contains ``now``."""
+    day = date.fromtimestamp(time.time() if now is None else now)
+    return datetime(day.year, day.month, day.day).timestamp()
+
+
+def spent_today(database: Path, exclude: str = "", *, now: float | None = None) -> float | None:
+    """Dollars spent since local midnight by every session except ``exclude`` (the one asking,
+    which counts its own spend as it goes); ``None`` when the database cannot be read."""
+    if not database.exists():
+        return 0.0
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: float(v) for k, v in data.items() if isinstance(k, str) and isinstance(v, int | float)}
-
-
-def spent_today(today: date | None = None) -> float:
-    return _read(spend_file()).get((today or date.today()).isoformat(), 0.0)
-
-
-def record(cost_usd: float | None, today: date | None = None) -> None:
-    """Add a finished session's cost to today's total."""
-    if not cost_usd:
-        return
-    path = spend_file()
-    paths.ensure_private_dir(path.parent)
-    data = _read(path)
-    day = (today or date.today()).isoformat()
-    data[day] = round(data.get(day, 0.0) + cost_usd, 8)
-    kept = dict(sorted(data.items())[-KEEP_DAYS:])
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(kept, out)
-    os.replace(temporary, path)
+        # Read-only: the budget guard asks before every chunk and must never write or migrate.
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(_SPENT_SINCE, (local_midnight(now), exclude)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return float(row[0])

@@ -141,8 +141,6 @@ def main(
             final = await app.run_async()
             return final
         finally:
-            if app.prepared is not None:
-                app.prepared.record_spend(final)
             await app.close_session()
             if cache is not None:
                 cache.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.store.spend import spent_today
 from tests.conftest import CliRunner
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 
@@ -59,8 +61,9 @@ def test_on_budget_continue_goes_on_and_the_day_total_is_kept(
     assert len([e for e in events if isinstance(e, ev.BudgetExceeded)]) == 4  # asked before every chunk
     final = events[-1]
     assert isinstance(final, ev.SessionFinished) and final.status == "done" and final.cost_usd
-    spend = (facilitair_home / "data" / "spend.json").read_text()
-    assert f"{round(final.cost_usd, 8)}" in spend
+    # The day's spend is counted from the session store, where every call's cost is recorded.
+    spent = spent_today(facilitair_home / "data" / "sessions" / "sessions.db")
+    assert spent == pytest.approx(final.cost_usd, rel=1e-9)
 
 
 def test_the_daily_budget_from_the_config_counts_earlier_sessions(
@@ -80,3 +83,32 @@ def test_the_daily_budget_from_the_config_counts_earlier_sessions(
     code, events, _ = run(cli, server, "--on-budget", "stop")
     alerts = [e for e in events if isinstance(e, ev.BudgetExceeded)]
     assert alerts and alerts[0].scope == "day"
+
+
+def test_two_sessions_at_once_count_each_others_spend(
+    cli: CliRunner, facilitair_home: Path, server: OpenAISSEServer
+) -> None:
+    """Two sessions running together: each one's guard sees what the other spends meanwhile. A
+    total read once at the start (or a tally written at each session's end, which also lost one
+    of two writes) lets both finish, and the day's budget is passed by most of a session."""
+    import subprocess
+    import sys
+
+    options = ("--on-budget", "stop", "--max-tokens", "3")  # estimates close to what is spent
+    _, events, _ = run(cli, server, *options)
+    one = events[-1].cost_usd  # type: ignore[attr-defined]
+    # The day's budget: the session above, and room for one and a half more.
+    config = facilitair_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[budget]\ndaily_usd = {2.5 * one}\n", encoding="utf-8")
+    server.script.delay_s = 0.05  # both stream at once for a while
+    env = {**os.environ, "FACILITAIR_HOME": str(facilitair_home), "OPENAI_API_KEY": KEY}
+    env["OPENAI_BASE_URL"] = server.base_url
+    args = [sys.executable, "-m", "facilitair_tui.cli", "collaborate", "--json", "--model", "openai:gpt-4o"]
+    args += ["--no-cache", *options, "Build a REST API"]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    finals = [ev.from_json(proc.communicate(timeout=120)[0].splitlines()[-1]) for proc in procs]
+    assert all(isinstance(f, ev.SessionFinished) for f in finals)
+    assert [f.status for f in finals].count("done") < 2  # type: ignore[attr-defined]
+    total = spent_today(facilitair_home / "data" / "sessions" / "sessions.db")
+    assert total == pytest.approx(one + sum(f.cost_usd for f in finals), rel=1e-9)  # type: ignore[attr-defined]
