@@ -4,10 +4,10 @@ line, the cache's answer and the budget guard's question."""
 from __future__ import annotations
 
 from .core import events as ev
+from .core.events import CUT_WORDS
 from .library import age_words
 
-# An answer its model did not end by itself (agent_finished's stop_reason), in words.
-CUT_WORDS = {"max_tokens": "cut at max tokens", "filtered": "cut by the provider"}
+__all__ = ["CUT_WORDS", "budget_question", "cache_summary", "clock", "finished_summary", "money"]
 
 
 def clock(t: float) -> str:

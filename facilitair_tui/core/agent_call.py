@@ -16,7 +16,16 @@ from . import events as ev
 from .cost import PriceTable, add_costs
 from .event_stream import EventStream
 from .gateway import Billed, Gateway, GatewayItem
-from .provider import ChatMessage, ChatRequest, ConfigurationError, ModelRef, ProviderError, TextDelta, Usage
+from .provider import (
+    ChatMessage,
+    ChatRequest,
+    ConfigurationError,
+    ModelRef,
+    ProviderError,
+    StopReason,
+    TextDelta,
+    Usage,
+)
 from .session_spec import SessionSpec
 
 
@@ -27,6 +36,7 @@ class AgentResult:
     output_tokens: int = 0
     cost_usd: float | None = 0.0
     status: ev.AgentStatus = "done"
+    stop_reason: StopReason = "end"  # why the last attempt's model stopped ("max_tokens": cut)
 
 
 @dataclass
@@ -150,6 +160,8 @@ class AgentCaller:
                     estimated=any(b.usage.estimated for b in billed),
                 )
                 cost = add_costs(self._prices.cost(b.model, b.usage) for b in billed)
+                if result.status == "done":
+                    result.stop_reason = billed[-1].usage.stop_reason
             else:
                 # Cancelled, or no attempt produced text: count what we saw so totals stay honest.
                 chars = sum(len(m.content) for m in messages)
@@ -181,6 +193,7 @@ class AgentCaller:
                     cost_usd=result.cost_usd,
                     status=result.status,
                     usage_estimated=usage.estimated,
+                    stop_reason=result.stop_reason,
                 )
             )
         return result

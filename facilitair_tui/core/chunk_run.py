@@ -31,8 +31,12 @@ class ChunkRunner:
         caller: AgentCaller,
         history: list[ChunkRecord],
         syntheses: list[ev.Synthesis],
+        flaws: list[str],
     ) -> None:
+        """``flaws``: what makes this session's answer unfit to serve again from the cache (a
+        synthesis cut short or never written), in words; the runner adds to it."""
         self._spec = spec
+        self._flaws = flaws
         self._workflow = spec.workflow
         self._stream = stream
         self._caller = caller
@@ -118,6 +122,9 @@ class ChunkRunner:
             parsed = parse_synthesis(result.text, agents)
         else:
             parsed = fallback_synthesis(outputs, agent_titles(wf))
+            self._flaws.append(f"the synthesizer failed in chunk {index}")
+        if result.status == "done" and result.stop_reason != "end":
+            self._flaws.append(f"the synthesis of chunk {index} was {ev.CUT_WORDS[result.stop_reason]}")
         self._history.append(ChunkRecord(chunk.title, parsed.text))
         synthesis = ev.Synthesis(
             session_id=self._stream.session_id,

@@ -105,6 +105,10 @@ class Token(Event, tag="token"):
     deltas: int = 1
 
 
+# A finished answer its model did not end by itself (``AgentFinished.stop_reason``), in words.
+CUT_WORDS: dict[StopReason, str] = {"max_tokens": "cut at max tokens", "filtered": "cut by the provider"}
+
+
 class AgentFinished(Event, tag="agent_finished"):
     agent: str
     chunk: int

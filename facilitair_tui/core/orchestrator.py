@@ -109,7 +109,9 @@ class Collaboration:
             prices=prices,
             clock=clock,
         )
-        self._chunks = ChunkRunner(spec, self._stream, caller, self._history, self._syntheses)
+        # What makes this session's answer unfit for the cache (a synthesis cut or missing).
+        self._flaws: list[str] = []
+        self._chunks = ChunkRunner(spec, self._stream, caller, self._history, self._syntheses, self._flaws)
         self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
@@ -277,7 +279,11 @@ class Collaboration:
         self._finished = True  # from here stop() and pause() have nothing left to act on
         self._stopping = False
         if status == "done" and self._served is None and self._cache is not None:
-            await self._cache.remember(final, self._syntheses, self.models)
+            if self._flaws:  # never serve again an answer known to be incomplete
+                note = f"this solution was not cached: {'; '.join(self._flaws)}"
+                stream.emit(ev.Error(session_id=sid, message=note, recoverable=True))
+            else:
+                await self._cache.remember(final, self._syntheses, self.models)
         stream.emit(final)
 
     async def _run_chunks(self, first: int = 1) -> ev.SessionStatus:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
+from facilitair_tui.core.provider import StopReason
 from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.summaries import CUT_WORDS
 
@@ -51,7 +52,7 @@ class AgentView:
     output_tokens: int | None = None
     tokens_estimated: bool = False
     # Why its model stopped (agent_finished): "max_tokens" is an answer cut short.
-    stop_reason: str = "end"
+    stop_reason: StopReason = "end"
 
     def elapsed(self, now: float) -> float | None:
         """Seconds from agent_started to agent_finished, or to ``now`` while generating."""

@@ -19,10 +19,10 @@ from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ConfigurationError
 from facilitair_tui.embedded_models import MINILM
 from facilitair_tui.native import Embedder
-from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
+from facilitair_tui.providers.scripted import Reply, ScriptedProvider, SingleProviderResolver
 from facilitair_tui.session import cache_settings, open_cache
 from tests.conftest import link_model
-from tests.unit.test_orchestrator import TASK, WORKFLOW, Script, of_type, run
+from tests.unit.test_orchestrator import SYNTH, TASK, WORKFLOW, Script, of_type, run
 
 ANSWER_SYNTHESES = [
     ev.Synthesis(
@@ -72,9 +72,9 @@ class FakeCache:
 
 
 def collaboration(
-    cache: SolutionCache | None, *, pace_s: float = 0.0
+    cache: SolutionCache | None, *, pace_s: float = 0.0, script: Script | None = None
 ) -> tuple[Collaboration, ScriptedProvider]:
-    provider = ScriptedProvider(Script())
+    provider = ScriptedProvider(script or Script())
     spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", context={"language": "Python"})
     collab = Collaboration(
         spec, SingleProviderResolver(provider), retry=NO_RETRY, cache=cache, cache_pace_s=pace_s
@@ -239,3 +239,27 @@ async def test_the_real_cache_end_to_end(tmp_path: Path, minilm: Embedder) -> No
     final = events[-1]
     assert isinstance(done, ev.SessionFinished) and isinstance(final, ev.SessionFinished)
     assert final.from_cache and final.output == done.output
+
+
+@pytest.mark.parametrize("cut", ["max_tokens", "failed"])
+async def test_a_session_whose_synthesis_was_cut_or_missing_is_not_stored(cut: str) -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    script = Script()
+    whole = script.reply(SYNTH, 2)
+    if cut == "max_tokens":  # the synthesis of chunk 2 stops mid-sentence at max_tokens
+        script.replies[SYNTH, 2] = Reply(whole.deltas[:-1], stop_reason="max_tokens")
+    else:
+        script.replies[SYNTH, 2] = Reply(whole.deltas, fail_after=1)
+    collab, _ = collaboration(cache, script=script)
+    events = await run(collab)
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished) and final.status == "done"
+    assert cache.stored == []  # never served again: it is known to be incomplete
+    [note] = [e for e in of_type(events, ev.Error) if "not cached" in e.message]
+    assert "chunk 2" in note.message
+    synth = [e for e in of_type(events, ev.AgentFinished) if e.agent == SYNTH]
+    if cut == "max_tokens":
+        assert [e.stop_reason for e in synth] == ["end", "max_tokens"] + ["end"] * (len(synth) - 2)
+        assert "cut at max tokens" in note.message
+    else:
+        assert "synthesizer failed" in note.message
