@@ -79,6 +79,7 @@ class AgentCaller:
         self._temperature = defaults.temperature
         read_after = spec.read_after_tokens
         self._read_after_tokens = defaults.read_after_tokens if read_after is None else read_after
+        self._continue_cut = 0 if spec.max_tokens is not None else defaults.continue_cut
         self._stream = stream
         self._gateway = gateway
         self._ledger = ledger
@@ -138,7 +139,7 @@ class AgentCaller:
             return None
 
         try:
-            await self._gateway.call(models, request, on_item)
+            await self._gateway.call(models, request, on_item, continue_cut=self._continue_cut)
         except asyncio.CancelledError:
             result.status = "cancelled"
             raise

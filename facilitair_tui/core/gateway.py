@@ -262,9 +262,15 @@ class Gateway:
             limiter = self._limiters[provider] = _Limiter(limit, self._clock, self._sleep)
         return limiter
 
-    async def call(self, models: Sequence[ModelRef], request: ChatRequest, sink: Sink) -> None:
+    async def call(
+        self, models: Sequence[ModelRef], request: ChatRequest, sink: Sink, *, continue_cut: int = 0
+    ) -> None:
         """Make the call, handing ``sink`` the text deltas (each piece once, in order), a ``Billed``
         per attempt that produced text and a ``Recovery`` per failed attempt, as they happen.
+
+        An answer the model stopped at ``max_tokens`` is continued, like a broken one, up to
+        ``continue_cut`` times (each continuation may write ``max_tokens`` more); the last
+        ``Billed`` says how the answer finally ended.
 
         ``sink`` runs inline (no generator between the provider and the consumer: a layer less
         per token). When it returns an awaitable, the call awaits it before reading the stream on
@@ -276,9 +282,12 @@ class Gateway:
             raise ValueError("a call needs at least one model")
         policy = self.policy
         partial = ""
+        continued = 0
         for position, model in enumerate(models):
             following = models[position + 1] if position + 1 < len(models) else None
-            for attempt in range(1, policy.attempts_per_model + 1):
+            attempt = 0
+            while attempt < policy.attempts_per_model:
+                attempt += 1
                 attempt_request = self._request_for(model, request, partial)
                 trimmer = _OverlapTrimmer(partial) if partial else None
                 written = len(partial)  # this attempt's text is partial[written:]
@@ -323,8 +332,21 @@ class Gateway:
                         partial += rest
                         await _settle(sink(TextDelta(rest)))
                     if usage is None or usage.estimated:
-                        usage = self._estimate(attempt_request, partial[written:])
+                        stop = "end" if usage is None else usage.stop_reason
+                        usage = replace(self._estimate(attempt_request, partial[written:]), stop_reason=stop)
                     await _settle(sink(Billed(model, usage)))
+                    if usage.stop_reason == "max_tokens" and continued < continue_cut and partial:
+                        continued += 1
+                        await _settle(
+                            sink(
+                                Recovery(
+                                    f"{model}: the answer reached max_tokens ({request.max_tokens}); "
+                                    f"continuing it ({continued} of {continue_cut})"
+                                )
+                            )
+                        )
+                        attempt = 0  # a fresh answer's attempts: nothing failed
+                        continue
                     return
                 except ConfigurationError as exc:
                     if following is None:

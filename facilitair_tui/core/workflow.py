@@ -94,6 +94,10 @@ class Defaults(_Strict):
     read_after_tokens: int = Field(default=24, ge=0, le=100_000)
     max_tokens: int = Field(default=320, ge=1, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    # An answer the model stopped at max_tokens is continued this many times before it counts as
+    # cut (each continuation may write max_tokens more). A --max-tokens of the user's is a cap:
+    # then nothing is continued.
+    continue_cut: int = Field(default=0, ge=0, le=3)
 
 
 class Workflow(_Strict):

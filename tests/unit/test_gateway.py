@@ -370,3 +370,38 @@ async def test_requests_per_minute_spaces_call_starts_over_a_sliding_minute() ->
     await run(gw)
     await run(gw)  # the third start in the minute waits for the first to leave the window
     assert waits == [50.0]
+
+
+@pytest.mark.parametrize("allowed", [0, 1])
+async def test_an_answer_cut_at_max_tokens_is_continued_as_often_as_allowed(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider, allowed: int
+) -> None:
+    server.enqueue(
+        Script(deltas=TEXT[:4], finish_reason="length"),  # the model stopped at max_tokens
+        Script(deltas=TEXT[4:], finish_reason="stop"),
+    )
+    items: list[GatewayItem] = []
+    await gateway(provider, Waits()).call((PRIMARY,), request(), items.append, continue_cut=allowed)
+    if not allowed:  # the cut answer is what there is, and it says so
+        assert text_of(items) == "".join(TEXT[:4]) and len(server.requests) == 1
+        assert [b.usage.stop_reason for b in billed(items)] == ["max_tokens"]
+        return
+    assert text_of(items) == "".join(TEXT)
+    continuation = server.requests[1].body["messages"]
+    assert continuation[-2] == {"role": "assistant", "content": "".join(TEXT[:4])}
+    assert continuation[-1] == {"role": "user", "content": CONTINUE_INSTRUCTION}
+    assert [b.usage.stop_reason for b in billed(items)] == ["max_tokens", "end"]
+    (recovery,) = recoveries(items)
+    assert "reached max_tokens (64); continuing it (1 of 1)" in recovery
+
+
+async def test_a_continuation_cut_again_stays_cut(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(
+        Script(deltas=TEXT[:4], finish_reason="length"), Script(deltas=TEXT[4:6], finish_reason="length")
+    )
+    items: list[GatewayItem] = []
+    await gateway(provider, Waits()).call((PRIMARY,), request(), items.append, continue_cut=1)
+    assert text_of(items) == "".join(TEXT[:6]) and len(server.requests) == 2
+    assert billed(items)[-1].usage.stop_reason == "max_tokens"

@@ -1193,3 +1193,34 @@ async def test_model_override_applies_to_every_role_and_the_synthesizer() -> Non
     assert {c.request.model for c in h.provider.calls} == {"solo"}
     assert {agent_of(c.request) for c in h.provider.calls} == set(AGENTS)
     assert final_of(events).status == "done"
+
+
+@pytest.mark.parametrize("user_cap", [None, 64])
+async def test_an_answer_cut_at_max_tokens_is_continued_once_unless_the_user_capped_it(
+    user_cap: int | None,
+) -> None:
+    from facilitair_tui.core.gateway import CONTINUE_INSTRUCTION
+
+    script = Script()
+    whole = script.deltas("architect", 1)
+
+    def reply(request: ChatRequest) -> Reply:
+        if request.messages[-1].content == CONTINUE_INSTRUCTION:  # only the architect is cut
+            return Reply(whole[3:])
+        if (agent_of(request), chunk_of(request)) != ("architect", 1):
+            return script(request)
+        return Reply(whole[:3], stop_reason="max_tokens")
+
+    provider = ScriptedProvider(reply)
+    workflow = WORKFLOW.model_copy(
+        update={"defaults": WORKFLOW.defaults.model_copy(update={"continue_cut": 1})}
+    )
+    spec = SessionSpec(task=TASK, workflow=workflow, strategy="test", max_tokens=user_cap)
+    events = await run(Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY))
+    [architect] = [e for e in of_type(events, ev.AgentFinished) if (e.agent, e.chunk) == ("architect", 1)]
+    text = "".join(t.text for t in tokens(events, "architect", 1))
+    if user_cap is None:
+        assert text == "".join(whole) and architect.stop_reason == "end"
+        assert any("continuing it (1 of 1)" in e.message for e in of_type(events, ev.Error))
+    else:  # --max-tokens is the user's cap: the answer stays cut, and says so
+        assert text == "".join(whole[:3]) and architect.stop_reason == "max_tokens"
