@@ -142,36 +142,51 @@ def _check(events: list[ev.Event], plan: FaultPlan, model: str) -> None:
     assert final.cost_usd == pytest.approx(sum(e.cost_usd or 0.0 for e in finished), rel=1e-9)
 
 
-def test_openai_format_faults_lose_and_repeat_nothing(cli: CliRunner, facilitair_home: Path) -> None:
-    _config(facilitair_home)
-    with openai_sse_server.OpenAISSEServer() as server:
-        plan = FaultPlan(
-            lambda **kw: openai_sse_server.Script(prompt_tokens=PROMPT_TOKENS, **kw), cut_fault="cut"
-        )
-        server.script_for = plan
-        model = "openai:gpt-4o-mini"
-        proc = cli(
-            "collaborate", "--json", "--no-cache", "--model", model, "Build a URL shortener",
-            env={"OPENAI_API_KEY": "sk-test-faults-0123456789", "OPENAI_BASE_URL": server.base_url},
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    _check([ev.from_json(line) for line in proc.stdout.splitlines()], plan, model)
+@dataclass(frozen=True)
+class Format:
+    """One streaming format: its server, how it cuts a stream, its model, key and URL variables."""
+
+    server: Callable[[], Any]
+    script: Callable[..., Any]
+    cut_fault: str
+    model: str
+    key_env: str
+    url_env: str
 
 
-def test_anthropic_format_faults_lose_and_repeat_nothing(cli: CliRunner, facilitair_home: Path) -> None:
+FORMATS = {
+    "openai": Format(
+        openai_sse_server.OpenAISSEServer,
+        lambda **kw: openai_sse_server.Script(prompt_tokens=PROMPT_TOKENS, **kw),
+        "cut",
+        "openai:gpt-4o-mini",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+    ),
+    "anthropic": Format(
+        anthropic_sse_server.AnthropicSSEServer,
+        lambda **kw: anthropic_sse_server.Script(input_tokens=PROMPT_TOKENS, **kw),
+        "no_stop",
+        "anthropic:claude-haiku-4-5",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_faults_lose_and_repeat_nothing(cli: CliRunner, facilitair_home: Path, name: str) -> None:
+    fmt = FORMATS[name]
     _config(facilitair_home)
-    with anthropic_sse_server.AnthropicSSEServer() as server:
-        plan = FaultPlan(
-            lambda **kw: anthropic_sse_server.Script(input_tokens=PROMPT_TOKENS, **kw), cut_fault="no_stop"
-        )
+    with fmt.server() as server:
+        plan = FaultPlan(fmt.script, cut_fault=fmt.cut_fault)
         server.script_for = plan
-        model = "anthropic:claude-haiku-4-5"
+        env = {fmt.key_env: "sk-test-faults-0123456789", fmt.url_env: server.base_url}
         proc = cli(
-            "collaborate", "--json", "--no-cache", "--model", model, "Build a URL shortener",
-            env={"ANTHROPIC_API_KEY": "sk-ant-test-faults-0123456789", "ANTHROPIC_BASE_URL": server.base_url},
-        )  # fmt: skip
+            "collaborate", "--json", "--no-cache", "--model", fmt.model, "Build a URL shortener", env=env
+        )
     assert proc.returncode == 0, proc.stderr
-    _check([ev.from_json(line) for line in proc.stdout.splitlines()], plan, model)
+    _check([ev.from_json(line) for line in proc.stdout.splitlines()], plan, fmt.model)
 
 
 def test_the_plan_is_what_the_docstring_says() -> None:
