@@ -9,12 +9,13 @@ model, context too long), the next model of the list takes over. A stream that s
 for ``stall_s`` seconds counts as a retryable failure.
 
 A stream that breaks after some text is not started over: the next attempt is asked to continue
-the partial answer (which it is given), and what it repeats of the partial text's end is cut
-off. So whoever consumes the stream sees every piece of text once, in order, however many
-attempts it took. Each attempt that produced text is billed (``Billed``, estimated when the
-stream broke before the provider reported its usage: counted with the tokenizer given, the
-same as for a provider that never reports usage); each retry or fallback is announced
-(``Recovery``) so the user sees what is happening and why.
+the partial answer (which it is given), and what it repeats is cut off, whether it picked up a
+little before the end of the partial text or started the whole answer over (``MIN_RESTART`` says
+when a shared beginning counts as a restart). So whoever consumes the stream sees every piece of
+text once, in order, however many attempts it took. Each attempt that produced text is billed
+(``Billed``, estimated when the stream broke before the provider reported its usage: counted with
+the tokenizer given, the same as for a provider that never reports usage); each retry or
+fallback is announced (``Recovery``) so the user sees what is happening and why.
 
 No SDK here: providers turn their failures into ``ProviderError`` and this layer only reads
 ``retryable`` and ``retry_after_s``.
@@ -49,6 +50,11 @@ CONTINUE_INSTRUCTION = (
 OVERLAP_WINDOW = 160
 # Shorter repeats are not cut: a few shared characters are as likely to be a coincidence.
 MIN_OVERLAP = 6
+# A continuation that starts over is cut once it repeats this many non-space characters of the
+# partial answer's start (or all of it, if that is shorter and at least MIN_OVERLAP): a legitimate
+# continuation begins mid-sentence, and shares its first word or two with the answer's start at
+# most by chance; four or five words alike from the first character on is a restart.
+MIN_RESTART = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +152,85 @@ class _Limiter:
                 await self._sleep(60.0 - (now - self._starts[0]))
 
 
-class _OverlapTrimmer:
-    """Cuts what a continuation repeats of the end of the text before it."""
+class _RestartMatch:
+    """How far a continuation repeats the partial answer from its start, read piece by piece.
+
+    Whitespace is normalised: a run of whitespace matches a run of whitespace of any length and
+    kind (a restart often differs in blank lines or indentation), and leading whitespace on
+    either side is skipped. The walk resumes where the last piece ended, so a long partial answer
+    costs one pass, not one per delta.
+    """
+
+    def __init__(self, before: str) -> None:
+        self._before = before
+        self._text_end = len(before.rstrip())  # before[self._text_end:] is trailing whitespace
+        self._at = len(before) - len(before.lstrip())  # the next character of ``before`` to match
+        self.end = 0  # how much of the continuation is repeated so far
+        self.repeated = 0  # the non-space characters among it
+        self._in_space = True  # the last thing matched was whitespace (or nothing yet)
+        self.diverged = False  # the continuation departed from ``before``
+        self.caught_up = False  # it repeated all of ``before``: the rest is new
+
+    def walk(self, after: str) -> None:
+        """Match ``after`` (the continuation so far, a longer string each time) on from ``end``."""
+        before, at, end = self._before, self._at, self.end
+        trailing_space = self._text_end < len(before)
+        while end < len(after) and not (self.diverged or self.caught_up):
+            char = after[end]
+            if at >= self._text_end:
+                # All of before's text is repeated. If it ended in whitespace, whitespace here
+                # repeats that too; anything else is new (after a partial answer that ended on a
+                # word, so is a space).
+                if char.isspace() and trailing_space:
+                    end += 1
+                else:
+                    self.caught_up = True
+            elif char.isspace() and (self._in_space or before[at].isspace()):
+                while at < len(before) and before[at].isspace():
+                    at += 1
+                self._in_space = True
+                end += 1
+            elif not char.isspace() and before[at] == char:
+                at += 1
+                self.repeated += 1
+                self._in_space = False
+                end += 1
+            else:
+                self.diverged = True
+        self._at, self.end = at, end
+
+    def cut(self, after: str, *, final: bool) -> int | None:
+        """How much of ``after`` to drop as a restart, or None when it is not one (or not yet
+        known). A restart that departs mid-word is cut at the start of that word, so the new
+        text begins with a whole word."""
+        if self.caught_up:
+            return self.end if self.repeated >= MIN_OVERLAP else None
+        if not (self.diverged or final):
+            return None
+        if not self.diverged:  # ended while still repeating: all of it was a repeat
+            whole = self._at >= self._text_end and self.repeated >= MIN_OVERLAP
+            return self.end if whole or self.repeated >= MIN_RESTART else None
+        start = self.end
+        while start > 0 and not after[start - 1].isspace():
+            start -= 1
+        repeated = self.repeated - (self.end - start)  # what the cut word takes back was not space
+        return start if repeated >= MIN_RESTART else None
+
+
+class _ContinuationTrimmer:
+    """Cuts what a continuation repeats of the partial answer before it: its start, when the model
+    started over, or its end, when the model picked up a little before where it stopped.
+
+    A restart is looked for first, holding the continuation back only while it still matches the
+    partial answer's start; as soon as it departs from it (or catches up with all of it) the
+    repeated part is dropped and the rest released. A continuation that is no restart is held
+    back up to ``OVERLAP_WINDOW`` characters to find where it repeats the partial answer's end.
+    Everything after the cut passes straight through.
+    """
 
     def __init__(self, before: str) -> None:
         self._tail = before[-OVERLAP_WINDOW:]
+        self._restart: _RestartMatch | None = _RestartMatch(before)
         self._held = ""
         self._done = False
 
@@ -158,16 +238,31 @@ class _OverlapTrimmer:
         if self._done:
             return text
         self._held += text
-        if len(self._held) < OVERLAP_WINDOW:
-            return ""
-        return self.flush()
+        return self._release(final=False)
 
     def flush(self) -> str:
         if self._done:
             return ""
+        return self._release(final=True)
+
+    def _release(self, *, final: bool) -> str:
+        held = self._held
+        if self._restart is not None:
+            self._restart.walk(held)
+            cut = self._restart.cut(held, final=final)
+            if cut is not None:
+                return self._finish(held[cut:])
+            if not (self._restart.diverged or self._restart.caught_up or final):
+                return ""  # still repeating the start: it may yet be a restart
+            self._restart = None
+        if final or len(held) >= OVERLAP_WINDOW:
+            return self._finish(held[_overlap(self._tail, held) :])
+        return ""
+
+    def _finish(self, text: str) -> str:
         self._done = True
-        held, self._held = self._held, ""
-        return held[_overlap(self._tail, held) :]
+        self._held = ""
+        return text
 
 
 def _overlap(before: str, after: str) -> int:
@@ -289,7 +384,7 @@ class Gateway:
             while attempt < policy.attempts_per_model:
                 attempt += 1
                 attempt_request = self._request_for(model, request, partial)
-                trimmer = _OverlapTrimmer(partial) if partial else None
+                trimmer = _ContinuationTrimmer(partial) if partial else None
                 written = len(partial)  # this attempt's text is partial[written:]
                 deltas = 0
                 usage: Usage | None = None

@@ -1,16 +1,28 @@
 """Reading the synthesizer's answer: ask for a strict format, parse leniently.
 
-Two shapes are understood: the line format the default workflow asks for
-(``AGREED:`` / ``DEBATED:`` / ``CONFIDENCE:`` / ``MERGED:`` sections, headings and bold
-markers tolerated) and a JSON object with the same keys. Anything else is kept verbatim as the
-merged text with ``parsed=False``; a malformed synthesis never fails a session.
+The synthesizer is asked (see the workflow's ``[synthesizer]`` prompt) for ``AGREED:``,
+``DEBATED:`` and ``CONFIDENCE:`` sections followed by ``MERGED:``, the stage's result in
+Markdown. That Markdown may itself show JSON, code fences or the format's own words, so only the
+answer's structure is parsed, never its content:
+
+- a section heading counts only where a line starts with it (``AGREED:``, ``**Agreed:**``,
+  ``## Merged``…; a bullet is an item, not a heading), never inside a fenced code block, and
+  once: the sections before MERGED may come in any order (models swap them), MERGED is the last
+  and everything after its heading is the merged text, kept whole;
+- JSON with the same keys is understood only when it is the whole answer, and only with the
+  synthesis keys and a text for the merged result. A JSON sample inside an answer is content;
+- an answer a model wrapped in one fence, saying little else ("Here is the synthesis:"), is
+  read inside the fence, in either shape.
+
+Anything else is kept verbatim as the merged text with ``parsed=False``; a malformed synthesis
+never fails a session.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +39,25 @@ class ParsedSynthesis:
 
 
 _KEYWORD = r"(agreed|debated|disputed|confidence|merged(?:\s+(?:result|text))?)"
-# "AGREED: ..." / "**Agreed:** ..." (a colon is required), or a heading line "## Agreed".
-_SECTION = re.compile(rf"^[ \t>*_-]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE)
+# "AGREED: ..." / "**Agreed:** ..." / "> agreed: ..." (a colon is required), or a heading line
+# "## Agreed". No bullet marker before the word: "- Confidence: high" is an item of a list.
+_SECTION = re.compile(rf"^[ \t>*_]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE)
 _HEADING = re.compile(rf"^[ \t]*(?:#+|\*\*|__)[ \t]*{_KEYWORD}[ \t*_:]*()$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%)?")
-MAX_FENCED_SCAN = 16_000
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+# A fence opens with three or more backticks or tildes (up to three spaces in, as in CommonMark);
+# a backtick fence's info string has no backtick. It closes with a run of the same character at
+# least as long and nothing after it; an unclosed fence runs to the end of the answer.
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})(.*)$")
+_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
+# The keys a JSON synthesis may have; any other key means the object is something else.
+_JSON_KEYS = frozenset({"agreed", "debated", "confidence", "merged", "text"})
+# What an answer that is one fence may say around it ("Here is the synthesis:", "Done."): more
+# than this and the fence is a sample inside a free-text answer, not the answer.
+MAX_FENCE_WRAPPER_CHARS = 200
+# The info strings of a fence that may hold the whole answer, in either shape.
+_JSON_FENCES = frozenset({"", "json"})
+_LINE_FENCES = frozenset({"", "markdown", "md", "text"})
 
 
 def _confidence(raw: str) -> float | None:
@@ -73,23 +97,6 @@ def _debated(lines: Sequence[str], agents: Sequence[str]) -> list[DebatedPoint]:
     return points
 
 
-def _from_json(raw: str, agents: Sequence[str]) -> ParsedSynthesis | None:
-    # Fenced JSON is looked for only in answers of a synthesizer's size: the lazy pattern is
-    # quadratic on long adversarial text, and a real synthesis is a few thousand characters.
-    candidates = [m.group(1) for m in _FENCE.finditer(raw)] if len(raw) <= MAX_FENCED_SCAN else []
-    stripped = raw.strip()
-    if stripped.startswith("{"):
-        candidates.append(stripped)
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and ({"agreed", "merged", "text"} & data.keys()):
-            return _from_mapping(data, agents)
-    return None
-
-
 def _as_list(value: Any) -> list[Any]:
     """A JSON value as a list of items: models write a lone string (or number) for a list too."""
     if value is None or value is False:
@@ -119,39 +126,134 @@ def _from_mapping(data: Mapping[str, Any], agents: Sequence[str]) -> ParsedSynth
     return ParsedSynthesis(agreed, debated, confidence, text, parsed=True)
 
 
-def parse_synthesis(raw: str, agents: Sequence[str]) -> ParsedSynthesis:
-    """Parse a synthesizer answer; never raises."""
-    from_json = _from_json(raw, agents)
-    if from_json is not None:
-        if not from_json.text:
-            from_json.text = raw.strip()
-        return from_json
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    """A fenced block: the indexes of its opening and closing lines (``closing`` is the number
+    of lines when it is never closed) and its info string (``json`` in a "```json" fence)."""
 
+    opening: int
+    closing: int
+    info: str
+
+
+def _fences(lines: Sequence[str]) -> Iterator[_Fence]:
+    index = 0
+    while index < len(lines):
+        opened = _FENCE_OPEN.match(lines[index])
+        if opened is None:
+            index += 1
+            continue
+        marker = opened.group(1)
+        closing = index + 1
+        while closing < len(lines):
+            closed = _FENCE_CLOSE.match(lines[closing])
+            if closed and closed.group(1)[0] == marker[0] and len(closed.group(1)) >= len(marker):
+                break
+            closing += 1
+        yield _Fence(index, closing, opened.group(2).strip().lower())
+        index = closing + 1
+
+
+def _section_name(word: str) -> str:
+    name = word.lower().split()[0]
+    return "debated" if name == "disputed" else name
+
+
+def _line_sections(lines: Sequence[str], fences: Sequence[_Fence]) -> dict[str, list[str]]:
+    """The line format's sections by name, each a list of lines; the rules are the module's."""
+    inside_fence = [False] * len(lines)
+    for fence in fences:
+        for index in range(fence.opening, min(fence.closing + 1, len(lines))):
+            inside_fence[index] = True
     sections: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in raw.splitlines():
-        match = _SECTION.match(line) or _HEADING.match(line)
-        if match:
-            current = match.group(1).lower().split()[0]
-            current = "debated" if current == "disputed" else current
-            sections.setdefault(current, [])
-            rest = match.group(2).strip()
-            if rest:
-                sections[current].append(rest)
-        elif current is not None:
-            sections[current].append(line)
+    current: list[str] | None = None
+    for index, line in enumerate(lines):
+        match = None if inside_fence[index] else (_SECTION.match(line) or _HEADING.match(line))
+        name = _section_name(match.group(1)) if match else ""
+        if match is None or name in sections:
+            if current is not None:
+                current.append(line)
+            continue
+        current = sections[name] = []
+        if rest := match.group(2).strip():
+            current.append(rest)
+        if name == "merged":
+            # The stage's result: whatever it shows, the format's own words included, is its text.
+            current.extend(lines[index + 1 :])
+            break
+    return sections
 
+
+def _from_lines(
+    lines: Sequence[str], fences: Sequence[_Fence], agents: Sequence[str]
+) -> ParsedSynthesis | None:
+    sections = _line_sections(lines, fences)
     if not ({"agreed", "merged"} & sections.keys()):
-        return ParsedSynthesis(text=raw.strip(), parsed=False)
-
-    merged = "\n".join(sections.get("merged", [])).strip()
+        return None
     return ParsedSynthesis(
         agreed=_bullets(sections.get("agreed", [])),
         debated=_debated(sections.get("debated", []), agents),
         confidence=_confidence(" ".join(sections.get("confidence", []))),
-        text=merged or raw.strip(),
+        text="\n".join(sections.get("merged", [])).strip(),
         parsed=True,
     )
+
+
+def _json_synthesis(candidate: str, agents: Sequence[str]) -> ParsedSynthesis | None:
+    """``candidate`` read as a JSON synthesis, or None when it is not one: not a JSON object,
+    a key a synthesis does not have, none of its main keys, or a merged text that is not text."""
+    if not candidate.startswith("{"):
+        return None
+    try:
+        data = json.loads(candidate)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not data.keys() <= _JSON_KEYS:
+        return None
+    if not {"agreed", "merged", "text"} & data.keys():
+        return None
+    if any(data.get(key) is not None and not isinstance(data[key], str) for key in ("merged", "text")):
+        return None
+    return _from_mapping(data, agents)
+
+
+def _lone_fence(lines: Sequence[str], fences: Sequence[_Fence]) -> _Fence | None:
+    """The answer's one fence when the answer is that fence and a few words around it."""
+    if len(fences) != 1:
+        return None
+    fence = fences[0]
+    around = [*lines[: fence.opening], *lines[fence.closing + 1 :]]
+    if sum(len(line.strip()) for line in around) > MAX_FENCE_WRAPPER_CHARS:
+        return None
+    return fence
+
+
+def _from_fence(fence: _Fence, lines: Sequence[str], agents: Sequence[str]) -> ParsedSynthesis | None:
+    """An answer a model wrapped in one fence, read as either shape (as its label allows)."""
+    inner = lines[fence.opening + 1 : fence.closing]
+    result = None
+    if fence.info in _JSON_FENCES:
+        result = _json_synthesis("\n".join(inner).strip(), agents)
+    if result is None and fence.info in _LINE_FENCES:
+        result = _from_lines(inner, list(_fences(inner)), agents)
+    return result
+
+
+def parse_synthesis(raw: str, agents: Sequence[str]) -> ParsedSynthesis:
+    """Parse a synthesizer answer; never raises."""
+    whole = raw.strip()
+    result = _json_synthesis(whole, agents)
+    if result is None:
+        lines = raw.splitlines()
+        fences = list(_fences(lines))
+        result = _from_lines(lines, fences, agents)
+        if result is None and (fence := _lone_fence(lines, fences)) is not None:
+            result = _from_fence(fence, lines, agents)
+    if result is None:
+        return ParsedSynthesis(text=whole, parsed=False)
+    # A synthesis without a merged text still has one: the answer as it came.
+    result.text = result.text or whole
+    return result
 
 
 def fallback_synthesis(outputs: Mapping[str, str], titles: Mapping[str, str]) -> ParsedSynthesis:

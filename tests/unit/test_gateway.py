@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from facilitair_tui.core.gateway import (
     CONTINUE_INSTRUCTION,
+    MIN_RESTART,
+    OVERLAP_WINDOW,
     Billed,
     Gateway,
     GatewayItem,
@@ -36,6 +39,7 @@ from facilitair_tui.core.provider import (
     Usage,
 )
 from facilitair_tui.providers.openai_compat import OpenAICompatibleProvider
+from facilitair_tui.providers.scripted import Reply, ScriptedProvider
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 
 TEXT = ["The ", "plan: ", "short ", "codes, ", "SQLite, ", "no ", "cache ", "yet."]
@@ -172,6 +176,139 @@ async def test_a_stream_broken_midway_continues_from_the_partial_text_without_lo
     assert first.usage.estimated
     assert first.usage.output_tokens == rough_token_count("The plan: short codes, ")
     assert second.usage == Usage(17, 5)
+
+
+# A plan long enough that a restart is more than the end-overlap window can see.
+STEPS = [
+    "1. Accept a long URL and check that it is one.\n",
+    "2. Make a short code of seven letters and digits.\n",
+    "3. Store the pair in SQLite, the code as the key.\n",
+    "4. Redirect a short code to its long URL.\n",
+    "5. Count each visit without slowing the redirect.\n",
+    "6. Expire codes nobody used for a year.\n",
+    "7. Limit how many codes one client makes a minute.\n",
+]
+
+
+async def test_a_continuation_that_starts_over_is_not_shown_twice(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    # The retry ignores "continue" and writes the whole answer again, from its first word.
+    server.enqueue(Script(deltas=STEPS, fault="drop", fault_after=4), Script(deltas=STEPS))
+    items = await run(gateway(provider, Waits()))
+    partial = "".join(STEPS[:4])
+    assert len(partial) > OVERLAP_WINDOW
+    assert server.requests[1].body["messages"][-2] == {"role": "assistant", "content": partial}
+    assert text_of(items) == "".join(STEPS)
+    assert len(billed(items)) == 2  # the repeat was produced, so it is paid for, just not shown
+
+
+async def test_a_restart_in_other_pieces_and_spacing_is_cut_too(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    # The same words, cut into other deltas, a blank line between steps and a leading newline:
+    # whitespace runs match whitespace runs, so it is still the same text.
+    restart = "\n" + "\n".join(STEPS).replace(" a ", "  a ")
+    pieces = [restart[start : start + 7] for start in range(0, len(restart), 7)]
+    server.enqueue(Script(deltas=STEPS, fault="drop", fault_after=4), Script(deltas=pieces))
+    items = await run(gateway(provider, Waits()))
+    new_part = restart[restart.index("5. Count") :]
+    assert text_of(items) == "".join(STEPS[:4]) + new_part
+
+
+def scripted(*replies: Reply) -> ScriptedProvider:
+    """A provider that answers each call with the next reply."""
+    queue = deque(replies)
+    return ScriptedProvider(lambda _request: queue.popleft())
+
+
+async def test_a_restart_is_released_as_soon_as_it_has_caught_up_with_the_partial_answer() -> None:
+    answer = "".join(STEPS)
+    partial = "".join(STEPS[:4])
+    provider = scripted(Reply(deltas=list(answer), fail_after=len(partial)), Reply(deltas=list(answer)))
+    items: list[GatewayItem] = []
+    delivered_when_shown: list[int] = []
+
+    def sink(item: GatewayItem) -> None:
+        items.append(item)
+        if isinstance(item, TextDelta) and len(provider.calls) == 2:
+            delivered_when_shown.append(len(provider.calls[1].delivered))
+
+    await gateway(provider, Waits()).call((PRIMARY,), request(), sink)
+    assert text_of(items) == answer
+    # Held back while it repeated the partial answer (and one character more, to know the
+    # repeat ended), then streamed on one delta at a time, not at the end of the stream.
+    assert delivered_when_shown[0] == len(partial) + 1
+    assert delivered_when_shown == list(range(len(partial) + 1, len(answer) + 1))
+
+
+async def test_a_restart_that_rewords_partway_keeps_only_the_words_after_the_repeat() -> None:
+    partial = "".join(STEPS[:3])
+    reworded = "".join(STEPS[:2]) + "3. Keep the pairs in SQLite.\n" + "".join(STEPS[3:])
+    provider = scripted(Reply(deltas=STEPS, fail_after=3), Reply(deltas=[reworded[:40], reworded[40:]]))
+    items = await run(gateway(provider, Waits()))
+    # Cut where the repeat ends, at the start of the word that differs ("3. " is repeated too).
+    assert text_of(items) == partial + reworded[reworded.index("Keep the pairs") :]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 1000])
+async def test_how_a_restart_is_cut_does_not_depend_on_how_it_is_split_into_deltas(size: int) -> None:
+    partial = "".join(STEPS[:4])
+    spaced = "\n  " + "\n\n".join(STEPS).replace(" a ", " \t a ")  # runs split across deltas too
+    reworded = "".join(STEPS[:2]) + "3. Keep the pairs in SQLite.\n" + "".join(STEPS[3:])
+    for restart, new_part in (
+        (spaced, spaced[spaced.index("5. Count") :]),
+        (reworded, reworded[reworded.index("Keep the pairs") :]),
+    ):
+        pieces = [restart[start : start + size] for start in range(0, len(restart), size)]
+        provider = scripted(Reply(deltas=STEPS, fail_after=4), Reply(deltas=pieces))
+        items = await run(gateway(provider, Waits()))
+        assert text_of(items) == partial + new_part
+
+
+async def test_a_restart_that_breaks_again_before_catching_up_shows_nothing() -> None:
+    partial = "".join(STEPS[:4])
+    provider = scripted(
+        Reply(deltas=STEPS, fail_after=4),
+        Reply(deltas=STEPS, fail_after=2),  # starts over, breaks inside the repeat
+        Reply(deltas=STEPS[4:]),  # continues as asked
+    )
+    items = await run(gateway(provider, Waits()))
+    assert text_of(items) == "".join(STEPS)
+    assert provider.calls[2].request.messages[-2] == ChatMessage("assistant", partial)
+
+
+def common_start(one: str, other: str) -> int:
+    """How many characters two strings share from their start."""
+    shared = 0
+    for mine, theirs in zip(one, other, strict=False):
+        if mine != theirs:
+            break
+        shared += 1
+    return shared
+
+
+@pytest.mark.parametrize(
+    ("partial", "continuation"),
+    [
+        # The same first words as the partial answer: fewer alike than a restart needs.
+        ("The cache keeps the last answer. ", "The cache key is the prompt's hash."),
+        ("Use a dict for the index, ", "Use a list for the order of arrival."),
+    ],
+)
+async def test_a_continuation_that_starts_like_the_partial_answer_is_kept_whole(
+    partial: str, continuation: str
+) -> None:
+    words = partial.split(" ")
+    deltas = [word + " " for word in words[:-1]] + ([words[-1]] if words[-1] else [])
+    assert "".join(deltas) == partial
+    alike = common_start(partial.replace(" ", ""), continuation.replace(" ", ""))
+    assert 3 <= alike < MIN_RESTART
+    provider = scripted(
+        Reply(deltas=[*deltas, "never sent"], fail_after=len(deltas)), Reply(deltas=[continuation])
+    )
+    items = await run(gateway(provider, Waits()))
+    assert text_of(items) == partial + continuation
 
 
 async def test_a_stall_counts_as_a_failure_and_is_retried(

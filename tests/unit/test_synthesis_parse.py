@@ -208,6 +208,157 @@ def test_a_lone_string_for_a_list_is_one_item() -> None:
     assert result.debated == [DebatedPoint(point="one dispute")]
 
 
+# ----------------------------------------------------------------------------- what MERGED holds
+
+# A merged result is Markdown: it may show JSON, the format's own words and code fences. Only the
+# answer's structure is parsed; what MERGED holds is the result, kept whole.
+
+JSON_SAMPLE_IN_MERGED = """AGREED:
+- Store each to-do as one JSON object
+DEBATED:
+- none
+CONFIDENCE: 0.8
+MERGED:
+Each to-do is saved as one JSON object:
+
+```json
+{"text": "buy milk", "done": false}
+```
+
+The list is written after every change."""
+
+
+def test_a_json_sample_inside_merged_is_part_of_the_merged_text() -> None:
+    result = parse(JSON_SAMPLE_IN_MERGED)
+    assert result.parsed is True
+    assert result.agreed == ["Store each to-do as one JSON object"]
+    assert result.confidence == pytest.approx(0.8)
+    assert result.text == JSON_SAMPLE_IN_MERGED.split("MERGED:\n", 1)[1]
+    assert '{"text": "buy milk", "done": false}' in result.text
+
+
+def test_section_words_inside_merged_do_not_cut_it() -> None:
+    merged = (
+        "## Logging\n"
+        "**Confidence:** scores are logged with every answer.\n"
+        "**Agreed:** points are stored as a list.\n"
+        "DEBATED: points keep each agent's position.\n"
+        "MERGED: results are cached."
+    )
+    result = parse(f"AGREED:\n- log everything\nCONFIDENCE: 0.9\nMERGED:\n{merged}")
+    assert result.parsed is True
+    assert result.agreed == ["log everything"]
+    assert result.debated == []
+    assert result.confidence == pytest.approx(0.9)
+    assert result.text == merged
+
+
+def test_headings_inside_a_fenced_block_in_merged_are_text() -> None:
+    merged = (
+        "The synthesizer is asked for:\n"
+        "```text\n"
+        "AGREED:\n"
+        "- a point every agent supports\n"
+        "CONFIDENCE: a number from 0 to 1\n"
+        "MERGED:\n"
+        "the merged result\n"
+        "```\n"
+        "and the parser reads it."
+    )
+    result = parse(f"AGREED: one format\nCONFIDENCE: 0.7\nMERGED:\n{merged}")
+    assert result.parsed is True
+    assert result.agreed == ["one format"]
+    assert result.confidence == pytest.approx(0.7)
+    assert result.text == merged
+
+
+def test_headings_inside_a_fenced_block_are_never_read_as_the_format() -> None:
+    # A fence before MERGED is not scanned either (here one inside AGREED), and an answer whose
+    # only headings are inside a fence is free text.
+    raw = "AGREED:\n- keep this example:\n~~~\nCONFIDENCE: 0.1\nMERGED: not this\n~~~\nMERGED: this"
+    result = parse(raw)
+    assert result.confidence is None
+    assert result.text == "this"
+    example = (
+        "The synthesizer answers in sections, one heading per line, and the parser reads each "
+        "section into its own field so the panel can show agreed and debated points apart from the "
+        "merged text, and keeps an answer in any other shape whole, marked unparsed. An example:\n"
+        "```\nAGREED:\n- x\nMERGED:\ny\n```"
+    )
+    assert parse(example) == ParsedSynthesis(text=example, parsed=False)
+
+
+def test_an_answer_wrapped_whole_in_one_fence_is_read_inside_it() -> None:
+    # The outer fence is longer than the one MERGED shows, so it holds it.
+    raw = "Here is the synthesis:\n````markdown\nAGREED:\n- a\nMERGED:\n```python\nx = 1\n```\n````"
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == ["a"]
+    assert result.text == "```python\nx = 1\n```"
+
+
+def test_a_bullet_that_starts_with_a_section_word_is_an_item() -> None:
+    raw = (
+        "AGREED:\n- Confidence: every score is shown\n- Merged: results are cached\n"
+        "CONFIDENCE: 0.6\nMERGED: m"
+    )
+    result = parse(raw)
+    assert result.agreed == ["Confidence: every score is shown", "Merged: results are cached"]
+    assert result.confidence == pytest.approx(0.6)
+    assert result.text == "m"
+
+
+def test_a_section_counts_once_and_merged_is_the_last() -> None:
+    # The sections before MERGED may come in another order (models swap them), but each heading
+    # counts once: a second AGREED is a line of the section it is in.
+    raw = "CONFIDENCE: 0.4\nAGREED:\n- a\nAgreed: by all\nMERGED: m"
+    result = parse(raw)
+    assert result.confidence == pytest.approx(0.4)
+    assert result.agreed == ["a", "Agreed: by all"]
+    assert result.text == "m"
+
+
+# ----------------------------------------------------------------------------- JSON, only as the answer
+
+
+def test_an_answer_that_is_exactly_the_json_form_parses() -> None:
+    data = {
+        "agreed": ["a"],
+        "debated": [],
+        "confidence": 0.9,
+        "merged": "## Plan\nAGREED: text, not a heading",
+    }
+    for raw in (json.dumps(data), json.dumps(data, indent=2), f"```json\n{json.dumps(data, indent=2)}\n```"):
+        result = parse(raw)
+        assert result.parsed is True
+        assert result.agreed == ["a"]
+        assert result.confidence == pytest.approx(0.9)
+        assert result.text == data["merged"]
+
+
+def test_a_json_object_of_another_shape_is_not_a_synthesis() -> None:
+    # A to-do is not a synthesis, even when it is the whole answer: "done" is no synthesis key.
+    for raw in ('{"text": "buy milk", "done": false}', '```json\n{"text": "buy milk", "done": false}\n```'):
+        assert parse(raw) == ParsedSynthesis(text=raw, parsed=False)
+    # Nor is one whose merged text is not text.
+    assert parse('{"merged": ["a", "b"]}').parsed is False
+
+
+def test_a_json_fence_inside_free_text_is_not_the_synthesis() -> None:
+    raw = (
+        "The to-do list keeps one object per item, written after every change so nothing is lost "
+        "when the program stops, and read back in order at start-up. An item looks like this:\n"
+        '```json\n{"text": "buy milk"}\n```\n'
+        "The list is sorted by creation time and nothing else."
+    )
+    assert parse(raw) == ParsedSynthesis(text=raw, parsed=False)
+
+
+def test_two_json_fences_are_not_one_synthesis() -> None:
+    raw = '```json\n{"merged": "one"}\n```\n```json\n{"merged": "two"}\n```'
+    assert parse(raw).parsed is False
+
+
 # ----------------------------------------------------------------------------- leniency
 
 
