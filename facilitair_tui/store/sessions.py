@@ -37,7 +37,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
-from .writer import BARRIER_EVENTS, PACKED_BYTES, Begin, Writer, token_events
+from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, token_events
 
 # Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
 Rows = list[Any]
@@ -543,7 +543,9 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
 
 class SessionRecorder:
     """Records one live session: an ``EventSink``. ``record`` only queues, except after the
-    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are committed."""
+    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are safe;
+    ``last_barrier`` then says where the latest such event is, and ``problem`` says why, when it
+    is not in the database."""
 
     def __init__(
         self,
@@ -560,12 +562,30 @@ class SessionRecorder:
         self._writer: Writer | None = None
         self._lock: IO[bytes] | None = None
         self._seq = 0
+        self.last_barrier: BarrierResult | None = None  # None: no barrier yet
+        self._late = False  # the latest barrier timed out without a failure to tell
 
     @property
     def problem(self) -> str | None:
-        return self.store.problem
+        """Why the session's events are not (all) in the database; None when they are."""
+        writer = self._writer
+        if writer is None:
+            return self.store.problem
+        problem = writer.aside_problem(self.session_id) or writer.problem
+        if problem is None and self._late:
+            problem = (
+                "saving the session is slow (the disk is busy?): what you see is not saved yet; "
+                "it is kept and written as soon as the disk allows"
+            )
+        return problem
 
     def record(self, event: ev.Event) -> None:
+        writer = self._put(event)
+        if writer is not None:
+            self._settle(writer, writer.barrier(self.session_id), event)
+
+    def _put(self, event: ev.Event) -> Writer | None:
+        """Queue the event; the writer when the event must be safe before it is shown."""
         writer = self._writer
         first = writer is None
         if writer is None:
@@ -577,12 +597,16 @@ class SessionRecorder:
         self._seq = event.seq
         writer.put(event)
         if type(event) is ev.Token:  # most events: no barrier, no end
-            return
+            return None
         # The first event shows the session's id: once shown, the session must be in the store.
-        if (first or isinstance(event, BARRIER_EVENTS)) and not writer.retrying:
-            writer.barrier()
+        return writer if first or isinstance(event, BARRIER_EVENTS) else None
+
+    def _settle(self, writer: Writer, result: BarrierResult, event: ev.Event | None) -> None:
+        self.last_barrier = result
+        self._late = result is BarrierResult.IN_MEMORY and writer.problem is None
         if isinstance(event, ev.SessionFinished):
-            self._release()  # its barrier above committed it
+            # Its barrier above wrote it, or says where it is: the recording is over either way.
+            self._release()
 
     def append_to_stored(self) -> None:
         """Record the rest of a session already in the store (no new session row)."""
@@ -621,7 +645,7 @@ class SessionRecorder:
         """The recording ends here (without session_finished, e.g. an import or a cut): commit
         what is queued and release the session's lock."""
         if self._writer is not None:
-            self._writer.barrier()
+            self._settle(self._writer, self._writer.barrier(self.session_id), None)
         self._release()
 
     def _release(self) -> None:

@@ -4,7 +4,8 @@ A live session hands each event to ``Writer.put`` (a deque append, nothing more,
 loop's thread). The writer thread takes what has queued and commits it as one transaction at most
 ``WINDOW_S`` after the batch's first event, so a crash (kill -9 included) loses at most the last
 ~``WINDOW_S`` of tokens. Some events must never be lost once the user has seen them: the caller
-waits on a ``barrier`` after them, which commits at once (see ``BARRIER_EVENTS``).
+waits on a ``barrier`` after them, which commits the session's events at once and says where they
+are (``BarrierResult``).
 
 The thread sleeps through the window: ``put`` wakes it only for a batch's first item, and a barrier
 or the close wake it at once. It never wakes per event: a wakeup per token cost the writer about
@@ -12,16 +13,19 @@ or the close wake it at once. It never wakes per event: a wakeup per token cost 
 
 A write that fails for a passing reason (the database locked by another program for longer than
 the busy timeout, a full disk, an I/O error) is kept and retried with the next batch; ``problem``
-says what went wrong until a write succeeds again. Any other failure belongs to one session (a
-duplicate id, a row the schema refuses): that session is set aside, its events kept for the
-caller, and the other sessions go on being written. Nothing is dropped while the process lives;
-at ``close`` whatever could not be written is handed back (``Writer.unwritten``) for the caller
-to keep elsewhere.
+says what went wrong until a write succeeds again, and barriers meanwhile report ``IN_MEMORY``
+without waiting. Any other failure belongs to one session (a duplicate id, a row the schema
+refuses, text SQLite cannot take): the batch is written session by session, and a session that
+still fails is set aside (its events kept in memory, its barriers never reported committed;
+``aside_problem`` says why) while the others go on being written. Nothing is dropped while the
+process lives; at ``close`` whatever could not be written is handed back (``Writer.unwritten``)
+for the caller to keep elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
 import sqlite3
@@ -47,8 +51,8 @@ BARRIER_EVENTS: tuple[type[ev.Event], ...] = (
     ev.Feedback,
     ev.BudgetDecision,
 )
-# How long a barrier waits for its commit before the session goes on regardless (the write is
-# still retried; ``problem`` says why it is late).
+# How long a barrier waits for its commit before the session goes on regardless (the write goes
+# on; the barrier reports ``IN_MEMORY``).
 BARRIER_TIMEOUT_S = 10.0
 RETRY_S = 0.5
 # Bytes per token event in ``token_log.events``: seq (int64), t (float64), length and deltas (int32).
@@ -78,10 +82,27 @@ class Begin:
     change: str = ""
 
 
-@dataclass
+class BarrierResult(enum.Enum):
+    """Where a session's events put before a barrier are when the barrier returns."""
+
+    COMMITTED = "committed"  # in the database
+    # Only in this process's memory: a passing failure (a lock, a full disk) is being retried, the
+    # commit takes longer than the barrier waits, or the database will not take the session (it
+    # is set aside). A kill -9 would lose them; ``close`` hands back what is still unwritten.
+    IN_MEMORY = "in memory"
+
+
+@dataclass(eq=False)
 class _Barrier:
+    session_id: str
     done: threading.Event = field(default_factory=threading.Event)
-    committed: bool = False  # set before ``done``: False when the write failed (it is retried)
+    result: BarrierResult = BarrierResult.IN_MEMORY  # set before ``done``
+
+    def release(self, result: BarrierResult) -> None:
+        """Let the waiter go on. A barrier released ``IN_MEMORY`` stays with its retried items
+        and is released again, ``COMMITTED``, when they are written."""
+        self.result = result
+        self.done.set()
 
 
 _CLOSE = object()
@@ -98,12 +119,12 @@ class Writer:
         self._pending: list[Item] = []  # taken from the queue, not yet committed
         # The open agent execution of (session, chunk, agent): tokens are tied to it.
         self._executions: dict[tuple[str, int, str], int] = {}
-        self.problem: str | None = None
+        self.problem: str | None = None  # why a passing failure keeps the events out, while it does
         # A passing failure (a lock, a full disk) is being retried: a barrier would only wait
-        # through the retries, so callers don't ask for one meanwhile.
+        # through the retries, so barriers meanwhile return at once.
         self.retrying = False
         self.unwritten: list[ev.Event] = []
-        self._rejected: set[str] = set()  # sessions whose rows cannot be written
+        self._aside: dict[str, str] = {}  # sessions whose rows cannot be written, and why
         self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
         self._thread.start()
 
@@ -119,20 +140,40 @@ class Writer:
         self._urgent = True
         self._wake.set()
 
-    def barrier(self, timeout: float = BARRIER_TIMEOUT_S) -> bool:
-        """Wait until everything put so far is committed. False when it was not: the write failed
-        (it is kept and retried; ``problem`` says why) or took longer than ``timeout``."""
-        if not self._thread.is_alive():
-            return False
-        marker = _Barrier()
+    def barrier(self, session_id: str, timeout: float = BARRIER_TIMEOUT_S) -> BarrierResult:
+        """Wait until the session's events put so far are written; say where they are."""
+        marker = self._barrier(session_id)
+        if marker is None:
+            return BarrierResult.IN_MEMORY
+        marker.done.wait(timeout)
+        return marker.result
+
+    def _barrier(self, session_id: str) -> _Barrier | None:
+        """Queue a barrier; None when waiting is pointless (the thread is gone, or a passing
+        failure is retried: the wait would last through the retries)."""
+        if self.retrying or not self._thread.is_alive():
+            return None
+        marker = _Barrier(session_id)
         self._put_urgent(marker)
-        return marker.done.wait(timeout) and marker.committed
+        return marker
+
+    def aside_problem(self, session_id: str) -> str | None:
+        """Why the session is not in the database and where its events are; None while it is."""
+        reason = self._aside.get(session_id)
+        if reason is None:
+            return None
+        return (
+            f"session {session_id} cannot be saved in the session database ({reason}); its events "
+            "are kept in memory until the program ends"
+        )
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> list[ev.Event]:
-        """Commit what is queued, stop the thread; return the events that could not be written."""
+        """Commit what is queued, stop the thread; return the events that are only in memory."""
         if self._thread.is_alive():
             self._put_urgent(_CLOSE)
             self._thread.join(timeout)
+        if not self._thread.is_alive():  # what was put after it stopped (it could not connect)
+            self._drain_unwritten()
         return self.unwritten
 
     # ------------------------------------------------------------------ the thread
@@ -195,29 +236,30 @@ class Writer:
         return closing
 
     def _commit(self, conn: sqlite3.Connection) -> None:
-        batch = (
-            [item for item in self._pending if not self._set_aside(item)] if self._rejected else self._pending
-        )
+        batch = self._keep_aside(self._pending) if self._aside else self._pending
+        if not batch:  # all of it was set aside
+            self._pending, self.retrying, self.problem = [], False, None
+            return
         try:
             self._transaction(conn, batch)
         except Exception as exc:  # any failure: a passing one is retried, else its session set aside
             if _passing(exc):
-                self.problem = _explain(exc)
-                self.retrying = True
-                # Whoever waits on a barrier here goes on now rather than through every retry.
-                for item in batch:
-                    if isinstance(item, _Barrier):
-                        item.done.set()
+                self._pending = batch
+                self._behind(exc, batch)
                 return
-            self._commit_each_session(conn, batch)
+            self._pending = self._commit_each_session(conn, batch)
         else:
+            self._pending = []
+            _release(batch, BarrierResult.COMMITTED)
+        self.retrying = bool(self._pending)
+        if not self.retrying:
             self.problem = None
-        self.retrying = False
-        self._pending = []
-        for item in batch:
-            if isinstance(item, _Barrier):
-                item.committed = True
-                item.done.set()
+
+    def _behind(self, exc: Exception, items: list[Item]) -> None:
+        """A passing failure keeps ``items`` out: they are retried."""
+        self.problem = _explain(exc)  # before the barriers are released: their waiters read it
+        self.retrying = True
+        _release(items, BarrierResult.IN_MEMORY)  # the waiters go on now, not through every retry
 
     def _transaction(self, conn: sqlite3.Connection, items: list[Item]) -> None:
         """One transaction; raises what failed (sqlite3.Error, or e.g. UnicodeEncodeError for text
@@ -235,40 +277,69 @@ class Writer:
             self._executions = executions  # the rolled-back rows' ids are not real
             raise
 
-    def _commit_each_session(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+    def _commit_each_session(self, conn: sqlite3.Connection, batch: list[Item]) -> list[Item]:
         """A batch failed for a reason that will not pass: write it session by session, and set
-        aside the sessions that still fail."""
+        aside the sessions that still fail. Returns what a passing failure (a lock taken
+        meanwhile) keeps out, to be retried."""
         by_session: dict[str, list[Item]] = {}
         for item in batch:
-            if isinstance(item, Begin | ev.Event):
-                by_session.setdefault(item.session_id, []).append(item)
+            by_session.setdefault(item.session_id, []).append(item)
+        kept: list[Item] = []
         for sid, items in by_session.items():
+            if kept:  # the lock or the full disk holds for the rest too: no wait for each
+                kept.extend(items)
+                _release(items, BarrierResult.IN_MEMORY)
+                continue
             try:
                 self._transaction(conn, items)
             except Exception as exc:
-                self._rejected.add(sid)
-                self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
-                self.problem = f"session {sid} could not be saved ({exc}); its events are kept aside"
+                if _passing(exc):
+                    kept.extend(items)
+                    self._behind(exc, items)
+                else:
+                    self._set_aside(sid, items, exc)
+            else:
+                _release(items, BarrierResult.COMMITTED)
+        return kept
 
-    def _set_aside(self, item: Item) -> bool:
-        """Items of a session that cannot be written go straight to ``unwritten``."""
-        if isinstance(item, Begin | ev.Event) and item.session_id in self._rejected:
-            if isinstance(item, ev.Event):
-                self.unwritten.append(item)
-            return True
-        return False
+    def _set_aside(self, sid: str, items: list[Item], exc: Exception) -> None:
+        """The database will not take the session: its events are kept in memory from now on."""
+        self._aside[sid] = str(exc) or type(exc).__name__
+        for key in [key for key in self._executions if key[0] == sid]:
+            del self._executions[key]
+        self._keep(items)
+
+    def _keep_aside(self, items: list[Item]) -> list[Item]:
+        """Keep the items of the sessions set aside; return the others."""
+        rest: list[Item] = []
+        aside: list[Item] = []
+        for item in items:
+            (aside if item.session_id in self._aside else rest).append(item)
+        if aside:
+            self._keep(aside)
+        return rest
+
+    def _keep(self, items: list[Item]) -> None:
+        self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+        _release(items, BarrierResult.IN_MEMORY)
 
     def _drain_unwritten(self) -> None:
-        items: list[object] = list(self._pending)
+        """The thread stops: what is left goes to ``unwritten``."""
+        items: list[Item] = list(self._pending)
         self._pending = []
         with contextlib.suppress(IndexError):
             while True:
-                items.append(self._queue.popleft())
-        for item in items:
-            if isinstance(item, ev.Event):
-                self.unwritten.append(item)
-            elif isinstance(item, _Barrier):
-                item.done.set()
+                item = self._queue.popleft()
+                if item is not _CLOSE:
+                    items.append(item)  # type: ignore[arg-type]
+        self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+        _release(items, BarrierResult.IN_MEMORY)
+
+
+def _release(items: list[Item], result: BarrierResult) -> None:
+    for item in items:
+        if type(item) is _Barrier:
+            item.release(result)
 
 
 def _passing(exc: Exception) -> bool:
