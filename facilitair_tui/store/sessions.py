@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import heapq
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
-from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, token_events
+from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, stored_events
 
 # Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
 Rows = list[Any]
@@ -196,7 +195,8 @@ class SessionStore:
 
     def _writer_started(self) -> Writer:
         if self._writer is None:
-            self._writer = Writer(lambda: _connect(self.path))
+            # A session the database will not take goes to its unsaved file beside it.
+            self._writer = Writer(lambda: _connect(self.path), self.path.parent)
         return self._writer
 
     # ------------------------------------------------------------------ crash recovery
@@ -334,17 +334,10 @@ class SessionStore:
     def events(self, id: str) -> Recording:
         """The recorded events in their order (``SessionHistory``); KeyError for an unknown id."""
         self.summary(id)
-        others = self._read("SELECT seq, body FROM events WHERE session_id = ? ORDER BY seq", (id,))
-        tokens = [
-            token
-            for row in self._read("SELECT * FROM token_log WHERE session_id = ?", (id,))
-            for token in token_events(row)
-        ]
-        tokens.sort(key=lambda token: token.seq)  # runs of different agents interleave
-        recorded: Iterator[ev.Event] = heapq.merge(
-            (ev.from_json(body) for _, body in others), tokens, key=lambda event: event.seq
-        )
-        return list(recorded)
+        try:
+            return stored_events(self._conn, id)
+        except sqlite3.Error as exc:
+            raise _failure(self.path, exc) from None
 
     def resolve(self, prefix: str) -> str:
         """The id of the one session whose id starts with ``prefix``."""

@@ -16,10 +16,13 @@ the busy timeout, a full disk, an I/O error) is kept and retried with the next b
 says what went wrong until a write succeeds again, and barriers meanwhile report ``IN_MEMORY``
 without waiting. Any other failure belongs to one session (a duplicate id, a row the schema
 refuses, text SQLite cannot take): the batch is written session by session, and a session that
-still fails is set aside (its events kept in memory, its barriers never reported committed;
-``aside_problem`` says why) while the others go on being written. Nothing is dropped while the
-process lives; at ``close`` whatever could not be written is handed back (``Writer.unwritten``)
-for the caller to keep elsewhere.
+still fails is set aside while the others go on being written. A set-aside session's events, all
+of them (what the database already has of it too, so the file stands alone), go at once to its
+unsaved file beside the database (``unsaved.py``), and every later event of it follows there: its
+barriers report ``SET_ASIDE``, and ``aside_problem`` says where the file is. Nothing is dropped
+while the process lives; at ``close`` whatever is only in memory (still retried, or a set-aside
+session whose file could not be written) is handed back (``Writer.unwritten``) for the caller to
+keep elsewhere.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import heapq
 import json
 import sqlite3
 import threading
@@ -35,11 +39,14 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from facilitair_tui.core import events as ev
+
+from .unsaved import append_events, unsaved_path
 
 # The longest a queued event waits before it is committed.
 WINDOW_S = 0.05
@@ -86,9 +93,12 @@ class BarrierResult(enum.Enum):
     """Where a session's events put before a barrier are when the barrier returns."""
 
     COMMITTED = "committed"  # in the database
-    # Only in this process's memory: a passing failure (a lock, a full disk) is being retried, the
-    # commit takes longer than the barrier waits, or the database will not take the session (it
-    # is set aside). A kill -9 would lose them; ``close`` hands back what is still unwritten.
+    # The database will not take the session (a row it refuses, text it cannot hold): its events
+    # are in its unsaved file, which a crash does not take either (``Writer.aside_problem``).
+    SET_ASIDE = "set aside"
+    # Only in this process's memory, for now: a passing failure (a lock, a full disk) is being
+    # retried, the commit takes longer than the barrier waits, or a set-aside session's file could
+    # not be written. A kill -9 would lose them; ``close`` hands back what is still unwritten.
     IN_MEMORY = "in memory"
 
 
@@ -105,13 +115,23 @@ class _Barrier:
         self.done.set()
 
 
+@dataclass
+class _Aside:
+    """A session the database will not take, and where its events go instead."""
+
+    reason: str  # why the database refused it
+    file: Path  # its unsaved file
+    file_error: str | None = None  # set when the file could not be written: its events stay in memory
+
+
 _CLOSE = object()
 Item = ev.Event | Begin | _Barrier
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], unsaved_dir: Path) -> None:
         self._connect = connect
+        self._unsaved_dir = unsaved_dir  # where a set-aside session's unsaved file goes
         self._queue: deque[Item | object] = deque()
         self._wake = threading.Event()
         self._idle = False  # the thread waits for a batch's first item: ``put`` must wake it
@@ -124,7 +144,7 @@ class Writer:
         # through the retries, so barriers meanwhile return at once.
         self.retrying = False
         self.unwritten: list[ev.Event] = []
-        self._aside: dict[str, str] = {}  # sessions whose rows cannot be written, and why
+        self._aside: dict[str, _Aside] = {}  # sessions whose rows cannot be written
         self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
         self._thread.start()
 
@@ -159,12 +179,17 @@ class Writer:
 
     def aside_problem(self, session_id: str) -> str | None:
         """Why the session is not in the database and where its events are; None while it is."""
-        reason = self._aside.get(session_id)
-        if reason is None:
+        aside = self._aside.get(session_id)
+        if aside is None:
             return None
+        if aside.file_error is None:
+            return (
+                f"session {session_id} cannot be saved in the session database ({aside.reason}); its "
+                f"events are kept in {aside.file} instead (facilitair sessions import {aside.file})"
+            )
         return (
-            f"session {session_id} cannot be saved in the session database ({reason}); its events "
-            "are kept in memory until the program ends"
+            f"session {session_id} cannot be saved in the session database ({aside.reason}), nor in "
+            f"{aside.file} ({aside.file_error}); its events are kept in memory until the program ends"
         )
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> list[ev.Event]:
@@ -237,7 +262,7 @@ class Writer:
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         batch = self._keep_aside(self._pending) if self._aside else self._pending
-        if not batch:  # all of it was set aside
+        if not batch:  # all of it went to unsaved files
             self._pending, self.retrying, self.problem = [], False, None
             return
         try:
@@ -297,34 +322,57 @@ class Writer:
                     kept.extend(items)
                     self._behind(exc, items)
                 else:
-                    self._set_aside(sid, items, exc)
+                    self._set_aside(conn, sid, items, exc)
             else:
                 _release(items, BarrierResult.COMMITTED)
         return kept
 
-    def _set_aside(self, sid: str, items: list[Item], exc: Exception) -> None:
-        """The database will not take the session: its events are kept in memory from now on."""
-        self._aside[sid] = str(exc) or type(exc).__name__
+    def _set_aside(self, conn: sqlite3.Connection, sid: str, items: list[Item], exc: Exception) -> None:
+        """The database will not take the session: from now on its events go to its unsaved file,
+        starting with all of them so far."""
+        earlier: list[ev.Event] = []
+        # With its row among the failed items, what the database holds under its id (if anything)
+        # is another session's; without, the database has the start of this one. Should that not
+        # be readable, the file starts where the database stops.
+        if not any(isinstance(item, Begin) for item in items):
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                earlier = stored_events(conn, sid)
+        self._aside[sid] = _Aside(str(exc) or type(exc).__name__, unsaved_path(self._unsaved_dir, sid))
         for key in [key for key in self._executions if key[0] == sid]:
             del self._executions[key]
-        self._keep(items)
+        self._keep(sid, earlier, items)
 
     def _keep_aside(self, items: list[Item]) -> list[Item]:
-        """Keep the items of the sessions set aside; return the others."""
+        """Move the items of the sessions set aside to their files; return the others."""
         rest: list[Item] = []
-        aside: list[Item] = []
+        aside: dict[str, list[Item]] = {}
         for item in items:
-            (aside if item.session_id in self._aside else rest).append(item)
-        if aside:
-            self._keep(aside)
+            if item.session_id in self._aside:
+                aside.setdefault(item.session_id, []).append(item)
+            else:
+                rest.append(item)
+        for sid, kept in aside.items():
+            self._keep(sid, [], kept)
         return rest
 
-    def _keep(self, items: list[Item]) -> None:
-        self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
-        _release(items, BarrierResult.IN_MEMORY)
+    def _keep(self, sid: str, earlier: list[ev.Event], items: list[Item]) -> None:
+        """Append a set-aside session's events to its file (to memory if that fails), then release
+        its barriers: the user may see what they cover once it is there."""
+        aside = self._aside[sid]
+        events = [*earlier, *(item for item in items if isinstance(item, ev.Event))]
+        if aside.file_error is None and events:
+            try:
+                append_events(aside.file, events)
+            except Exception as exc:  # a full disk, no permission; the thread must go on either way
+                aside.file_error = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        if aside.file_error is None:
+            _release(items, BarrierResult.SET_ASIDE)
+        else:  # from the failed write on, so that the file and then memory hold the session in order
+            self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+            _release(items, BarrierResult.IN_MEMORY)
 
     def _drain_unwritten(self) -> None:
-        """The thread stops: what is left goes to ``unwritten``."""
+        """The thread stops: what is left goes to the set-aside sessions' files or to ``unwritten``."""
         items: list[Item] = list(self._pending)
         self._pending = []
         with contextlib.suppress(IndexError):
@@ -332,6 +380,8 @@ class Writer:
                 item = self._queue.popleft()
                 if item is not _CLOSE:
                     items.append(item)  # type: ignore[arg-type]
+        if self._aside:
+            items = self._keep_aside(items)
         self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
         _release(items, BarrierResult.IN_MEMORY)
 
@@ -357,6 +407,21 @@ def _explain(exc: Exception) -> str:
     if "full" in text:
         return "the disk is full; the session's events are kept in memory and retried"
     return f"the session could not be saved ({text}); the events are kept and retried"
+
+
+def stored_events(conn: sqlite3.Connection, session_id: str) -> list[ev.Event]:
+    """A session's events as the database holds them, in their order. Raises sqlite3.Error."""
+    others = conn.execute(
+        "SELECT body FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+    ).fetchall()
+    tokens = [
+        token
+        for row in conn.execute("SELECT * FROM token_log WHERE session_id = ?", (session_id,)).fetchall()
+        for token in token_events(row)
+    ]
+    tokens.sort(key=lambda token: token.seq)  # runs of different agents interleave
+    merged = heapq.merge((ev.from_json(body) for (body,) in others), tokens, key=lambda event: event.seq)
+    return list(merged)
 
 
 class _TokenRun:

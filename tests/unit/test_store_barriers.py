@@ -1,17 +1,22 @@
 """The store's barriers on real SQLite files: what a barrier reports when its session cannot be
-written, a lock met while sessions are written one by one.
+written, where that session's events go, a lock met while sessions are written one by one.
 
 A "barrier" event (a session's first, a synthesis, feedback, a budget decision, the end) must be
 safe before the user sees it. These tests check that a barrier says when it is not, and that the
-events it covers are kept.
+events it covers are kept where a crash cannot take them.
 """
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from facilitair_tui.core import events as ev
@@ -21,8 +26,10 @@ from facilitair_tui.store import BarrierResult, SessionRecorder, SessionStore, s
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
 # A lone surrogate, as an escaped JSON string from a server can carry: UTF-8 cannot hold it, so
-# SQLite cannot take it and the session it belongs to is set aside.
+# SQLite cannot take it and the session it belongs to is set aside. Its file (JSON Lines, UTF-8)
+# has U+FFFD in its place.
 UNWRITABLE = "half a pair: \ud800"
+REPLACED = "half a pair: \ufffd"
 
 
 @pytest.fixture
@@ -59,26 +66,97 @@ def recorder(store: SessionStore, sid: str) -> SessionRecorder:
     return store.recorder(SessionSpec(task=sid, workflow=WORKFLOW, strategy="test"), sid)
 
 
+def unsaved_file(store: SessionStore, sid: str) -> Path:
+    return store.path.parent / f"unsaved-{sid}.jsonl"
+
+
+def read_jsonl(path: Path) -> list[ev.Event]:
+    return [ev.from_json(line) for line in path.read_bytes().splitlines()]
+
+
 # ---------------------------------------------------------------------------- a session set aside
 
 
-def test_a_session_set_aside_fails_its_barriers_and_the_others_commit(store: SessionStore) -> None:
+def test_a_session_set_aside_fails_its_barriers_and_its_events_are_in_its_file_at_once(
+    store: SessionStore,
+) -> None:
     aside = recorder(store, "bad-text")
     aside.record(started("bad-text"))
     assert aside.last_barrier is BarrierResult.COMMITTED
     bad = ev.Token(session_id="bad-text", seq=2, agent="coder", chunk=1, text=UNWRITABLE)
     aside.record(bad)
     aside.record(synthesis("bad-text", 3))
-    # The synthesis is not in the database, and the barrier says so.
-    assert aside.last_barrier is BarrierResult.IN_MEMORY
-    assert aside.problem is not None and "session bad-text cannot be saved" in aside.problem
+    # The synthesis is not in the database, and the barrier says so ...
+    assert aside.last_barrier is BarrierResult.SET_ASIDE
+    path = unsaved_file(store, "bad-text")
+    assert aside.problem is not None and str(path) in aside.problem
+    assert "facilitair sessions import" in aside.problem
+    # ... but it is already in the session's file, before the store closes: the whole session so
+    # far (what the database holds of it too), so the file stands alone.
+    kept = msgspec.structs.replace(bad, text=REPLACED)
+    assert read_jsonl(path) == [started("bad-text"), kept, synthesis("bad-text", 3)]
+    # Every later event of the session follows it there; the other sessions' barriers commit.
     other = recorder(store, "other")
     other.record(started("other"))
+    rest: list[ev.Event] = [
+        ev.ChunkStarted(session_id="bad-text", seq=4, chunk=2, title="B", total=2),
+        ev.Token(session_id="bad-text", seq=5, agent="coder", chunk=2, text="more"),
+        finished("bad-text", 6),
+    ]
+    for event in rest:
+        aside.record(event)
     other.record(synthesis("other", 2))
-    aside.record(finished("bad-text", 4))
-    assert aside.last_barrier is BarrierResult.IN_MEMORY
+    assert aside.last_barrier is BarrierResult.SET_ASIDE
     assert other.last_barrier is BarrierResult.COMMITTED and other.problem is None
-    assert store.close() == [bad, synthesis("bad-text", 3), finished("bad-text", 4)]
+    whole = [started("bad-text"), kept, synthesis("bad-text", 3), *rest]
+    assert read_jsonl(path) == whole
+    assert store.close() == []  # nothing left for the caller: it is all in the file
+    with SessionStore.open(store.path) as reopened:
+        assert reopened.events("other") == [started("other"), synthesis("other", 2)]
+        assert reopened.events("bad-text") == [started("bad-text")]  # what was committed before
+
+
+_KILLED_AFTER_A_SET_ASIDE_BARRIER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from facilitair_tui.core import events as ev
+    from facilitair_tui.store import SessionStore
+
+    store = SessionStore.open(Path(sys.argv[1]))
+    recorder = store.recorder(None, "doomed")
+    recorder.record(ev.SessionStarted(session_id="doomed", seq=1, task="t", context={}, strategy="test",
+                                      workflow="w", chunks=["A"]))
+    recorder.record(ev.Token(session_id="doomed", seq=2, agent="coder", chunk=1, text="\\ud800"))
+    recorder.record(ev.Synthesis(session_id="doomed", seq=3, chunk=1, agreed=[], debated=[],
+                                 confidence=None, text="seen"))  # a barrier: the user sees it now
+    print(recorder.last_barrier.name, flush=True)
+    sys.stdin.readline()
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_kill_after_a_set_aside_barrier_loses_nothing_the_user_saw(tmp_path: Path) -> None:
+    path = tmp_path / "sessions" / "sessions.db"
+    SessionStore.open(path).close()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_AFTER_A_SET_ASIDE_BARRIER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "SET_ASIDE"
+        assert child.stdin is not None
+        child.stdin.write("die\n")
+        child.stdin.flush()
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        child.kill()
+    kept = read_jsonl(path.parent / "unsaved-doomed.jsonl")
+    assert [type(e) for e in kept] == [ev.SessionStarted, ev.Token, ev.Synthesis]
+    assert isinstance(kept[-1], ev.Synthesis) and kept[-1].text == "seen"
 
 
 # ---------------------------------------------------------------------------- a lock, session by session
@@ -126,6 +204,8 @@ def test_a_lock_met_while_the_sessions_are_written_one_by_one_is_retried(
     assert good.problem is not None and "locked by another program" in good.problem
     holder.execute("ROLLBACK")
     holder.close()
-    assert store.close() == [unwritable]  # the last try writes it: only the bad session is left
+    assert store.close() == []  # the last try writes it; the bad session is in its file
     with SessionStore.open(store.path) as reopened:
         assert reopened.events("good") == [started("good"), *later]
+    assert not unsaved_file(store, "good").exists()
+    assert read_jsonl(unsaved_file(store, "bad"))[-1] == msgspec.structs.replace(unwritable, text=REPLACED)
