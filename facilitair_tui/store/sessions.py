@@ -285,33 +285,51 @@ class SessionStore:
 
     def import_events(self, events: Iterable[ev.Event], *, started_at: float | None = None) -> str:
         """Store a recording made elsewhere (JSON Lines of events); returns its session id. It
-        replays like any session; without its workflow definition it cannot be continued. The rest
-        of a stored session (the events a full disk kept out) is added to it."""
+        replays like any session; without its workflow definition it cannot be continued. Of a
+        session the store has, only what it lacks is added: the rest a full disk kept out, or what
+        a set-aside session's unsaved file (the whole session) holds beyond the stored part."""
         recorder: SessionRecorder | None = None
+        stored_up_to = 0  # the events up to this seq are in the store already
+        added = 0
         for event in events:
             if recorder is None:
                 sid = event.session_id
                 recorder = SessionRecorder(self, None, sid, started_at=started_at)
                 if self.exists(sid):
-                    if isinstance(event, ev.SessionStarted):
-                        raise StoreError(f"session {sid} is already in the store")
                     last = self._read(
                         "SELECT max(seq) FROM (SELECT seq FROM events WHERE session_id = ?"
                         " UNION ALL SELECT last_seq FROM token_log WHERE session_id = ?)",
                         (sid, sid),
                     )
-                    if event.seq <= (last[0][0] or 0):
+                    stored_up_to = last[0][0] or 0
+                    if isinstance(event, ev.SessionStarted):
+                        if self._started(sid) != event:
+                            raise StoreError(f"session {sid} is already in the store")
+                    elif event.seq <= stored_up_to:
                         raise StoreError(f"session {sid} already has these events")
                     recorder.append_to_stored()
                 elif not isinstance(event, ev.SessionStarted):
                     raise StoreError("a recording must start with its session_started event")
             elif event.session_id != recorder.session_id:
                 raise StoreError("a recording holds one session; this one mixes several session ids")
-            recorder.record(event)
+            if event.seq > stored_up_to:
+                recorder.record(event)
+                added += 1
         if recorder is None:
             raise StoreError("the recording holds no events")
+        if not added:
+            raise StoreError(f"session {recorder.session_id} already has these events")
         recorder.close()
+        if recorder.last_barrier is not BarrierResult.COMMITTED:
+            problem = recorder.problem or "the session database did not confirm the import in time"
+            raise StoreError(f"{problem}. Import the file again once that is solved: what is stored is kept")
         return recorder.session_id
+
+    def _started(self, session_id: str) -> ev.Event | None:
+        rows = self._read(
+            "SELECT body FROM events WHERE session_id = ? AND type = 'session_started'", (session_id,)
+        )
+        return ev.from_json(rows[0][0]) if rows else None
 
     def exists(self, session_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM sessions WHERE id = ?", (session_id,)))

@@ -22,7 +22,7 @@ import pytest
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.orchestrator import SessionSpec
 from facilitair_tui.core.workflow import load_workflow
-from facilitair_tui.store import BarrierResult, SessionRecorder, SessionStore, sessions
+from facilitair_tui.store import BarrierResult, SessionRecorder, SessionStore, StoreError, sessions
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
 # A lone surrogate, as an escaped JSON string from a server can carry: UTF-8 cannot hold it, so
@@ -114,6 +114,9 @@ def test_a_session_set_aside_fails_its_barriers_and_its_events_are_in_its_file_a
     with SessionStore.open(store.path) as reopened:
         assert reopened.events("other") == [started("other"), synthesis("other", 2)]
         assert reopened.events("bad-text") == [started("bad-text")]  # what was committed before
+        # The file imports over that: the session is whole in the database again.
+        assert reopened.import_events(read_jsonl(path)) == "bad-text"
+        assert reopened.events("bad-text") == whole and reopened.summary("bad-text").status == "done"
 
 
 _KILLED_AFTER_A_SET_ASIDE_BARRIER = textwrap.dedent(
@@ -157,6 +160,26 @@ def test_a_kill_after_a_set_aside_barrier_loses_nothing_the_user_saw(tmp_path: P
     kept = read_jsonl(path.parent / "unsaved-doomed.jsonl")
     assert [type(e) for e in kept] == [ev.SessionStarted, ev.Token, ev.Synthesis]
     assert isinstance(kept[-1], ev.Synthesis) and kept[-1].text == "seen"
+
+
+def test_the_file_of_a_session_set_aside_imports_over_what_the_database_has_of_it(
+    store: SessionStore,
+) -> None:
+    """The file holds the whole session; importing it adds what the database lacks."""
+    copy: list[ev.Event] = [
+        started("copied"),
+        ev.ChunkStarted(session_id="copied", seq=2, chunk=1, title="A", total=1),
+        synthesis("copied", 3),
+        finished("copied", 4),
+    ]
+    store.import_events(copy[:2])
+    assert store.import_events(copy) == "copied"
+    assert store.events("copied") == copy and store.summary("copied").status == "done"
+    with pytest.raises(StoreError, match="already has these events"):
+        store.import_events(copy)
+    # Another session that only shares the id is still refused.
+    with pytest.raises(StoreError, match="already in the store"):
+        store.import_events([started("copied", task="another task")])
 
 
 # ---------------------------------------------------------------------------- a lock, session by session
