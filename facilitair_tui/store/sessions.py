@@ -7,7 +7,8 @@ database for as long as it runs; the operating system drops it when the process 
 dies, so a ``running`` row whose lock can be taken belongs to a dead process. That check runs
 whenever the sessions are listed, so the history is true even while another process crashes.
 
-``store.recorder(spec, session_id)`` gives the ``EventSink`` a live session writes to; the store
+``store.recorder(spec, session_id)`` gives the ``EventSink`` a live session writes to (``record``,
+or ``record_async`` on an event loop, which a barrier then does not block); the store
 also reads: ``list`` / ``events`` (the ``SessionHistory`` the TUI's history screen uses),
 ``resolve`` (a unique id prefix), ``load`` (what resuming or forking needs) and ``delete``.
 """
@@ -554,9 +555,10 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
 
 class SessionRecorder:
     """Records one live session: an ``EventSink``. ``record`` only queues, except after the
-    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are safe;
-    ``last_barrier`` then says where the latest such event is, and ``problem`` says why, when it
-    is not in the database."""
+    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are safe, blocking
+    its thread; ``record_async`` waits without blocking the event loop. Either way
+    ``last_barrier`` says where the latest such event is, and ``problem`` says why, when it is
+    not in the database."""
 
     def __init__(
         self,
@@ -594,6 +596,12 @@ class SessionRecorder:
         writer = self._put(event)
         if writer is not None:
             self._settle(writer, writer.barrier(self.session_id), event)
+
+    async def record_async(self, event: ev.Event) -> None:
+        """``record`` for a coroutine: a barrier is awaited, the event loop runs on meanwhile."""
+        writer = self._put(event)
+        if writer is not None:
+            self._settle(writer, await writer.barrier_async(self.session_id), event)
 
     def _put(self, event: ev.Event) -> Writer | None:
         """Queue the event; the writer when the event must be safe before it is shown."""

@@ -4,8 +4,8 @@ A live session hands each event to ``Writer.put`` (a deque append, nothing more,
 loop's thread). The writer thread takes what has queued and commits it as one transaction at most
 ``WINDOW_S`` after the batch's first event, so a crash (kill -9 included) loses at most the last
 ~``WINDOW_S`` of tokens. Some events must never be lost once the user has seen them: the caller
-waits on a ``barrier`` after them, which commits the session's events at once and says where they
-are (``BarrierResult``).
+waits on a ``barrier`` after them (``barrier_async`` from an event loop, which it does not block),
+which commits the session's events at once and says where they are (``BarrierResult``).
 
 The thread sleeps through the window: ``put`` wakes it only for a batch's first item, and a barrier
 or the close wake it at once. It never wakes per event: a wakeup per token cost the writer about
@@ -27,6 +27,7 @@ keep elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hashlib
@@ -107,12 +108,23 @@ class _Barrier:
     session_id: str
     done: threading.Event = field(default_factory=threading.Event)
     result: BarrierResult = BarrierResult.IN_MEMORY  # set before ``done``
+    # The waiting event loop's future (``barrier_async``), resolved from the writer's thread.
+    future: asyncio.Future[BarrierResult] | None = None
 
     def release(self, result: BarrierResult) -> None:
         """Let the waiter go on. A barrier released ``IN_MEMORY`` stays with its retried items
         and is released again, ``COMMITTED``, when they are written."""
         self.result = result
         self.done.set()
+        future, self.future = self.future, None
+        if future is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+                future.get_loop().call_soon_threadsafe(_resolve, future, result)
+
+
+def _resolve(future: asyncio.Future[BarrierResult], result: BarrierResult) -> None:
+    if not future.done():  # not cancelled (the waiter timed out or was cancelled)
+        future.set_result(result)
 
 
 @dataclass
@@ -161,19 +173,35 @@ class Writer:
         self._wake.set()
 
     def barrier(self, session_id: str, timeout: float = BARRIER_TIMEOUT_S) -> BarrierResult:
-        """Wait until the session's events put so far are written; say where they are."""
+        """Wait until the session's events put so far are written; say where they are. Blocks the
+        calling thread: from an event loop, use ``barrier_async``."""
         marker = self._barrier(session_id)
         if marker is None:
             return BarrierResult.IN_MEMORY
         marker.done.wait(timeout)
         return marker.result
 
-    def _barrier(self, session_id: str) -> _Barrier | None:
+    async def barrier_async(self, session_id: str) -> BarrierResult:
+        """``barrier`` for a coroutine: the event loop runs on while the commit is waited for
+        (the writer's thread resolves a future on the loop)."""
+        future: asyncio.Future[BarrierResult] = asyncio.get_running_loop().create_future()
+        marker = self._barrier(session_id, future)
+        if marker is None:
+            return BarrierResult.IN_MEMORY
+        try:
+            async with asyncio.timeout(BARRIER_TIMEOUT_S):
+                return await future
+        except TimeoutError:
+            return marker.result
+
+    def _barrier(
+        self, session_id: str, future: asyncio.Future[BarrierResult] | None = None
+    ) -> _Barrier | None:
         """Queue a barrier; None when waiting is pointless (the thread is gone, or a passing
         failure is retried: the wait would last through the retries)."""
         if self.retrying or not self._thread.is_alive():
             return None
-        marker = _Barrier(session_id)
+        marker = _Barrier(session_id, future=future)
         self._put_urgent(marker)
         return marker
 

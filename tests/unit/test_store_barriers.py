@@ -8,6 +8,7 @@ events it covers are kept where a crash cannot take them.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -232,3 +233,55 @@ def test_a_lock_met_while_the_sessions_are_written_one_by_one_is_retried(
         assert reopened.events("good") == [started("good"), *later]
     assert not unsaved_file(store, "good").exists()
     assert read_jsonl(unsaved_file(store, "bad"))[-1] == msgspec.structs.replace(unwritable, text=REPLACED)
+
+
+# ---------------------------------------------------------------------------- the event loop goes on
+
+
+async def test_an_awaited_barrier_lets_the_event_loop_run_while_the_database_is_locked(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long enough that the barrier can only end by the lock being released, from this loop.
+    monkeypatch.setattr("facilitair_tui.store.sessions.BUSY_TIMEOUT_MS", 120_000)
+    session = recorder(store, "waits")
+    await session.record_async(started("waits"))
+    assert session.last_barrier is BarrierResult.COMMITTED
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    try:
+        waiting = asyncio.create_task(session.record_async(synthesis("waits", 2)))
+        await asyncio.sleep(0)  # the barrier is queued and waits for its commit
+        assert not waiting.done()
+
+        async def release_the_lock() -> None:
+            holder.execute("ROLLBACK")
+
+        # Another coroutine runs while the barrier waits: here, the one that lets it commit.
+        await asyncio.create_task(release_the_lock())
+        await waiting
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+    assert session.last_barrier is BarrierResult.COMMITTED and session.problem is None
+    assert store.events("waits") == [started("waits"), synthesis("waits", 2)]
+
+
+async def test_an_awaited_barrier_reports_a_lock_that_outlasts_the_busy_timeout(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("facilitair_tui.store.sessions.BUSY_TIMEOUT_MS", 100)
+    session = recorder(store, "late")
+    await session.record_async(started("late"))
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        await session.record_async(synthesis("late", 2))
+        assert session.last_barrier is BarrierResult.IN_MEMORY
+        assert session.problem is not None and "locked by another program" in session.problem
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.close() == []  # retried, and written at the latest by the last try
+    with SessionStore.open(store.path) as reopened:
+        assert reopened.events("late") == [started("late"), synthesis("late", 2)]
