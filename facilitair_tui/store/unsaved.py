@@ -7,6 +7,7 @@ operating system has the bytes, so the process being killed (``kill -9`` include
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -28,12 +29,19 @@ def unsaved_path(directory: Path, session_id: str) -> Path:
 
 
 def append_events(path: Path, events: Iterable[ev.Event]) -> None:
-    """Append ``events`` to ``path`` (created readable by the user only). Raises OSError."""
+    """Append ``events`` to ``path`` (created readable by the user only). Raises OSError, and
+    then leaves the file as it was: a half line would make the whole file unimportable."""
     data = memoryview(b"".join(_line(event) for event in events))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        while data:
-            data = data[os.write(fd, data) :]
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
     finally:
         os.close(fd)
 

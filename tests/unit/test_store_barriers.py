@@ -68,7 +68,11 @@ def recorder(store: SessionStore, sid: str) -> SessionRecorder:
 
 
 def unsaved_file(store: SessionStore, sid: str) -> Path:
-    return store.path.parent / f"unsaved-{sid}.jsonl"
+    return unsaved_file_at(store.path, sid)
+
+
+def unsaved_file_at(database: Path, sid: str) -> Path:
+    return database.parent / f"unsaved-{sid}.jsonl"
 
 
 def read_jsonl(path: Path) -> list[ev.Event]:
@@ -161,6 +165,50 @@ def test_a_kill_after_a_set_aside_barrier_loses_nothing_the_user_saw(tmp_path: P
     kept = read_jsonl(path.parent / "unsaved-doomed.jsonl")
     assert [type(e) for e in kept] == [ev.SessionStarted, ev.Token, ev.Synthesis]
     assert isinstance(kept[-1], ev.Synthesis) and kept[-1].text == "seen"
+
+
+_FILE_TOO_BIG_FOR_THE_DISK = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    from facilitair_tui.core import events as ev
+    from facilitair_tui.store import SessionStore
+
+    store = SessionStore.open(Path(sys.argv[1]))
+    recorder = store.recorder(None, "too-big")
+    recorder.record(ev.SessionStarted(session_id="too-big", seq=1, task="t", context={}, strategy="test",
+                                      workflow="w", chunks=["A"]))
+    # From here on, no file may grow past 1 MB (what a nearly full disk does to a big write).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    big = "\\ud800" + "x" * (2 << 20)
+    recorder.record(ev.Token(session_id="too-big", seq=2, agent="coder", chunk=1, text=big))
+    recorder.record(ev.Synthesis(session_id="too-big", seq=3, chunk=1, agreed=[], debated=[],
+                                 confidence=None, text="seen"))
+    print(recorder.last_barrier.name)
+    print(recorder.problem)
+    print([type(e).__name__ for e in store.close()])
+    """
+)
+
+
+def test_an_unsaved_file_that_cannot_be_written_keeps_the_events_in_memory_and_no_half_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions" / "sessions.db"
+    SessionStore.open(path).close()
+    child = subprocess.run(
+        [sys.executable, "-c", _FILE_TOO_BIG_FOR_THE_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result, problem, unwritten = child.stdout.splitlines()
+    assert result == "IN_MEMORY"
+    assert f"nor in {unsaved_file_at(path, 'too-big')}" in problem and "kept in memory" in problem
+    assert unwritten == "['Token', 'Synthesis']"  # handed back at close: the front end keeps them
+    assert unsaved_file_at(path, "too-big").read_bytes() == b""  # not a half line
 
 
 def test_the_file_of_a_session_set_aside_imports_over_what_the_database_has_of_it(
