@@ -4,7 +4,6 @@ so the two commands can't drift apart."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from rich.markup import escape
 
 from . import paths
 from .core import events as ev
+from .store.unsaved import append_events, unsaved_path
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -45,11 +45,8 @@ def keep_unwritten(events: list[ev.Event]) -> None:
         by_session.setdefault(event.session_id, []).append(event)
     directory = paths.ensure_private_dir(paths.data_dir() / "sessions")
     for session_id, lost in by_session.items():
-        target = directory / f"unsaved-{session_id}.jsonl"
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as out:
-            for event in lost:
-                out.write(ev.to_json(event) + b"\n")
+        target = unsaved_path(directory, session_id)  # the store's own name: one file per session
+        append_events(target, lost)
         err_console.print(
             f"[yellow]warning:[/] {len(lost)} events of session {session_id} could not be saved in the "
             f"session database; they are in {escape(str(target))}",

@@ -154,9 +154,14 @@ class EventSink(Protocol):
 
     def record(self, event: ev.Event) -> None: ...
 
+    async def record_async(self, event: ev.Event) -> None:
+        """``record`` on an event loop: waits for the event to be safe without blocking the loop."""
+        ...
+
     @property
     def problem(self) -> str | None:
-        """Why the recording is behind (it keeps the events and retries); None when all is well."""
+        """Why the events are not (all) in the database (kept and retried, or in the session's
+        unsaved file); None when all is well."""
         ...
 
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the session module imports the cache: only when a session r
     from facilitair_tui.session import Prepared
 
 Sink = Callable[[ev.Event], None]
+# What ``drive`` feeds: a sink, or one that returns what to await before the next event (a barrier).
+Feed = Callable[[ev.Event], Awaitable[None] | None]
 BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
 
 
@@ -74,23 +76,24 @@ def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_b
     sys.exit(exit_code(status))
 
 
-def recorded(recorder: SessionRecorder, show: Sink) -> Sink:
-    """Record each event, then show it. A store that cannot write is said once and never stops
-    the session (the writer keeps the events and retries)."""
-    warned = False
+def recorded(recorder: SessionRecorder, show: Sink) -> Feed:
+    """Record each event, then show it. A store that cannot write never stops the session (the
+    writer keeps the events and retries, or puts them in the session's unsaved file); each
+    problem is said once."""
+    said: set[str] = set()
     recording: SessionRecorder | None = recorder
 
-    def sink(event: ev.Event) -> None:
-        nonlocal warned, recording
+    async def sink(event: ev.Event) -> None:
+        nonlocal recording
         problem = None
         if recording is not None:
             try:
-                recording.record(event)
+                await recording.record_async(event)  # Ctrl-C still works while a barrier waits
                 problem = recording.problem
             except StoreError as exc:
                 problem, recording = f"{exc}; this session is not recorded", None
-        if problem and not warned:
-            warned = True
+        if problem and problem not in said:
+            said.add(problem)
             err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
         show(event)
 
@@ -153,7 +156,7 @@ def budget_answer(policy: str, human: bool, renderer: LiveRenderer | None = None
 
 async def drive(
     source: Collaboration | Replay,
-    sink: Sink,
+    sink: Feed,
     aclose: Callable[[], object],
     answer: BudgetAnswer | None,
 ) -> ev.SessionFinished | None:
@@ -174,7 +177,8 @@ async def drive(
     final: ev.SessionFinished | None = None
     try:
         async for event in source.events():
-            sink(event)
+            if (shown := sink(event)) is not None:
+                await shown
             if (
                 isinstance(event, ev.BudgetExceeded)
                 and isinstance(source, Collaboration)

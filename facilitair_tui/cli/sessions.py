@@ -437,5 +437,5 @@ def import_recording(file: Path) -> None:
         try:
             sid = store.import_events(events)
         except StoreError as exc:
-            fail(f"{file}: {exc}; nothing was imported", EXIT_USAGE)
+            fail(f"{file}: {exc}", EXIT_USAGE)  # the store says what, if anything, was kept
     err_console.print(f"imported session {sid} ({len(events)} events): facilitair sessions replay {sid[:12]}")

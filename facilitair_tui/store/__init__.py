@@ -16,11 +16,13 @@ from .sessions import (
     StoredSession,
     StoreError,
 )
+from .writer import BarrierResult
 
 __all__ = [
     "CONTINUABLE",
     "DB_NAME",
     "SCHEMA_VERSION",
+    "BarrierResult",
     "SessionNotFound",
     "SessionRecorder",
     "SessionStore",

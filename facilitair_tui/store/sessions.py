@@ -7,7 +7,8 @@ database for as long as it runs; the operating system drops it when the process 
 dies, so a ``running`` row whose lock can be taken belongs to a dead process. That check runs
 whenever the sessions are listed, so the history is true even while another process crashes.
 
-``store.recorder(spec, session_id)`` gives the ``EventSink`` a live session writes to; the store
+``store.recorder(spec, session_id)`` gives the ``EventSink`` a live session writes to (``record``,
+or ``record_async`` on an event loop, which a barrier then does not block); the store
 also reads: ``list`` / ``events`` (the ``SessionHistory`` the TUI's history screen uses),
 ``resolve`` (a unique id prefix), ``load`` (what resuming or forking needs) and ``delete``.
 """
@@ -16,12 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import heapq
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
-from .writer import BARRIER_EVENTS, PACKED_BYTES, Begin, Writer, token_events
+from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, stored_events
 
 # Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
 Rows = list[Any]
@@ -200,7 +200,8 @@ class SessionStore:
 
     def _writer_started(self) -> Writer:
         if self._writer is None:
-            self._writer = Writer(lambda: _connect(self.path))
+            # A session the database will not take goes to its unsaved file beside it.
+            self._writer = Writer(lambda: _connect(self.path), self.path.parent)
         return self._writer
 
     # ------------------------------------------------------------------ crash recovery
@@ -293,46 +294,68 @@ class SessionStore:
 
     def import_events(self, events: Iterable[ev.Event], *, started_at: float | None = None) -> str:
         """Store a recording made elsewhere (JSON Lines of events); returns its session id. It
-        replays like any session; without its workflow definition it cannot be continued. The rest
-        of a stored session (the events a full disk kept out) is added to it."""
+        replays like any session; without its workflow definition it cannot be continued. Of a
+        session the store has, only what it lacks is added: the rest a full disk kept out, or what
+        a set-aside session's unsaved file (the whole session) holds beyond the stored part."""
         events = list(events)
         # Everything is checked before anything is written: a bad file leaves no trace.
         if not events:
-            raise StoreError("the recording holds no events")
+            raise StoreError("the recording holds no events; nothing was imported")
         try:
             ev.check_id(events[0].session_id)
             for event in events:
                 if isinstance(event, ev.SessionStarted) and event.parent_id is not None:
                     ev.check_id(event.parent_id, "parent session id")
         except ValueError as exc:
-            raise StoreError(str(exc)) from None
+            raise StoreError(f"{exc}; nothing was imported") from None
         if any(event.session_id != events[0].session_id for event in events):
-            raise StoreError("a recording holds one session; this one mixes several session ids")
+            raise StoreError(
+                "a recording holds one session; this one mixes several session ids; nothing was imported"
+            )
         recorder: SessionRecorder | None = None
+        stored_up_to = 0  # the events up to this seq are in the store already
+        added = 0
         for event in events:
             if recorder is None:
                 sid = event.session_id
                 recorder = SessionRecorder(self, None, sid, started_at=started_at)
                 if self.exists(sid):
-                    if isinstance(event, ev.SessionStarted):
-                        raise StoreError(f"session {sid} is already in the store")
                     last = self._read(
                         "SELECT max(seq) FROM (SELECT seq FROM events WHERE session_id = ?"
                         " UNION ALL SELECT last_seq FROM token_log WHERE session_id = ?)",
                         (sid, sid),
                     )
-                    if event.seq <= (last[0][0] or 0):
-                        raise StoreError(f"session {sid} already has these events")
+                    stored_up_to = last[0][0] or 0
+                    if isinstance(event, ev.SessionStarted):
+                        if self._started(sid) != event:
+                            raise StoreError(f"session {sid} is already in the store; nothing was imported")
+                    elif event.seq <= stored_up_to:
+                        raise StoreError(f"session {sid} already has these events; nothing was imported")
                     recorder.append_to_stored()
                 elif not isinstance(event, ev.SessionStarted):
-                    raise StoreError("a recording must start with its session_started event")
+                    raise StoreError(
+                        "a recording must start with its session_started event; nothing was imported"
+                    )
             elif event.session_id != recorder.session_id:
                 raise StoreError("a recording holds one session; this one mixes several session ids")
-            recorder.record(event)
+            if not stored_up_to or event.seq > stored_up_to:  # seq-less events are numbered on
+                recorder.record(event)
+                added += 1
         if recorder is None:
             raise StoreError("the recording holds no events")
+        if not added:
+            raise StoreError(f"session {recorder.session_id} already has these events")
         recorder.close()
+        if recorder.last_barrier is not BarrierResult.COMMITTED:
+            problem = recorder.problem or "the session database did not confirm the import in time"
+            raise StoreError(f"{problem}. Import the file again once that is solved: what is stored is kept")
         return recorder.session_id
+
+    def _started(self, session_id: str) -> ev.Event | None:
+        rows = self._read(
+            "SELECT body FROM events WHERE session_id = ? AND type = 'session_started'", (session_id,)
+        )
+        return ev.from_json(rows[0][0]) if rows else None
 
     def exists(self, session_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM sessions WHERE id = ?", (session_id,)))
@@ -355,17 +378,10 @@ class SessionStore:
     def events(self, id: str) -> Recording:
         """The recorded events in their order (``SessionHistory``); KeyError for an unknown id."""
         self.summary(id)
-        others = self._read("SELECT seq, body FROM events WHERE session_id = ? ORDER BY seq", (id,))
-        tokens = [
-            token
-            for row in self._read("SELECT * FROM token_log WHERE session_id = ?", (id,))
-            for token in token_events(row)
-        ]
-        tokens.sort(key=lambda token: token.seq)  # runs of different agents interleave
-        recorded: Iterator[ev.Event] = heapq.merge(
-            (ev.from_json(body) for _, body in others), tokens, key=lambda event: event.seq
-        )
-        return list(recorded)
+        try:
+            return stored_events(self._conn, id)
+        except sqlite3.Error as exc:
+            raise _failure(self.path, exc) from None
 
     def resolve(self, prefix: str) -> str:
         """The id of the one session whose id starts with ``prefix``."""
@@ -568,7 +584,10 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
 
 class SessionRecorder:
     """Records one live session: an ``EventSink``. ``record`` only queues, except after the
-    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are committed."""
+    events in ``BARRIER_EVENTS`` (and the first), where it waits until they are safe, blocking
+    its thread; ``record_async`` waits without blocking the event loop. Either way
+    ``last_barrier`` says where the latest such event is, and ``problem`` says why, when it is
+    not in the database."""
 
     def __init__(
         self,
@@ -585,12 +604,36 @@ class SessionRecorder:
         self._writer: Writer | None = None
         self._lock: IO[bytes] | None = None
         self._seq = 0
+        self.last_barrier: BarrierResult | None = None  # None: no barrier yet
+        self._late = False  # the latest barrier timed out without a failure to tell
 
     @property
     def problem(self) -> str | None:
-        return self.store.problem
+        """Why the session's events are not (all) in the database; None when they are."""
+        writer = self._writer
+        if writer is None:
+            return self.store.problem
+        problem = writer.aside_problem(self.session_id) or writer.problem
+        if problem is None and self._late:
+            problem = (
+                "saving the session is slow (the disk is busy?): what you see is not saved yet; "
+                "it is kept and written as soon as the disk allows"
+            )
+        return problem
 
     def record(self, event: ev.Event) -> None:
+        writer = self._put(event)
+        if writer is not None:
+            self._settle(writer, writer.barrier(self.session_id), event)
+
+    async def record_async(self, event: ev.Event) -> None:
+        """``record`` for a coroutine: a barrier is awaited, the event loop runs on meanwhile."""
+        writer = self._put(event)
+        if writer is not None:
+            self._settle(writer, await writer.barrier_async(self.session_id), event)
+
+    def _put(self, event: ev.Event) -> Writer | None:
+        """Queue the event; the writer when the event must be safe before it is shown."""
         writer = self._writer
         first = writer is None
         if writer is None:
@@ -602,12 +645,16 @@ class SessionRecorder:
         self._seq = event.seq
         writer.put(event)
         if type(event) is ev.Token:  # most events: no barrier, no end
-            return
+            return None
         # The first event shows the session's id: once shown, the session must be in the store.
-        if (first or isinstance(event, BARRIER_EVENTS)) and not writer.retrying:
-            writer.barrier()
+        return writer if first or isinstance(event, BARRIER_EVENTS) else None
+
+    def _settle(self, writer: Writer, result: BarrierResult, event: ev.Event | None) -> None:
+        self.last_barrier = result
+        self._late = result is BarrierResult.IN_MEMORY and writer.problem is None
         if isinstance(event, ev.SessionFinished):
-            self._release()  # its barrier above committed it
+            # Its barrier above wrote it, or says where it is: the recording is over either way.
+            self._release()
 
     def append_to_stored(self) -> None:
         """Record the rest of a session already in the store (no new session row)."""
@@ -646,7 +693,7 @@ class SessionRecorder:
         """The recording ends here (without session_finished, e.g. an import or a cut): commit
         what is queued and release the session's lock."""
         if self._writer is not None:
-            self._writer.barrier()
+            self._settle(self._writer, self._writer.barrier(self.session_id), None)
         self._release()
 
     def _release(self) -> None:

@@ -4,7 +4,8 @@ A live session hands each event to ``Writer.put`` (a deque append, nothing more,
 loop's thread). The writer thread takes what has queued and commits it as one transaction at most
 ``WINDOW_S`` after the batch's first event, so a crash (kill -9 included) loses at most the last
 ~``WINDOW_S`` of tokens. Some events must never be lost once the user has seen them: the caller
-waits on a ``barrier`` after them, which commits at once (see ``BARRIER_EVENTS``).
+waits on a ``barrier`` after them (``barrier_async`` from an event loop, which it does not block),
+which commits the session's events at once and says where they are (``BarrierResult``).
 
 The thread sleeps through the window: ``put`` wakes it only for a batch's first item, and a barrier
 or the close wake it at once. It never wakes per event: a wakeup per token cost the writer about
@@ -12,17 +13,25 @@ or the close wake it at once. It never wakes per event: a wakeup per token cost 
 
 A write that fails for a passing reason (the database locked by another program for longer than
 the busy timeout, a full disk, an I/O error) is kept and retried with the next batch; ``problem``
-says what went wrong until a write succeeds again. Any other failure belongs to one session (a
-duplicate id, a row the schema refuses): that session is set aside, its events kept for the
-caller, and the other sessions go on being written. Nothing is dropped while the process lives;
-at ``close`` whatever could not be written is handed back (``Writer.unwritten``) for the caller
-to keep elsewhere.
+says what went wrong until a write succeeds again, and barriers meanwhile report ``IN_MEMORY``
+without waiting. Any other failure belongs to one session (a duplicate id, a row the schema
+refuses, text SQLite cannot take): the batch is written session by session, and a session that
+still fails is set aside while the others go on being written. A set-aside session's events, all
+of them (what the database already has of it too, so the file stands alone), go at once to its
+unsaved file beside the database (``unsaved.py``), and every later event of it follows there: its
+barriers report ``SET_ASIDE``, and ``aside_problem`` says where the file is. Nothing is dropped
+while the process lives; at ``close`` whatever is only in memory (still retried, or a set-aside
+session whose file could not be written) is handed back (``Writer.unwritten``) for the caller to
+keep elsewhere.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import enum
 import hashlib
+import heapq
 import json
 import sqlite3
 import threading
@@ -31,11 +40,14 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from facilitair_tui.core import events as ev
+
+from .unsaved import append_events, unsaved_path
 
 # The longest a queued event waits before it is committed.
 WINDOW_S = 0.05
@@ -47,8 +59,8 @@ BARRIER_EVENTS: tuple[type[ev.Event], ...] = (
     ev.Feedback,
     ev.BudgetDecision,
 )
-# How long a barrier waits for its commit before the session goes on regardless (the write is
-# still retried; ``problem`` says why it is late).
+# How long a barrier waits for its commit before the session goes on regardless (the write goes
+# on; the barrier reports ``IN_MEMORY``).
 BARRIER_TIMEOUT_S = 10.0
 RETRY_S = 0.5
 # Bytes per token event in ``token_log.events``: seq (int64), t (float64), length and deltas (int32).
@@ -78,10 +90,50 @@ class Begin:
     change: str = ""
 
 
-@dataclass
+class BarrierResult(enum.Enum):
+    """Where a session's events put before a barrier are when the barrier returns."""
+
+    COMMITTED = "committed"  # in the database
+    # The database will not take the session (a row it refuses, text it cannot hold): its events
+    # are in its unsaved file, which a crash does not take either (``Writer.aside_problem``).
+    SET_ASIDE = "set aside"
+    # Only in this process's memory, for now: a passing failure (a lock, a full disk) is being
+    # retried, the commit takes longer than the barrier waits, or a set-aside session's file could
+    # not be written. A kill -9 would lose them; ``close`` hands back what is still unwritten.
+    IN_MEMORY = "in memory"
+
+
+@dataclass(eq=False)
 class _Barrier:
+    session_id: str
     done: threading.Event = field(default_factory=threading.Event)
-    committed: bool = False  # set before ``done``: False when the write failed (it is retried)
+    result: BarrierResult = BarrierResult.IN_MEMORY  # set before ``done``
+    # The waiting event loop's future (``barrier_async``), resolved from the writer's thread.
+    future: asyncio.Future[BarrierResult] | None = None
+
+    def release(self, result: BarrierResult) -> None:
+        """Let the waiter go on. A barrier released ``IN_MEMORY`` stays with its retried items
+        and is released again, ``COMMITTED``, when they are written."""
+        self.result = result
+        self.done.set()
+        future, self.future = self.future, None
+        if future is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+                future.get_loop().call_soon_threadsafe(_resolve, future, result)
+
+
+def _resolve(future: asyncio.Future[BarrierResult], result: BarrierResult) -> None:
+    if not future.done():  # not cancelled (the waiter timed out or was cancelled)
+        future.set_result(result)
+
+
+@dataclass
+class _Aside:
+    """A session the database will not take, and where its events go instead."""
+
+    reason: str  # why the database refused it
+    file: Path  # its unsaved file
+    file_error: str | None = None  # set when the file could not be written: its events stay in memory
 
 
 _CLOSE = object()
@@ -89,8 +141,9 @@ Item = ev.Event | Begin | _Barrier
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], unsaved_dir: Path) -> None:
         self._connect = connect
+        self._unsaved_dir = unsaved_dir  # where a set-aside session's unsaved file goes
         self._queue: deque[Item | object] = deque()
         self._wake = threading.Event()
         self._idle = False  # the thread waits for a batch's first item: ``put`` must wake it
@@ -98,12 +151,12 @@ class Writer:
         self._pending: list[Item] = []  # taken from the queue, not yet committed
         # The open agent execution of (session, chunk, agent): tokens are tied to it.
         self._executions: dict[tuple[str, int, str], int] = {}
-        self.problem: str | None = None
+        self.problem: str | None = None  # why a passing failure keeps the events out, while it does
         # A passing failure (a lock, a full disk) is being retried: a barrier would only wait
-        # through the retries, so callers don't ask for one meanwhile.
+        # through the retries, so barriers meanwhile return at once.
         self.retrying = False
         self.unwritten: list[ev.Event] = []
-        self._rejected: set[str] = set()  # sessions whose rows cannot be written
+        self._aside: dict[str, _Aside] = {}  # sessions whose rows cannot be written
         self._thread = threading.Thread(target=self._run, name="session-store-writer", daemon=True)
         self._thread.start()
 
@@ -119,20 +172,61 @@ class Writer:
         self._urgent = True
         self._wake.set()
 
-    def barrier(self, timeout: float = BARRIER_TIMEOUT_S) -> bool:
-        """Wait until everything put so far is committed. False when it was not: the write failed
-        (it is kept and retried; ``problem`` says why) or took longer than ``timeout``."""
-        if not self._thread.is_alive():
-            return False
-        marker = _Barrier()
+    def barrier(self, session_id: str, timeout: float = BARRIER_TIMEOUT_S) -> BarrierResult:
+        """Wait until the session's events put so far are written; say where they are. Blocks the
+        calling thread: from an event loop, use ``barrier_async``."""
+        marker = self._barrier(session_id)
+        if marker is None:
+            return BarrierResult.IN_MEMORY
+        marker.done.wait(timeout)
+        return marker.result
+
+    async def barrier_async(self, session_id: str) -> BarrierResult:
+        """``barrier`` for a coroutine: the event loop runs on while the commit is waited for
+        (the writer's thread resolves a future on the loop)."""
+        future: asyncio.Future[BarrierResult] = asyncio.get_running_loop().create_future()
+        marker = self._barrier(session_id, future)
+        if marker is None:
+            return BarrierResult.IN_MEMORY
+        try:
+            async with asyncio.timeout(BARRIER_TIMEOUT_S):
+                return await future
+        except TimeoutError:
+            return marker.result
+
+    def _barrier(
+        self, session_id: str, future: asyncio.Future[BarrierResult] | None = None
+    ) -> _Barrier | None:
+        """Queue a barrier; None when waiting is pointless (the thread is gone, or a passing
+        failure is retried: the wait would last through the retries)."""
+        if self.retrying or not self._thread.is_alive():
+            return None
+        marker = _Barrier(session_id, future=future)
         self._put_urgent(marker)
-        return marker.done.wait(timeout) and marker.committed
+        return marker
+
+    def aside_problem(self, session_id: str) -> str | None:
+        """Why the session is not in the database and where its events are; None while it is."""
+        aside = self._aside.get(session_id)
+        if aside is None:
+            return None
+        if aside.file_error is None:
+            return (
+                f"session {session_id} cannot be saved in the session database ({aside.reason}); its "
+                f"events are kept in {aside.file} instead (facilitair sessions import {aside.file})"
+            )
+        return (
+            f"session {session_id} cannot be saved in the session database ({aside.reason}), nor in "
+            f"{aside.file} ({aside.file_error}); its events are kept in memory until the program ends"
+        )
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> list[ev.Event]:
-        """Commit what is queued, stop the thread; return the events that could not be written."""
+        """Commit what is queued, stop the thread; return the events that are only in memory."""
         if self._thread.is_alive():
             self._put_urgent(_CLOSE)
             self._thread.join(timeout)
+        if not self._thread.is_alive():  # what was put after it stopped (it could not connect)
+            self._drain_unwritten()
         return self.unwritten
 
     # ------------------------------------------------------------------ the thread
@@ -195,29 +289,30 @@ class Writer:
         return closing
 
     def _commit(self, conn: sqlite3.Connection) -> None:
-        batch = (
-            [item for item in self._pending if not self._set_aside(item)] if self._rejected else self._pending
-        )
+        batch = self._keep_aside(self._pending) if self._aside else self._pending
+        if not batch:  # all of it went to unsaved files
+            self._pending, self.retrying, self.problem = [], False, None
+            return
         try:
             self._transaction(conn, batch)
         except Exception as exc:  # any failure: a passing one is retried, else its session set aside
             if _passing(exc):
-                self.problem = _explain(exc)
-                self.retrying = True
-                # Whoever waits on a barrier here goes on now rather than through every retry.
-                for item in batch:
-                    if isinstance(item, _Barrier):
-                        item.done.set()
+                self._pending = batch
+                self._behind(exc, batch)
                 return
-            self._commit_each_session(conn, batch)
+            self._pending = self._commit_each_session(conn, batch)
         else:
+            self._pending = []
+            _release(batch, BarrierResult.COMMITTED)
+        self.retrying = bool(self._pending)
+        if not self.retrying:
             self.problem = None
-        self.retrying = False
-        self._pending = []
-        for item in batch:
-            if isinstance(item, _Barrier):
-                item.committed = True
-                item.done.set()
+
+    def _behind(self, exc: Exception, items: list[Item]) -> None:
+        """A passing failure keeps ``items`` out: they are retried."""
+        self.problem = _explain(exc)  # before the barriers are released: their waiters read it
+        self.retrying = True
+        _release(items, BarrierResult.IN_MEMORY)  # the waiters go on now, not through every retry
 
     def _transaction(self, conn: sqlite3.Connection, items: list[Item]) -> None:
         """One transaction; raises what failed (sqlite3.Error, or e.g. UnicodeEncodeError for text
@@ -235,40 +330,94 @@ class Writer:
             self._executions = executions  # the rolled-back rows' ids are not real
             raise
 
-    def _commit_each_session(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+    def _commit_each_session(self, conn: sqlite3.Connection, batch: list[Item]) -> list[Item]:
         """A batch failed for a reason that will not pass: write it session by session, and set
-        aside the sessions that still fail."""
+        aside the sessions that still fail. Returns what a passing failure (a lock taken
+        meanwhile) keeps out, to be retried."""
         by_session: dict[str, list[Item]] = {}
         for item in batch:
-            if isinstance(item, Begin | ev.Event):
-                by_session.setdefault(item.session_id, []).append(item)
+            by_session.setdefault(item.session_id, []).append(item)
+        kept: list[Item] = []
         for sid, items in by_session.items():
+            if kept:  # the lock or the full disk holds for the rest too: no wait for each
+                kept.extend(items)
+                _release(items, BarrierResult.IN_MEMORY)
+                continue
             try:
                 self._transaction(conn, items)
             except Exception as exc:
-                self._rejected.add(sid)
-                self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
-                self.problem = f"session {sid} could not be saved ({exc}); its events are kept aside"
+                if _passing(exc):
+                    kept.extend(items)
+                    self._behind(exc, items)
+                else:
+                    self._set_aside(conn, sid, items, exc)
+            else:
+                _release(items, BarrierResult.COMMITTED)
+        return kept
 
-    def _set_aside(self, item: Item) -> bool:
-        """Items of a session that cannot be written go straight to ``unwritten``."""
-        if isinstance(item, Begin | ev.Event) and item.session_id in self._rejected:
-            if isinstance(item, ev.Event):
-                self.unwritten.append(item)
-            return True
-        return False
+    def _set_aside(self, conn: sqlite3.Connection, sid: str, items: list[Item], exc: Exception) -> None:
+        """The database will not take the session: from now on its events go to its unsaved file,
+        starting with all of them so far."""
+        earlier: list[ev.Event] = []
+        # With its row among the failed items, what the database holds under its id (if anything)
+        # is another session's; without, the database has the start of this one. Should that not
+        # be readable, the file starts where the database stops.
+        if not any(isinstance(item, Begin) for item in items):
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                earlier = stored_events(conn, sid)
+        self._aside[sid] = _Aside(str(exc) or type(exc).__name__, unsaved_path(self._unsaved_dir, sid))
+        for key in [key for key in self._executions if key[0] == sid]:
+            del self._executions[key]
+        self._keep(sid, earlier, items)
+
+    def _keep_aside(self, items: list[Item]) -> list[Item]:
+        """Move the items of the sessions set aside to their files; return the others."""
+        rest: list[Item] = []
+        aside: dict[str, list[Item]] = {}
+        for item in items:
+            if item.session_id in self._aside:
+                aside.setdefault(item.session_id, []).append(item)
+            else:
+                rest.append(item)
+        for sid, kept in aside.items():
+            self._keep(sid, [], kept)
+        return rest
+
+    def _keep(self, sid: str, earlier: list[ev.Event], items: list[Item]) -> None:
+        """Append a set-aside session's events to its file (to memory if that fails), then release
+        its barriers: the user may see what they cover once it is there."""
+        aside = self._aside[sid]
+        events = [*earlier, *(item for item in items if isinstance(item, ev.Event))]
+        if aside.file_error is None and events:
+            try:
+                append_events(aside.file, events)
+            except Exception as exc:  # a full disk, no permission; the thread must go on either way
+                aside.file_error = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        if aside.file_error is None:
+            _release(items, BarrierResult.SET_ASIDE)
+        else:  # from the failed write on, so that the file and then memory hold the session in order
+            self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+            _release(items, BarrierResult.IN_MEMORY)
 
     def _drain_unwritten(self) -> None:
-        items: list[object] = list(self._pending)
+        """The thread stops: what is left goes to the set-aside sessions' files or to ``unwritten``."""
+        items: list[Item] = list(self._pending)
         self._pending = []
         with contextlib.suppress(IndexError):
             while True:
-                items.append(self._queue.popleft())
-        for item in items:
-            if isinstance(item, ev.Event):
-                self.unwritten.append(item)
-            elif isinstance(item, _Barrier):
-                item.done.set()
+                item = self._queue.popleft()
+                if item is not _CLOSE:
+                    items.append(item)  # type: ignore[arg-type]
+        if self._aside:
+            items = self._keep_aside(items)
+        self.unwritten.extend(item for item in items if isinstance(item, ev.Event))
+        _release(items, BarrierResult.IN_MEMORY)
+
+
+def _release(items: list[Item], result: BarrierResult) -> None:
+    for item in items:
+        if type(item) is _Barrier:
+            item.release(result)
 
 
 def _passing(exc: Exception) -> bool:
@@ -286,6 +435,21 @@ def _explain(exc: Exception) -> str:
     if "full" in text:
         return "the disk is full; the session's events are kept in memory and retried"
     return f"the session could not be saved ({text}); the events are kept and retried"
+
+
+def stored_events(conn: sqlite3.Connection, session_id: str) -> list[ev.Event]:
+    """A session's events as the database holds them, in their order. Raises sqlite3.Error."""
+    others = conn.execute(
+        "SELECT body FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+    ).fetchall()
+    tokens = [
+        token
+        for row in conn.execute("SELECT * FROM token_log WHERE session_id = ?", (session_id,)).fetchall()
+        for token in token_events(row)
+    ]
+    tokens.sort(key=lambda token: token.seq)  # runs of different agents interleave
+    merged = heapq.merge((ev.from_json(body) for (body,) in others), tokens, key=lambda event: event.seq)
+    return list(merged)
 
 
 class _TokenRun:

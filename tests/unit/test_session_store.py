@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from facilitair_tui.core import events as ev
@@ -269,7 +270,7 @@ def test_a_session_that_cannot_be_written_is_set_aside_and_the_others_go_on(stor
     with pytest.raises(StoreError, match="already recorded"):
         store.recorder(spec, sid).record(first[0])
     # Should a session's rows still fail (here: its row again, straight to the writer), only that
-    # session is set aside: its events are kept for the caller, the next session is written.
+    # session is set aside: its events go to its unsaved file, the next session is written.
     writer = store._writer_started()
     writer.put(
         Begin(
@@ -290,7 +291,12 @@ def test_a_session_that_cannot_be_written_is_set_aside_and_the_others_go_on(stor
     second = run_session(store, "second")
     assert store.events(second[0].session_id) == second
     assert store.events(sid) == first
-    assert store.close() == [ev.ChunkStarted(session_id=sid, seq=999, chunk=1, title="A", total=1)]
+    assert store.close() == []
+    # Only its own events: what the database holds under that id is the first session's.
+    unsaved = (store.path.parent / f"unsaved-{sid}.jsonl").read_bytes().splitlines()
+    assert [ev.from_json(line) for line in unsaved] == [
+        ev.ChunkStarted(session_id=sid, seq=999, chunk=1, title="A", total=1)
+    ]
 
 
 def test_events_a_locked_database_keeps_out_are_handed_back_at_close(
@@ -342,4 +348,7 @@ def test_text_sqlite_cannot_take_sets_its_session_aside_and_the_writer_goes_on(s
     recorder.record(bad)  # a server sent an escaped lone surrogate; UTF-8 cannot hold it
     good = run_session(store, "the next session")
     assert store.events(good[0].session_id) == good
-    assert store.close() == [bad]
+    assert store.close() == []
+    unsaved = (store.path.parent / "unsaved-bad-text.jsonl").read_bytes().splitlines()
+    kept = [ev.from_json(line) for line in unsaved]
+    assert kept[-1] == msgspec.structs.replace(bad, text="half a pair: \ufffd")  # UTF-8 can hold that

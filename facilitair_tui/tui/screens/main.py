@@ -265,15 +265,15 @@ class MainScreen(Screen[None]):
 
     async def _pump(self, queue: asyncio.Queue[ev.Event]) -> None:
         async for event in self.collaboration.events():
-            self._record(event)
+            await self._record(event)
             queue.put_nowait(event)
 
-    def _record(self, event: ev.Event) -> None:
+    async def _record(self, event: ev.Event) -> None:
         recorder = self._recorder
         if recorder is None:
             return
         try:
-            recorder.record(event)
+            await recorder.record_async(event)  # the screen stays live while a barrier waits
         except Exception as exc:  # recording must never take the session down
             # The session goes on; only its recording (for the history) ends here.
             self._recorder = None
