@@ -21,6 +21,8 @@ class ProviderStatus:
     name: str
     usable: bool
     detail: str
+    origin: str = ""  # for a model: who made it and where its files come from
+    licence: str = ""
 
 
 class ProviderRegistry:
@@ -111,8 +113,12 @@ class ProviderRegistry:
         for name, model in embedded_models.INSTALLABLE.items():
             kind = "local" if name in embedded_models.CATALOG else "embedder"  # chat models are `local:` refs
             ok = model.installed()
-            detail = f"{model.description}" if ok else f"not installed: run {embedded_models.INSTALL_COMMAND}"
-            out.append(ProviderStatus(f"{kind}:{name}", ok, detail))
+            if ok:
+                detail = model.description
+            else:
+                optional = "" if model.default else f"optional, {model.size / 1e9:.1f} GB; "
+                detail = f"not installed ({optional}run {embedded_models.install_command(model)})"
+            out.append(ProviderStatus(f"{kind}:{name}", ok, detail, model.origin, model.licence))
         for name, endpoint in self.settings.providers.items():
             has_key = api_key(endpoint) is not None
             if endpoint.api == "anthropic":
