@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import gguf, paths
+from . import added_models, gguf, paths
 from .core.provider import ConfigurationError
 
 Log = Callable[[str], None]
@@ -317,8 +317,22 @@ def get(name: str) -> EmbeddedModel:
 
 
 def require(name: str) -> Path:
-    """The installed file of a model, or an error that says the exact command to run."""
-    model = get(name)
+    """The file ``local:<name>`` runs on, or an error that says what to do.
+
+    ``name`` is an embedded model (installed, else the exact command to run), a model added with
+    ``facilitair models add``, or the path of a GGUF file."""
+    if added_models.is_path(name):
+        return added_models.check_file(Path(name))
+    model = CATALOG.get(name)
+    if model is None:
+        added = added_models.load().get(name)
+        if added is not None:
+            return added_models.check_file(added.path, name=name)
+        known = ", ".join([*CATALOG, *added_models.load()])
+        raise ConfigurationError(
+            f"unknown local model {name!r}; the local models are: {known}. A GGUF file of your own runs "
+            "as local:/path/to/model.gguf, or add it by name with: facilitair models add NAME FILE"
+        )
     if not model.installed():
         raise ModelNotInstalled(
             f"the embedded model {name} is not installed (looked in {model.path.parent}). "

@@ -1,21 +1,23 @@
-"""``facilitair models install|list``: the local models, and which providers can run here."""
+"""``facilitair models install|list|add|remove``: the local models, and which providers can run here."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn
 
-from facilitair_tui import embedded_models
+from facilitair_tui import added_models, embedded_models
 from facilitair_tui.cli.options import fail
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
 from facilitair_tui.config import load_settings
-from facilitair_tui.core.provider import ConfigurationError
+from facilitair_tui.core.provider import ConfigurationError, UsageError
 
 
 @click.group(name="models")
 def models_group() -> None:
-    """Install and list the models Facilitair can run on."""
+    """Install, add and list the models Facilitair can run on."""
 
 
 @models_group.command(name="install")
@@ -59,6 +61,36 @@ def _install_with_progress(model: embedded_models.EmbeddedModel) -> None:
             log=lambda line: err_console.print(f"  {line}", highlight=False, soft_wrap=True),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+@models_group.command(name="add")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path))
+def models_add(name: str, file: Path) -> None:
+    """Run a GGUF file of your own as local:NAME (it is checked, not copied)."""
+    try:
+        model = added_models.add(name, file, reserved=embedded_models.CATALOG)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    described = ", ".join(filter(None, (model.gguf_name, model.architecture)))
+    err_console.print(
+        f"added local:{model.name} -> {model.path}" + (f" ({described})" if described else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@models_group.command(name="remove")
+@click.argument("name")
+def models_remove(name: str) -> None:
+    """Forget a model added with `facilitair models add` (its file is left alone)."""
+    try:
+        model = added_models.remove(name)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE)
+    err_console.print(f"removed local:{model.name} (the file {model.path} is untouched)", soft_wrap=True)
 
 
 @models_group.command(name="list")

