@@ -48,7 +48,7 @@ def _installable(name: str) -> embedded_models.EmbeddedModel:
 
 def _install_with_progress(model: embedded_models.EmbeddedModel) -> None:
     err_console.print(
-        f"{model.name}: {model.size / 1e6:.0f} MB from {model.source} ({model.licence})",
+        f"{model.name}: {model.size / 1e6:.0f} MB from {model.source}; licence {model.licence}",
         highlight=False,
         soft_wrap=True,
     )
