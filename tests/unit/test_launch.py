@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core.provider import ModelRef, UsageError
-from facilitair_tui.embedded_models import SMOLLM2
+from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2
 from facilitair_tui.tui.entry_options import EntryOptions, missing_model
 
 
@@ -20,7 +20,7 @@ def test_the_default_strategy_and_the_context_come_from_the_command_line() -> No
     entry = EntryOptions.load(context=["Team Size=3"])
     assert entry.default_strategy == "local"
     assert entry.context == {"team_size": "3"}
-    assert ModelRef("local", SMOLLM2.name) in entry.models_of("local")
+    assert ModelRef("local", DEFAULT_CHAT_MODEL.name) in entry.models_of("local")
 
 
 def test_bad_options_fail_before_any_screen() -> None:
@@ -32,7 +32,7 @@ def test_bad_options_fail_before_any_screen() -> None:
 
 def test_missing_model_names_only_an_uninstalled_embedded_model() -> None:
     entry = EntryOptions.load()
-    assert missing_model(entry.models_of("local")) == SMOLLM2
+    assert missing_model(entry.models_of("local")) == DEFAULT_CHAT_MODEL
     assert missing_model(entry.models_of("quality")) is None
     assert missing_model([ModelRef("local", "no-such-model")]) is None
     assert EntryOptions.load(model="openai:gpt-4o-mini").models_of("local") == (

@@ -24,7 +24,7 @@ async def test_without_any_key_the_default_strategy_is_local(facilitair_home: Pa
     prepared = prepare("Build a CLI")
     try:
         assert prepared.collaboration.spec.strategy == "local"
-        assert set(map(str, prepared.collaboration.models.values())) == {"local:smollm2-135m"}
+        assert set(map(str, prepared.collaboration.models.values())) == {"local:qwen2.5-coder-0.5b"}
     finally:
         await prepared.aclose()
 

