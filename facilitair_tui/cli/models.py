@@ -8,11 +8,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn
 
-from facilitair_tui import added_models, embedded_models
+from facilitair_tui import embedded_models
 from facilitair_tui.cli.options import fail
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
 from facilitair_tui.config import load_settings
 from facilitair_tui.core.provider import ConfigurationError, UsageError
+from facilitair_tui.embedded_models import added as added_models
 
 
 @click.group(name="models")

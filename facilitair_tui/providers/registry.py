@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facilitair_tui import added_models, embedded_models
+from facilitair_tui import embedded_models
 from facilitair_tui.config import Settings, api_key
 from facilitair_tui.core.cost import FREE_PROVIDERS, Price, PriceTable
 from facilitair_tui.core.gateway import ProviderLimit
 from facilitair_tui.core.provider import ChatProvider, ConfigurationError, ModelRef
+from facilitair_tui.embedded_models import added as added_models
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui import added_models, embedded_models
+from facilitair_tui import embedded_models
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE
 from facilitair_tui.config import load_settings
 from facilitair_tui.core.provider import ConfigurationError, ModelRef, UsageError
+from facilitair_tui.embedded_models import added as added_models
 from facilitair_tui.providers.registry import ProviderRegistry
 from tests.conftest import run_cli
 from tests.support.model_files import gguf_bytes

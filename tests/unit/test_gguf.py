@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui import gguf
+from facilitair_tui.embedded_models import gguf
 from tests.support.model_files import CHATML, gguf_bytes
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from facilitair_tui import embedded_models, gguf
-from facilitair_tui.embedded_models import EmbeddedModel, GGUFIdentity, ModelFile, ModelInstallError
+from facilitair_tui import embedded_models
+from facilitair_tui.embedded_models import EmbeddedModel, GGUFIdentity, ModelFile, ModelInstallError, gguf
 from tests.support.model_files import gguf_bytes, write_wheel
 
 FILES = {"weights.bin": b"\x00\x01" * 5000, "tokenizer.json": b'{"vocab": {}}', "config.json": b"{}"}

@@ -14,8 +14,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gguf, paths
-from .core.provider import ConfigurationError, UsageError
+from .. import paths
+from ..core.provider import ConfigurationError, UsageError
+from . import gguf
 
 REGISTRY_VERSION = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

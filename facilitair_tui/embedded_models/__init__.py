@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import added_models, gguf, paths
-from .core.provider import ConfigurationError
+from .. import paths
+from ..core.provider import ConfigurationError
+from . import added as added_models
+from . import gguf
 
 Log = Callable[[str], None]
 # Bytes of the model written so far, and the model's size: called as the install advances.
