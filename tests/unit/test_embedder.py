@@ -19,6 +19,12 @@ from facilitair_tui.native import MAX_TOKENS, Embedder, ModelFileError
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "minilm_reference.json").read_text())
 ITEMS = REFERENCE["items"]
+# The parity bound the README quotes (tests/unit/test_readme.py checks it says this one). The
+# weights are f16, the arithmetic f32: that rounding puts the worst reference text at about
+# 0.9999997 (1 - cosine = 3e-7). Summing in another order (the portable kernel instead of
+# AVX-512) changes the vectors by f32 rounding only, far less, so the bound holds on any machine
+# and still fails on any real loss of precision (int8 weights are near 0.999).
+PARITY_COSINE = 0.9999995
 
 
 @pytest.fixture
@@ -26,21 +32,26 @@ def embedder(minilm: Embedder) -> Embedder:
     return minilm
 
 
-def test_every_reference_vector_is_matched_to_cosine_0_9999(embedder: Embedder) -> None:
+def cosine_with_reference(vector: np.ndarray, item: dict[str, object]) -> float:
+    reference = np.asarray(item["embedding"], dtype=np.float64)
+    return float(vector.astype(np.float64) @ reference / np.linalg.norm(reference))
+
+
+def test_every_reference_vector_is_matched_to_the_parity_cosine(embedder: Embedder) -> None:
     texts = [item["text"] for item in ITEMS]
     ours = embedder.encode(texts)
     for item, vector in zip(ITEMS, ours, strict=True):
-        reference = np.asarray(item["embedding"], dtype=np.float64)
-        cosine = float(vector @ reference / np.linalg.norm(reference))
-        assert cosine >= 0.9999, f"{item['text'][:40]!r}: cosine {cosine:.6f}"
+        cosine = cosine_with_reference(vector, item)
+        assert cosine >= PARITY_COSINE, f"{item['text'][:40]!r}: cosine {cosine:.8f}"
 
 
 def test_one_text_at_a_time_matches_the_reference_too(embedder: Embedder) -> None:
-    # A batch pads its shorter texts; alone, nothing is padded. Both must agree with the reference.
+    # Rows of a batch are stacked, never padded; alone or in a batch, the vectors must agree with
+    # the reference to the same bound.
     for item in ITEMS:
         (vector,) = embedder.encode([item["text"]])
-        reference = np.asarray(item["embedding"], dtype=np.float64)
-        assert float(vector @ reference / np.linalg.norm(reference)) >= 0.9999
+        cosine = cosine_with_reference(vector, item)
+        assert cosine >= PARITY_COSINE, f"{item['text'][:40]!r}: cosine {cosine:.8f}"
 
 
 def test_vectors_are_float32_rows_of_unit_length(embedder: Embedder) -> None:
