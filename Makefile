@@ -39,12 +39,16 @@ LLAMA_VERSION := 0.3.36
 WHEELS ?= $(HOME)/.cache/facilitair-build/wheels
 LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)-no-openmp
 
+# How long it takes depends on the machine (it compiles llama.cpp: minutes, not seconds); the
+# recipe prints what it took here rather than promising a figure.
 $(LLAMA_WHEEL): | $(PY)
 	@mkdir -p $(WHEELS)
-	@echo "building llama-cpp-python $(LLAMA_VERSION) (once; about 10 minutes on 2 cores)"
+	@echo "building llama-cpp-python $(LLAMA_VERSION) (once per machine; it compiles llama.cpp, which takes minutes)"
+	@date +%s > $@.started
 	CMAKE_ARGS="-DGGML_OPENMP=OFF" $(PIP) wheel --no-deps --no-cache-dir -w $(WHEELS) \
 		llama-cpp-python==$(LLAMA_VERSION)
-	@touch $@
+	@echo "built llama-cpp-python $(LLAMA_VERSION) in $$(( $$(date +%s) - $$(cat $@.started) )) s"
+	@rm -f $@.started && touch $@
 
 $(STAMPS)/deps: pyproject.toml scripts/requirements.py $(LLAMA_WHEEL) | $(PY)
 	$(PIP) install --upgrade pip
