@@ -23,6 +23,10 @@ negation, direction, entity, scope). Each group of records shares one cached req
 3. A split-half check of how the tuning carries over to tasks it has not seen: the groups are
    split in two at random, the settings that do best on one half (true hits minus five times
    false hits, all loaded) are measured on the other, for a few seeds.
+4. Why context is matched exactly and not by meaning: each context-swap pair (one context field
+   changed) with its context written into the text, as the agents' prompts write it, embedded
+   as one text; the cosine between the cached request and the query, and how many of the pairs
+   reach ``paraphrase_min``, the similarity at which a rewritten task may be served.
 
 Prints numbers; asserts nothing (this is not a test). ``--skip-e2e`` runs only 2 and 3.
 """
@@ -50,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from facilitair_tui.cache import SemanticCache  # noqa: E402
 from facilitair_tui.cache.matching import Candidate, MatchSettings, TaskMatcher  # noqa: E402
+from facilitair_tui.cache.profile import display_context, profile_of  # noqa: E402
 from facilitair_tui.native import Embedder  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "cache_dev.jsonl"
@@ -353,6 +358,32 @@ def split_half(direct: Direct) -> None:
         print(f"    defaults on the unseen half: {defaults.line()}")
 
 
+def written_out(task: str, context: Mapping[str, Any]) -> str:
+    """A request as one text, its context as the agents' prompts write it (``core/prompts.py``)."""
+    lines = [f"- {key}: {value}" for key, value in display_context(context).items()]
+    return f"Task: {task}\nContext:\n" + "\n".join(lines or ["(none given)"])
+
+
+def context_in_the_embedding(records: Sequence[Record], embedder: Embedder) -> None:
+    swaps = [r for r in records if r.kind == "context_swap"]
+    cached = embedder.encode([written_out(r.cached_task, r.cached_context) for r in swaps])
+    query = embedder.encode([written_out(r.task, r.context) for r in swaps])
+    cosines = np.sum(cached * query, axis=1)
+    changed = [len(profile_of(r.cached_context).differences(profile_of(r.context))) for r in swaps]
+    same_task = sum(r.task == r.cached_task for r in swaps)
+    floor = MatchSettings().paraphrase_min
+    fields = f"{min(changed)}" if min(changed) == max(changed) else f"{min(changed)} to {max(changed)}"
+    print(
+        f"  {len(swaps)} context swaps ({same_task} with the same task, {fields} context field(s) changed"
+        " in each), each request embedded as one text with its context written out"
+    )
+    print(
+        f"  cosine cached / query: min {cosines.min():.3f}  median {np.median(cosines):.3f}"
+        f"  max {cosines.max():.4f}; at or above paraphrase_min ({floor}):"
+        f" {int(np.sum(cosines >= floor))}/{len(swaps)}"
+    )
+
+
 def timed(label: str, call: Callable[[], None]) -> None:
     started = time.perf_counter()
     call()
@@ -384,6 +415,8 @@ def main() -> None:
     print(f"\n-- 3. Split-half: tuned on half the groups, measured on the other ({SPLIT_SEEDS} seeds)")
     print(f"  grid: {', '.join(f'{k} {v}' for k, v in GRID.items())}; score = true hits - 5 x false hits")
     timed("split-half", lambda: split_half(direct))
+    print("\n-- 4. Why context is matched exactly: the context swaps with their context in the embedded text")
+    context_in_the_embedding(records, embedder)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A context profile: the normalised context fields a cached solution is only valid for.
 
 An answer written for Java and SOC2 is wrong for Python and HIPAA, however alike the tasks, and
-embeddings can't tell (changing one field keeps cosine at 0.93-0.995). So context is matched
+embeddings can't tell (with the context in the embedded text, changing one field leaves the
+cosine above what a rewritten task needs: ``bench/cache_eval.py`` prints it). So context is matched
 exactly, after normalisation that removes only what cannot change the answer: case, whitespace,
 the order of list items (``FastAPI, SQLAlchemy`` = ``sqlalchemy,fastapi``) and repeats. Every
 field is critical unless the settings name it as ignorable. The profile's key (a hash) is the
