@@ -9,7 +9,8 @@ and the layout refresh both end there); its interval is the time between two fra
    split evenly over the 3 roles of ``tests/data/scripted_workflow.toml`` streaming at once
    (the roles' phase of a chunk: the synthesizer runs only after them, so it never streams
    here). Per rate: p50/p95 frame interval, mean frame work, and the achieved rate (tokens the
-   panes were given per second). Target: >= 2,000 tok/s with p95 <= 17 ms.
+   panes were given per second); then, for each app, the highest rate with p95 <= 17 ms.
+   Target: >= 2,000 tok/s with p95 <= 17 ms.
 2. Pause latency at the embedded model's pace (150 tok/s) and under load (2,000 tok/s): ``p``
    pressed through the pilot at random moments, 20 samples; from just before the key press to
    the first frame drawn once the panes' text has stopped growing and the state shown is
@@ -402,19 +403,22 @@ async def main() -> None:
         f"  {'target':>8} | {'bare Log: p50':>13} {'p95':>6} {'work':>6} {'tok/s':>7} |"
         f" {'Facilitair: p50':>15} {'p95':>6} {'work':>6} {'tok/s':>7} | {'p95 ratio':>9}"
     )
-    best: float | None = None
+    best: dict[str, int | None] = {"bare Log app": None, "Facilitair": None}
     for rate in RATES:
         base = await measure_stream(BareSubject, rate)
         ours = await measure_stream(FacilitairSubject, rate)
-        if ours.p95_ms <= FRAME_TARGET_MS:
-            best = rate
+        for name, result in (("bare Log app", base), ("Facilitair", ours)):
+            if result.p95_ms <= FRAME_TARGET_MS:
+                best[name] = rate
         print(
             f"  {rate:>8,} | {base.p50_ms:>10.1f} ms {base.p95_ms:>6.1f} {base.work_ms:>6.2f} "
             f"{base.achieved:>7,.0f} | {ours.p50_ms:>12.1f} ms {ours.p95_ms:>6.1f} {ours.work_ms:>6.2f} "
             f"{ours.achieved:>7,.0f} | {ratio(ours.p95_ms, base.p95_ms):>9}"
         )
-    best_text = f"{best:,} tok/s" if best is not None else f"none of {RATES[0]:,}..{RATES[-1]:,} tok/s"
-    print(f"  highest target rate with Facilitair p95 <= {FRAME_TARGET_MS:.0f} ms: {best_text}")
+    print(f"  highest target rate with p95 <= {FRAME_TARGET_MS:.0f} ms:")
+    for name, rate_met in best.items():
+        met = f"{rate_met:,} tok/s" if rate_met is not None else f"none of {RATES[0]:,}..{RATES[-1]:,} tok/s"
+        print(f"    {name + ':':<14} {met}")
     print("  (target: >= 2,000 tok/s at p95 <= 17 ms; 'work' = mean ms inside one compositor refresh)")
 
     print("== Pause latency: key p -> first frame with the text stopped and 'paused' shown ==")
