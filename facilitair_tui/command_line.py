@@ -14,7 +14,6 @@ from rich.markup import escape
 
 from . import paths
 from .core import events as ev
-from .store.unsaved import append_events, unsaved_path
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -40,6 +39,9 @@ def keep_unwritten(events: list[ev.Event]) -> None:
     import later; each file holds the whole session, so the import stands alone."""
     if not events:
         return
+    # Here, not at the top: every command imports this module, and the store costs ~125 ms.
+    from .store.unsaved import append_events, unsaved_path
+
     by_session: dict[str, list[ev.Event]] = {}
     for event in events:
         by_session.setdefault(event.session_id, []).append(event)

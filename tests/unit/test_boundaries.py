@@ -38,3 +38,7 @@ def _loaded(module: str, prefixes: tuple[str, ...]) -> list[str]:
 def test_the_two_front_ends_load_nothing_of_each_other() -> None:
     assert _loaded("facilitair_tui.cli.main", ("textual", "facilitair_tui.tui")) == []
     assert _loaded("facilitair_tui.tui.main", ("facilitair_tui.cli",)) == []
+
+
+def test_the_tui_entry_point_loads_the_session_store_only_when_it_runs() -> None:
+    assert _loaded("facilitair_tui.tui.main", ("facilitair_tui.store",)) == []
