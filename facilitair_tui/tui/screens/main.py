@@ -480,17 +480,20 @@ class MainScreen(Screen[None]):
         self.set_class(layout == "wide", "-wide")
         self.set_class(layout == "narrow", "-narrow")
 
-    def watch_verbosity(self, verbosity: Verbosity) -> None:
+    def watch_verbosity(self, previous: Verbosity, verbosity: Verbosity) -> None:
         for name in ("all", "filtered", "synthesis"):
             self.set_class(verbosity == name, f"-verbosity-{name}")
         for pane in self.panes:
             pane.verbosity = verbosity
-        tabs = self.agent_tabs
-        for name in self.view.roles:
-            if verbosity == "synthesis":
-                tabs.hide(f"tab-{name}")
-            else:
-                tabs.show(f"tab-{name}")
+        # The first call comes while the screen mounts (previous == verbosity), when the
+        # tabs may not be mounted yet: touch them only when the synthesis-only view flips.
+        if (previous == "synthesis") != (verbosity == "synthesis"):
+            tabs = self.agent_tabs
+            for name in self.view.roles:
+                if verbosity == "synthesis":
+                    tabs.hide(f"tab-{name}")
+                else:
+                    tabs.show(f"tab-{name}")
         if verbosity == "synthesis":
             tabs.active = SYNTHESIS_TAB
             self._show_tab(SYNTHESIS_TAB)
