@@ -7,10 +7,14 @@ checks every model can run here before anything starts, and returns a ready ``Co
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from . import embedded_models, paths
 from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
@@ -22,6 +26,7 @@ from .core.gateway import RetryPolicy
 from .core.orchestrator import Collaboration, Continuation, SessionSpec
 from .core.provider import ConfigurationError, ModelRef, UsageError
 from .core.workflow import Workflow, load_workflow
+from .native import Embedder
 from .providers.registry import ProviderRegistry
 from .providers.token_count import count_tokens
 from .store import SessionStore, StoredSession, spend
@@ -138,6 +143,7 @@ def _assemble(
         ),
         cache=None if no_cache or not settings.cache.enabled else cache,
         cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
+        embed=embed_texts if embedded_models.MINILM.installed() else None,
     )
     return Prepared(collaboration, registry, own_cache=own_cache, notes=notes, request=request)
 
@@ -267,6 +273,36 @@ def cache_dir() -> Path:
     return paths.data_dir() / "cache"
 
 
+_embedder_lock = threading.Lock()
+
+
+@functools.cache
+def _embedder() -> Embedder:
+    return Embedder.load()
+
+
+class _LazyEmbedder:
+    """The shared embedder as the cache sees it: loaded when the cache first needs it."""
+
+    @property
+    def dim(self) -> int:
+        with _embedder_lock:
+            return _embedder().dim
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        with _embedder_lock:
+            embedder = _embedder()
+        return embedder.encode(texts)
+
+
+def embed_texts(texts: Sequence[str]) -> Sequence[Sequence[float]]:
+    """The texts' MiniLM vectors, from one embedder loaded on first use (by the cache or by a
+    synthesis's confidence) and shared by every session of the process."""
+    with _embedder_lock:
+        embedder = _embedder()
+    return [list(map(float, row)) for row in embedder.encode(texts)]
+
+
 def open_cache(settings: Settings, notes: list[str] | None = None) -> SemanticCache | None:
     """The user's semantic cache, or None (with a note saying why) when it can't be opened: the
     cache only saves work, so a broken one never stops a session."""
@@ -276,7 +312,7 @@ def open_cache(settings: Settings, notes: list[str] | None = None) -> SemanticCa
             notes.append(f"running without the cache: {missing} (run: {embedded_models.INSTALL_COMMAND})")
         return None
     try:
-        return SemanticCache.open(cache_dir(), settings=cache_settings(settings))
+        return SemanticCache.open(cache_dir(), settings=cache_settings(settings), embedder=_LazyEmbedder())
     except CacheError as exc:
         if notes is not None:
             notes.append(f"running without the cache: {exc}")

@@ -56,3 +56,23 @@ def budget_question(e: ev.BudgetExceeded) -> str:
     if e.cheaper is not None:
         text += f" (a cheaper strategy, {e.cheaper.upper()}, is estimated at {money(e.cheaper_forecast_usd)})"
     return text
+
+
+def confidence_words(event: ev.Synthesis) -> str:
+    """A synthesis's confidence and what it was computed from: "confidence 77% (agreement 87%,
+    settled 2 of 3)". ``core.confidence`` has the formula; an older recorded synthesis has a
+    value but no parts."""
+    if event.confidence is None:
+        return "confidence not measured"
+    words = f"confidence {event.confidence:.0%}"
+    parts = event.confidence_parts
+    if parts is None:
+        return words
+    shown = []
+    if parts.agreement is not None:
+        shown.append(f"agreement {parts.agreement:.0%}")
+    if parts.agreed + parts.debated:
+        shown.append(f"settled {parts.agreed} of {parts.agreed + parts.debated}")
+    if parts.passed + parts.failed:
+        shown.append(f"tests {parts.passed} of {parts.passed + parts.failed} passed")
+    return f"{words} ({', '.join(shown)})" if shown else words

@@ -21,7 +21,7 @@ from rich.text import Text
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
 from facilitair_tui.core.workflow import Workflow
-from facilitair_tui.summaries import CUT_WORDS, budget_question, cache_summary, clock, money
+from facilitair_tui.summaries import CUT_WORDS, budget_question, cache_summary, clock, confidence_words, money
 
 
 @dataclass
@@ -191,7 +191,7 @@ class LiveRenderer:
         if parts:
             parts.append(Text(""))
         parts.append(Markdown(e.text or "_(empty)_"))
-        confidence = "confidence not stated" if e.confidence is None else f"confidence {e.confidence:.0%}"
+        confidence = confidence_words(e)
         confidence += f", chunk cost {money(self._chunk_costs.get(e.chunk, 0.0))}"
         unparsed = ", free-form (the synthesizer did not follow the format)" if not e.parsed else ""
         self._print(

@@ -21,6 +21,7 @@ from .provider import (
     ChatRequest,
     ConfigurationError,
     ModelRef,
+    OutputSchema,
     ProviderError,
     StopReason,
     TextDelta,
@@ -96,11 +97,13 @@ class AgentCaller:
         max_tokens: int,
         reads: list[str],
         ready: asyncio.Event | None = None,
+        *,
+        output_schema: OutputSchema | None = None,
     ) -> AgentResult:
         """Stream one model call into token events; never raises a provider failure.
 
         ``ready`` is set once the agent has streamed ``read_after_tokens`` deltas: the agents that
-        read this one may start."""
+        read this one may start. ``output_schema``: the JSON the answer must be."""
         stream = self._stream
         sid = stream.session_id
         ref = self._models[agent]
@@ -109,6 +112,7 @@ class AgentCaller:
             messages=messages,
             max_tokens=max_tokens,
             temperature=self._temperature,
+            output_schema=output_schema,
         )
         threshold = self._read_after_tokens
         result = AgentResult()

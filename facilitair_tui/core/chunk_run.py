@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 
 from . import events as ev
 from .agent_call import AgentCaller, AgentResult
+from .confidence import Embed, confidence, measure_agreement
 from .event_stream import EventStream
-from .prompts import ChunkRecord, agent_messages, synthesis_messages
+from .prompts import ChunkRecord, agent_messages, copied_example, synthesis_messages
 from .session_output import agent_titles
 from .session_spec import SessionSpec
-from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
+from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis, synthesis_schema
 from .workflow import Chunk, Role
 
 
@@ -32,10 +33,13 @@ class ChunkRunner:
         history: list[ChunkRecord],
         syntheses: list[ev.Synthesis],
         flaws: list[str],
+        embed: Embed | None = None,
     ) -> None:
         """``flaws``: what makes this session's answer unfit to serve again from the cache (a
-        synthesis cut short or never written), in words; the runner adds to it."""
+        synthesis cut short or never written), in words; the runner adds to it. ``embed``
+        measures how far the agents agree (a part of the computed confidence)."""
         self._spec = spec
+        self._embed = embed
         self._flaws = flaws
         self._workflow = spec.workflow
         self._stream = stream
@@ -115,25 +119,44 @@ class ChunkRunner:
             feedback=feedback,
         )
         max_tokens = self._spec.max_tokens or wf.synthesizer.max_tokens
-        result = await self._caller.call(index, wf.synthesizer.name, messages, max_tokens, list(outputs))
         agents = [r.name for r in wf.roles]
+        result = await self._caller.call(
+            index,
+            wf.synthesizer.name,
+            messages,
+            max_tokens,
+            list(outputs),
+            output_schema=synthesis_schema(agents),
+        )
         parsed: ParsedSynthesis
         if result.status == "done":
             parsed = parse_synthesis(result.text, agents)
+            if parsed.parsed and copied_example(
+                parsed.agreed, [d.point for d in parsed.debated], parsed.text
+            ):
+                # The prompt's example is not this stage's result: the agents' own words are.
+                parsed = fallback_synthesis(outputs, agent_titles(wf))
+                self._flaws.append(f"the synthesis of chunk {index} repeated the prompt's example")
         else:
             parsed = fallback_synthesis(outputs, agent_titles(wf))
             self._flaws.append(f"the synthesizer failed in chunk {index}")
         if result.status == "done" and result.stop_reason != "end":
             self._flaws.append(f"the synthesis of chunk {index} was {ev.CUT_WORDS[result.stop_reason]}")
         self._history.append(ChunkRecord(chunk.title, parsed.text))
+        parts = ev.ConfidenceParts(
+            agreement=await measure_agreement(self._embed, list(outputs.values())),
+            agreed=len(parsed.agreed) if parsed.parsed else 0,
+            debated=len(parsed.debated) if parsed.parsed else 0,
+        )
         synthesis = ev.Synthesis(
             session_id=self._stream.session_id,
             chunk=index,
             agreed=parsed.agreed,
             debated=parsed.debated,
-            confidence=parsed.confidence,
+            confidence=confidence(parts),
             text=parsed.text,
             parsed=parsed.parsed,
+            confidence_parts=parts,
         )
         self._syntheses.append(synthesis)
         self._stream.emit(synthesis)

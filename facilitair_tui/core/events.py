@@ -128,15 +128,31 @@ class DebatedPoint(msgspec.Struct, kw_only=True):
     positions: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class ConfidenceParts(msgspec.Struct, kw_only=True):
+    """What a synthesis's confidence is computed from (``core.confidence``); a part that could
+    not be measured is None and does not count."""
+
+    # Mean pairwise cosine similarity of the agents' outputs (the native embedder), in [0, 1].
+    agreement: float | None = None
+    # The synthesis's agreed and debated points: settled = agreed / (agreed + debated).
+    agreed: int = 0
+    debated: int = 0
+    # Tests the chunk's code passed and failed where code ran.
+    passed: int = 0
+    failed: int = 0
+
+
 class Synthesis(Event, tag="synthesis"):
     chunk: int
     agreed: list[str]
     debated: list[DebatedPoint]
-    # None when the synthesizer stated no confidence (we never invent one).
+    # Computed from ``confidence_parts`` (never what a model says); None when nothing could be
+    # measured.
     confidence: float | None
     text: str
     # False when the synthesizer's answer did not follow the format; ``text`` is then its raw answer.
     parsed: bool = True
+    confidence_parts: ConfidenceParts | None = None
 
 
 class Paused(Event, tag="paused"):

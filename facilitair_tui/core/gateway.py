@@ -469,14 +469,15 @@ class Gateway:
 
     @staticmethod
     def _request_for(model: ModelRef, request: ChatRequest, partial: str) -> ChatRequest:
-        messages = request.messages
-        if partial:
-            messages = (
-                *messages,
-                ChatMessage("assistant", partial),
-                ChatMessage("user", CONTINUE_INSTRUCTION),
-            )
-        return replace(request, model=model.model, messages=messages)
+        if not partial:
+            return replace(request, model=model.model)
+        messages = (
+            *request.messages,
+            ChatMessage("assistant", partial),
+            ChatMessage("user", CONTINUE_INSTRUCTION),
+        )
+        # A continuation goes on from inside the JSON: a schema would make it start a new object.
+        return replace(request, model=model.model, messages=messages, output_schema=None)
 
     def _estimate(self, request: ChatRequest, output: str) -> Usage:
         """Usage counted with the tokenizer (the provider reported none), marked estimated."""

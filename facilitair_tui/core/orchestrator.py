@@ -38,6 +38,7 @@ from .budget_guard import BudgetGuard
 from .cache import CachedAnswer, SolutionCache
 from .cache_step import CacheStep
 from .chunk_run import ChunkRunner
+from .confidence import Embed
 from .cost import PriceTable
 from .event_stream import TOKEN_BUFFER, EventStream
 from .gateway import Gateway, ProviderLimit, RetryPolicy, TokenCounter, rough_token_count
@@ -69,13 +70,16 @@ class Collaboration:
         token_buffer: int = TOKEN_BUFFER,
         cache: SolutionCache | None = None,
         cache_pace_s: float = 0.0,
+        embed: Embed | None = None,
     ) -> None:
         """``usable`` tells whether a model can run here (its key set, its file installed); the
         budget guard uses it to offer a cheaper strategy. Without it every model counts.
         ``token_buffer``: undelivered deltas at which the model calls wait for the consumer.
         ``cache``: asked before any agent starts; a hit is played (``cache_pace_s`` between its
         chunks, 0 for all at once) instead of calling a model, and a session that finishes
-        ``done`` is stored in it."""
+        ``done`` is stored in it. ``embed``: text -> vectors, to measure how far the agents
+        agree (a part of each synthesis's computed confidence); without it that part is not
+        measured."""
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
@@ -111,7 +115,9 @@ class Collaboration:
         )
         # What makes this session's answer unfit for the cache (a synthesis cut or missing).
         self._flaws: list[str] = []
-        self._chunks = ChunkRunner(spec, self._stream, caller, self._history, self._syntheses, self._flaws)
+        self._chunks = ChunkRunner(
+            spec, self._stream, caller, self._history, self._syntheses, self._flaws, embed
+        )
         self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None

@@ -6,6 +6,7 @@ nothing here calls a model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -84,6 +85,25 @@ def agent_messages(
     )
 
 
+def _synthesis_request(
+    workflow: Workflow,
+    chunk_title: str,
+    chunk_goal: str,
+    header: list[str],
+    outputs: Mapping[str, str],
+    feedback: Sequence[str],
+) -> str:
+    parts = [*header, f"Stage to merge: {chunk_title}. {chunk_goal}"]
+    for name, text in outputs.items():
+        parts.append(
+            f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}"
+        )
+    if feedback:
+        parts.append("The user's feedback:\n" + "\n".join(f"- {f}" for f in feedback))
+    parts.append(synthesis_instruction([r.name for r in workflow.roles]))
+    return "\n\n".join(parts)
+
+
 def synthesis_messages(
     workflow: Workflow,
     chunk: Chunk,
@@ -94,16 +114,100 @@ def synthesis_messages(
     outputs: Mapping[str, str],
     feedback: Sequence[str] = (),
 ) -> tuple[ChatMessage, ...]:
-    parts = _header(task, context, history)
-    parts.append(f"Stage to merge: {chunk.title}. {chunk.goal}")
-    for name, text in outputs.items():
-        parts.append(
-            f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}"
-        )
-    if feedback:
-        parts.append("The user's feedback:\n" + "\n".join(f"- {f}" for f in feedback))
-    parts.append("Merge these into one result for this stage, in the required format.")
+    """The synthesizer's messages: a worked example as an earlier exchange (an example request
+    on another task and its answer), then this stage's request. A small model shown an example
+    inside the request copies it; shown as a finished exchange about another task, it follows
+    its form and answers the new request."""
+    example_request = _synthesis_request(
+        workflow,
+        EXAMPLE_STAGE[0],
+        EXAMPLE_STAGE[1],
+        _header(EXAMPLE_TASK, EXAMPLE_CONTEXT, ()),
+        example_outputs([r.name for r in workflow.roles]),
+        (),
+    )
+    request = _synthesis_request(
+        workflow, chunk.title, chunk.goal, _header(task, context, history), outputs, feedback
+    )
     return (
         ChatMessage("system", workflow.synthesizer.system_prompt.strip()),
-        ChatMessage("user", "\n\n".join(parts)),
+        ChatMessage("user", example_request),
+        ChatMessage("assistant", synthesis_example([r.name for r in workflow.roles])),
+        ChatMessage("user", request),
+    )
+
+
+# The worked example, on a task no user is likely to bring, so that what a model copies from it
+# shows (the synthesis bench and ``copied_example`` look for it). Real content, never
+# placeholders: a small model copies "the point in dispute | architect: their position" word for
+# word.
+EXAMPLE_TASK = "A command-line tool that counts the words in text files"
+EXAMPLE_CONTEXT = {"language": "go"}
+EXAMPLE_STAGE = ("Requirements", "List what the software must do and the constraints that matter.")
+EXAMPLE_NOTES = (
+    "- Input: file paths as arguments\n- Output: a count per file and a total\n"
+    "- A word: a run of letters or digits",
+    "- Words are what `strings.Fields` splits on, like `wc -w`\n- Print `path: count`, then `total: N`",
+    "- Say in --help what a word is\n- A missing file must not stop the other counts",
+)
+EXAMPLE_AGREED = (
+    "Count the words of every file named on the command line",
+    "Print one line per file, then the total",
+    "A missing file is reported and the other files are still counted",
+)
+EXAMPLE_POINT = "What counts as a word"
+EXAMPLE_POSITIONS = (
+    "a run of letters or digits",
+    "anything between whitespace, like wc",
+    "whitespace-separated, and say so in --help",
+)
+EXAMPLE_MERGED = (
+    "- Count the words of each file named on the command line; print `path: count` per file, "
+    "then `total: N`.\n"
+    "- A word is a run of non-whitespace characters (as `wc -w` counts), stated in `--help`.\n"
+    "- A missing or unreadable file is reported on stderr; the other files are still counted.\n"
+    "\n"
+    "**wordcount.go**\n"
+    "```go\n"
+    "func countWords(text string) int { return len(strings.Fields(text)) }\n"
+    "```"
+)
+
+
+def example_outputs(agents: Sequence[str]) -> dict[str, str]:
+    return {name: EXAMPLE_NOTES[i % len(EXAMPLE_NOTES)] for i, name in enumerate(agents)}
+
+
+def synthesis_example(agents: Sequence[str]) -> str:
+    """The worked example's answer, as JSON, with the workflow's own role names."""
+    positions = {name: EXAMPLE_POSITIONS[i % len(EXAMPLE_POSITIONS)] for i, name in enumerate(agents)}
+    example = {
+        "agreed": list(EXAMPLE_AGREED),
+        "debated": [{"point": EXAMPLE_POINT, "positions": positions}],
+        "merged": EXAMPLE_MERGED,
+    }
+    return json.dumps(example, ensure_ascii=False)
+
+
+def copied_example(agreed: Sequence[str], debated_points: Sequence[str], merged: str) -> bool:
+    """Whether a synthesis repeats the worked example instead of merging its own stage."""
+    example_lines = {line.strip() for line in EXAMPLE_MERGED.splitlines() if len(line.strip()) > 20}
+    return (
+        any(point in EXAMPLE_AGREED for point in agreed)
+        or EXAMPLE_POINT in debated_points
+        or any(line.strip() in example_lines for line in merged.splitlines())
+    )
+
+
+def synthesis_instruction(agents: Sequence[str]) -> str:
+    """What the synthesizer is asked to write: one JSON object (see ``core.synthesis``)."""
+    return (
+        "Merge these into one result for this stage. Answer with one JSON object and nothing "
+        "else, with these keys:\n"
+        '- "agreed": the points every agent supports, each a short sentence about this task;\n'
+        '- "debated": the points they disagree on, each with every agent\'s position '
+        f"({', '.join(agents)}); an empty list when they agree;\n"
+        '- "merged": the complete result of this stage in Markdown, which later stages read '
+        "instead of the agents' notes: decisions, not a summary of who said what. Put each code "
+        "file in its own fenced block, with its file name in bold on the line before it."
     )

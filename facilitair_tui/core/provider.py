@@ -13,9 +13,9 @@ like a short, successful answer to the SDKs, so the provider raises a retryable
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
@@ -27,11 +27,26 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputSchema:
+    """The JSON an answer must be: one object matching ``schema`` (a JSON Schema in the subset
+    every backend enforces: objects with every property required and no others, arrays,
+    strings). ``name`` and ``description`` name it where a backend asks (a tool, a response
+    format). A backend that can enforce it does (a grammar for llama.cpp, Structured Outputs,
+    a forced tool); one that cannot gets the prompt alone, which asks for the same JSON."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[ChatMessage, ...]
     max_tokens: int
     temperature: float = 0.7
+    # When set, the answer is this JSON object, streamed as its text.
+    output_schema: OutputSchema | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,22 @@
-"""Reading the synthesizer's answer: ask for a strict format, parse leniently.
+"""The synthesizer's answer: the JSON it is asked for, and a lenient reading of whatever came.
 
-The synthesizer is asked (see the workflow's ``[synthesizer]`` prompt) for ``AGREED:``,
-``DEBATED:`` and ``CONFIDENCE:`` sections followed by ``MERGED:``, the stage's result in
-Markdown. That Markdown may itself show JSON, code fences or the format's own words, so only the
-answer's structure is parsed, never its content:
+The synthesizer is asked for one JSON object fixed by ``synthesis_schema``: the agreed points,
+the debated points with every role's position, and the merged result of the stage in Markdown.
+Backends that can enforce a schema do (see ``OutputSchema``); others get the same request in
+the prompt. Its confidence is not asked for: ``core.confidence`` computes it from what can be
+measured.
+
+An answer is read by its structure, never its content, as the JSON object when it is the whole
+answer (or the one fence of an answer that says little else); a JSON object cut short (at
+``max_tokens``) keeps what it has. The line format of older workflows (``AGREED:``,
+``DEBATED:``, ``MERGED:`` sections) is read too:
 
 - a section heading counts only where a line starts with it (``AGREED:``, ``**Agreed:**``,
   ``## Merged``…; a bullet is an item, not a heading), never inside a fenced code block, and
   once: the sections before MERGED may come in any order (models swap them), MERGED is the last
   and everything after its heading is the merged text, kept whole;
 - JSON with the same keys is understood only when it is the whole answer, and only with the
-  synthesis keys and a text for the merged result. A JSON sample inside an answer is content;
-- an answer a model wrapped in one fence, saying little else ("Here is the synthesis:"), is
-  read inside the fence, in either shape.
+  synthesis keys and a text for the merged result. A JSON sample inside an answer is content.
 
 Anything else is kept verbatim as the merged text with ``parsed=False``; a malformed synthesis
 never fails a session.
@@ -27,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import DebatedPoint
+from .provider import OutputSchema
 
 
 @dataclass(slots=True)
 class ParsedSynthesis:
     agreed: list[str] = field(default_factory=list)
     debated: list[DebatedPoint] = field(default_factory=list)
-    confidence: float | None = None
     text: str = ""
     parsed: bool = False
 
@@ -44,7 +48,6 @@ _KEYWORD = r"(agreed|debated|disputed|confidence|merged(?:\s+(?:result|text))?)"
 _SECTION = re.compile(rf"^[ \t>*_]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE)
 _HEADING = re.compile(rf"^[ \t]*(?:#+|\*\*|__)[ \t]*{_KEYWORD}[ \t*_:]*()$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
-_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(%)?")
 # A fence opens with three or more backticks or tildes (up to three spaces in, as in CommonMark);
 # a backtick fence's info string has no backtick. It closes with a run of the same character at
 # least as long and nothing after it; an unclosed fence runs to the end of the answer.
@@ -58,16 +61,6 @@ MAX_FENCE_WRAPPER_CHARS = 200
 # The info strings of a fence that may hold the whole answer, in either shape.
 _JSON_FENCES = frozenset({"", "json"})
 _LINE_FENCES = frozenset({"", "markdown", "md", "text"})
-
-
-def _confidence(raw: str) -> float | None:
-    match = _NUMBER.search(raw)
-    if not match:
-        return None
-    value = float(match.group(1))
-    if match.group(2) or value > 1.0:
-        value /= 100.0
-    return min(1.0, max(0.0, value))
 
 
 def _bullets(lines: Sequence[str]) -> list[str]:
@@ -120,10 +113,10 @@ def _from_mapping(data: Mapping[str, Any], agents: Sequence[str]) -> ParsedSynth
             )
         elif str(item).strip():
             debated.append(DebatedPoint(point=str(item).strip()))
-    raw_conf = data.get("confidence")
-    confidence = _confidence(str(raw_conf)) if raw_conf is not None else None
     text = str(data.get("merged") or data.get("text") or "").strip()
-    return ParsedSynthesis(agreed, debated, confidence, text, parsed=True)
+    if not text:  # cut before its merged text: the points are what the stage has
+        text = "\n".join([*(f"- {a}" for a in agreed), *(f"- (debated) {d.point}" for d in debated)])
+    return ParsedSynthesis(agreed, debated, text, parsed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +186,60 @@ def _from_lines(
     return ParsedSynthesis(
         agreed=_bullets(sections.get("agreed", [])),
         debated=_debated(sections.get("debated", []), agents),
-        confidence=_confidence(" ".join(sections.get("confidence", []))),
         text="\n".join(sections.get("merged", [])).strip(),
         parsed=True,
     )
+
+
+_OPENERS = {"{": "}", "[": "]"}
+_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?$")
+# How many cut points of a truncated object are tried, from its end back.
+MAX_CUT_TRIES = 12
+
+
+def _load_json(candidate: str) -> Any:
+    """``candidate`` as JSON, or, when it is an object cut short (an answer stopped at
+    ``max_tokens``), what it says up to its last complete part; None when neither reads."""
+    try:
+        return json.loads(candidate)
+    except RecursionError:
+        return None
+    except ValueError:
+        pass
+    # Scan once, outside strings, noting where the text could end: before a comma, or right
+    # after an opening bracket, with the brackets still open there.
+    stack: list[str] = []
+    cuts: list[tuple[int, str]] = []
+    in_string = escaped = False
+    for index, char in enumerate(candidate):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in _OPENERS:
+            stack.append(_OPENERS[char])
+            cuts.append((index + 1, "".join(reversed(stack))))
+        elif char in "}]":
+            if not stack or stack.pop() != char:
+                return None  # not a cut object: broken JSON
+            if not stack:
+                return None  # the object closed, and still did not read
+        elif char == ",":
+            cuts.append((index, "".join(reversed(stack))))
+    closers = "".join(reversed(stack))
+    tail = _PARTIAL_ESCAPE.sub("", candidate) + '"' if in_string else candidate
+    for end, closing in [(len(tail), closers), *reversed(cuts)][:MAX_CUT_TRIES]:
+        text = tail if end == len(tail) else candidate[:end]
+        try:
+            return json.loads(text + closing)
+        except (ValueError, RecursionError):
+            continue
+    return None
 
 
 def _json_synthesis(candidate: str, agents: Sequence[str]) -> ParsedSynthesis | None:
@@ -204,10 +247,7 @@ def _json_synthesis(candidate: str, agents: Sequence[str]) -> ParsedSynthesis | 
     a key a synthesis does not have, none of its main keys, or a merged text that is not text."""
     if not candidate.startswith("{"):
         return None
-    try:
-        data = json.loads(candidate)
-    except (ValueError, RecursionError):
-        return None
+    data = _load_json(candidate)
     if not isinstance(data, dict) or not data.keys() <= _JSON_KEYS:
         return None
     if not {"agreed", "merged", "text"} & data.keys():
@@ -237,6 +277,43 @@ def _from_fence(fence: _Fence, lines: Sequence[str], agents: Sequence[str]) -> P
     if result is None and fence.info in _LINE_FENCES:
         result = _from_lines(inner, list(_fences(inner)), agents)
     return result
+
+
+# Bounds that keep a small model from listing forever; the merged text is the stage's result.
+MAX_AGREED = 8
+MAX_DEBATED = 5
+
+
+def synthesis_schema(agents: Sequence[str]) -> OutputSchema:
+    """The JSON a synthesis is: the keys in the order a model should think in (what is agreed,
+    what is debated and who holds what, then the merged result), every role's position named."""
+    text = {"type": "string"}
+    positions = {
+        "type": "object",
+        "properties": {agent: text for agent in agents},
+        "required": list(agents),
+        "additionalProperties": False,
+    }
+    debated = {
+        "type": "object",
+        "properties": {"point": text, "positions": positions},
+        "required": ["point", "positions"],
+        "additionalProperties": False,
+    }
+    return OutputSchema(
+        name="stage_synthesis",
+        description="The synthesis of one stage: agreed points, debated points, the merged result.",
+        schema={
+            "type": "object",
+            "properties": {
+                "agreed": {"type": "array", "items": text, "maxItems": MAX_AGREED},
+                "debated": {"type": "array", "items": debated, "maxItems": MAX_DEBATED},
+                "merged": text,
+            },
+            "required": ["agreed", "debated", "merged"],
+            "additionalProperties": False,
+        },
+    )
 
 
 def parse_synthesis(raw: str, agents: Sequence[str]) -> ParsedSynthesis:

@@ -80,6 +80,15 @@ _INPUT_USAGE_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _delta_text(delta: object, tool_input: bool) -> str | None:
+    """A content delta's text: the answer's text, or with a schema the tool input's JSON (the
+    answer asked for; any text around the tool call is then left out)."""
+    kind = getattr(delta, "type", None)
+    text = getattr(delta, "partial_json" if tool_input else "text", None)
+    wanted = "input_json_delta" if tool_input else "text_delta"
+    return text if kind == wanted and isinstance(text, str) else None
+
+
 def _to_sdk_request(messages: Sequence[ChatMessage]) -> tuple[str, list[MessageParam]]:
     """Split ``messages`` into the ``system`` parameter and a conversation the API accepts.
 
@@ -241,7 +250,8 @@ class AnthropicProvider:
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield ``TextDelta`` items as they arrive, then exactly one ``Usage``.
 
-        Only text deltas are yielded; pings, thinking and other content blocks are skipped. A
+        Only text deltas are yielded (with an ``output_schema``, the forced tool's input JSON);
+        pings, thinking and other content blocks are skipped. A
         stream that ends before ``message_stop`` is a failure, not a short answer. Raises
         ``ProviderError`` for every failure. Cancelling the consumer closes the HTTP response
         (the ``async with`` below), which stops generation on the server.
@@ -254,6 +264,16 @@ class AnthropicProvider:
         # cause nor the context of the ``ProviderError``: it may quote the key in its message, and
         # it holds the request, whose headers carry the key.
         failure: ProviderError | None = None
+        # A schema becomes the one tool the model must call: its input is the JSON asked for,
+        # streamed as ``input_json_delta`` pieces.
+        schema = request.output_schema
+        tools: Any = anthropic.omit
+        tool_choice: Any = anthropic.omit
+        if schema is not None:
+            tools = [
+                {"name": schema.name, "description": schema.description, "input_schema": dict(schema.schema)}
+            ]
+            tool_choice = {"type": "tool", "name": schema.name}
         try:
             sdk_stream = await self._client.messages.create(
                 model=request.model,
@@ -261,6 +281,8 @@ class AnthropicProvider:
                 system=system or anthropic.omit,
                 max_tokens=request.max_tokens if request.max_tokens >= 1 else self._default_max_tokens,
                 stream=True,
+                tools=tools,
+                tool_choice=tool_choice,
                 extra_body=extra_body,
             )
         except Exception as exc:
@@ -286,8 +308,8 @@ class AnthropicProvider:
                 kind = getattr(event, "type", None)
                 if kind == "content_block_delta":
                     delta = getattr(event, "delta", None)
-                    text = getattr(delta, "text", None)
-                    if getattr(delta, "type", None) == "text_delta" and isinstance(text, str) and text:
+                    text = _delta_text(delta, schema is not None)
+                    if text:
                         deltas += 1
                         yield TextDelta(text)
                 elif kind == "message_start":

@@ -14,14 +14,26 @@ of the machine are shared among the streams running at that moment.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facilitair_tui import embedded_models
-from facilitair_tui.core.provider import ChatRequest, ProviderError, StreamItem, TextDelta, Usage
+from facilitair_tui.core.provider import (
+    ChatRequest,
+    OutputSchema,
+    ProviderError,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 DEFAULT_CONTEXT_TOKENS = 8192
 # For a GGUF file of the user's own; each embedded model says its own.
@@ -111,6 +123,21 @@ class _Context:
         prompt = self.formatter(messages=messages).prompt
         tokens: list[int] = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         return tokens
+
+
+@functools.lru_cache(maxsize=16)
+def _grammar_for(schema_json: str) -> LlamaGrammar:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+def _grammar(schema: OutputSchema | None) -> LlamaGrammar | None:
+    """llama.cpp's grammar for the schema: the sampler can then only pick tokens that keep the
+    answer valid JSON of that shape, so the answer always parses (unless cut at max_tokens)."""
+    if schema is None:
+        return None
+    return _grammar_for(json.dumps(schema.schema, sort_keys=True))
 
 
 def _repeat_penalty(model: str) -> float:
@@ -225,6 +252,7 @@ class LocalModelProvider:
                     repeat_penalty=ctx.repeat_penalty,
                     stop=ctx.stop,
                     stream=True,
+                    grammar=_grammar(request.output_schema),
                 )
                 for chunk in stream:
                     # Share the cores among the streams running right now, as they come and go.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
@@ -21,6 +22,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from facilitair_tui.core.provider import (
     ChatMessage,
     ChatRequest,
+    OutputSchema,
     ProviderError,
     StopReason,
     StreamItem,
@@ -45,6 +47,8 @@ __all__ = ["NO_KEY_PLACEHOLDER", "OpenAICompatibleProvider", "redact", "retry_af
 _STOP_REASONS: dict[str, StopReason] = {"length": "max_tokens", "content_filter": "filtered"}
 
 # Header names whose values are credentials and must never show up in an error message.
+# Statuses with which a server refuses an option it does not know (Structured Outputs).
+_REJECTED_OPTION = frozenset({400, 422})
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "password")
 
 
@@ -116,6 +120,8 @@ class OpenAICompatibleProvider:
             self._client.project = None
         self._url = display_url(str(self._client.base_url))
         self._errors = ErrorMaker(name, self._url, secrets)
+        # Models whose server rejected Structured Outputs: asked by the prompt alone from then on.
+        self._no_structured_outputs: set[str] = set()
 
     @property
     def base_url(self) -> str:
@@ -143,15 +149,19 @@ class OpenAICompatibleProvider:
         ``finish_reason`` (the SDK calls that a success). Cancelling the consumer closes the HTTP
         response (the ``async with`` below), which stops generation on the server.
         """
+        schema = request.output_schema
+        if schema is not None and request.model in self._no_structured_outputs:
+            schema = None
         try:
-            sdk_stream = await self._client.chat.completions.create(
-                model=request.model,
-                messages=[_to_sdk_message(m) for m in request.messages],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stream=True,
-                stream_options={"include_usage": True} if self._send_usage_option else openai.omit,
-            )
+            try:
+                sdk_stream = await self._create(request, schema)
+            except openai.APIStatusError as exc:
+                if schema is None or exc.status_code not in _REJECTED_OPTION:
+                    raise
+                # A server without Structured Outputs rejects the option: ask again without it
+                # (the prompt asks for the same JSON) and do not offer it to this model again.
+                self._no_structured_outputs.add(request.model)
+                sdk_stream = await self._create(request, None)
         except Exception as exc:
             # ``from None``: the SDK exception may quote the key; keep it out of tracebacks too.
             raise self._request_error(exc, request.model) from None
@@ -181,6 +191,30 @@ class OpenAICompatibleProvider:
             input_tokens=estimate_input_tokens(request), output_tokens=deltas, estimated=True
         )
         yield replace(usage, stop_reason=_STOP_REASONS.get(finish, "end"))
+
+    async def _create(
+        self, request: ChatRequest, schema: OutputSchema | None
+    ) -> openai.AsyncStream[ChatCompletionChunk]:
+        response_format: Any = openai.omit
+        if schema is not None:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.name,
+                    "description": schema.description,
+                    "schema": dict(schema.schema),
+                    "strict": True,
+                },
+            }
+        return await self._client.chat.completions.create(
+            model=request.model,
+            messages=[_to_sdk_message(m) for m in request.messages],
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stream=True,
+            stream_options={"include_usage": True} if self._send_usage_option else openai.omit,
+            response_format=response_format,
+        )
 
     # -- chunk reading -------------------------------------------------------------------
 

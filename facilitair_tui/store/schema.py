@@ -145,7 +145,12 @@ CREATE INDEX sessions_by_parent ON sessions(parent_id);
 CREATE INDEX sessions_by_start ON sessions(started_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# A synthesis's confidence is computed: what it was computed from (JSON of ev.ConfidenceParts).
+_V3 = """
+ALTER TABLE syntheses ADD COLUMN confidence_parts TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

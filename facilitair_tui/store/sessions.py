@@ -430,9 +430,12 @@ class SessionStore:
                 confidence=confidence,
                 text=text,
                 parsed=bool(parsed),
+                confidence_parts=None
+                if parts is None
+                else msgspec.json.decode(parts, type=ev.ConfidenceParts),
             )
-            for chunk, agreed, debated, confidence, text, parsed in self._read(
-                "SELECT chunk, agreed, debated, confidence, text, parsed FROM syntheses"
+            for chunk, agreed, debated, confidence, text, parsed, parts in self._read(
+                "SELECT chunk, agreed, debated, confidence, text, parsed, confidence_parts FROM syntheses"
                 " WHERE session_id = ? ORDER BY chunk",
                 (session_id,),
             )

@@ -612,7 +612,9 @@ class _Apply:
             )
         elif isinstance(e, ev.Synthesis):
             conn.execute(
-                "INSERT OR REPLACE INTO syntheses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO syntheses"
+                " (session_id, chunk, agreed, debated, confidence, text, parsed, confidence_parts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sid,
                     e.chunk,
@@ -621,6 +623,7 @@ class _Apply:
                     e.confidence,
                     e.text,
                     e.parsed,
+                    None if e.confidence_parts is None else msgspec.json.encode(e.confidence_parts).decode(),
                 ),
             )
             conn.execute(

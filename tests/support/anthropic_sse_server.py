@@ -119,6 +119,9 @@ class Script:
     cache_creation_input_tokens: int | None = None
     send_usage: bool = True
     stop_reason: str = "end_turn"
+    # When set, the answer is a call of this tool: the deltas are its input JSON in pieces
+    # (``input_json_delta``), as when a request forces a tool (set stop_reason="tool_use").
+    tool_use: str | None = None
     status: int = 200
     error_type: str | None = None
     error_message: str | None = None
@@ -421,23 +424,28 @@ class AnthropicSSEServer:
             await _send_event(writer, "content_block_stop", {"type": "content_block_stop", "index": index})
             index += 1
 
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        if script.tool_use is not None:
+            # A forced tool call: the deltas are the pieces of its input's JSON.
+            block = {"type": "tool_use", "id": "toolu_01", "name": script.tool_use, "input": {}}
         await _send_event(
             writer,
             "content_block_start",
-            {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_start", "index": index, "content_block": block},
         )
         await _send_event(writer, "ping", {"type": "ping"})
         for number, text in enumerate(script.deltas):
             if number == script.fault_after and not await self._fault(reader, writer, script, index):
                 return
+            delta = (
+                {"type": "text_delta", "text": text}
+                if script.tool_use is None
+                else {"type": "input_json_delta", "partial_json": text}
+            )
             await _send_event(
                 writer,
                 "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": text},
-                },
+                {"type": "content_block_delta", "index": index, "delta": delta},
             )
         await _send_event(writer, "content_block_stop", {"type": "content_block_stop", "index": index})
         message_delta: dict[str, Any] = {

@@ -17,6 +17,7 @@ from typing import TypeVar
 import pytest
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.confidence import Embed, agreement
 from facilitair_tui.core.cost import PriceTable, add_costs
 from facilitair_tui.core.gateway import NO_RETRY, rough_token_count
 from facilitair_tui.core.orchestrator import MAX_TASK_CHARS, Collaboration, SessionSpec
@@ -115,13 +116,19 @@ class Harness:
 
 
 def make(
-    script: Script | None = None, *, model_override: ModelRef | None = None, token_buffer: int = 1024
+    script: Script | None = None,
+    *,
+    model_override: ModelRef | None = None,
+    token_buffer: int = 1024,
+    embed: Embed | None = None,
 ) -> Harness:
     script = script or Script()
     provider = ScriptedProvider(script)
     spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", model_override=model_override)
     # One attempt per call: these tests are about the engine; the gateway's retries have their own.
-    collab = Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY, token_buffer=token_buffer)
+    collab = Collaboration(
+        spec, SingleProviderResolver(provider), retry=NO_RETRY, token_buffer=token_buffer, embed=embed
+    )
     return Harness(collab, provider, script)
 
 
@@ -411,7 +418,9 @@ async def test_synthesis_is_parsed_and_carried_into_the_next_chunk() -> None:
             point="caching in chunk 1", positions={"architect": "add Redis", "coder": "no cache yet"}
         )
     ]
-    assert first.confidence == 0.8
+    # Computed, not read from the answer: 2 points agreed, 1 debated, no embedder to compare with.
+    assert first.confidence_parts == ev.ConfidenceParts(agreed=2, debated=1)
+    assert first.confidence == pytest.approx(2 / 3)
     assert first.text == merged_text(1)
 
     for agent in AGENTS:
@@ -423,6 +432,39 @@ async def test_synthesis_is_parsed_and_carried_into_the_next_chunk() -> None:
         assert h.script.full_text(role, 1) in synth_prompt
 
 
+def letter_counts(texts: Sequence[str]) -> list[list[float]]:
+    """A real (if crude) embedding: how often each letter occurs."""
+    return [[float(text.lower().count(c)) for c in "abcdefghijklmnopqrstuvwxyz"] for text in texts]
+
+
+async def test_the_agents_agreement_is_measured_with_the_embedder_and_weighs_in() -> None:
+    seen: list[Sequence[str]] = []
+
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        seen.append(list(texts))
+        return letter_counts(texts)
+
+    h = make(embed=embed)
+    events = await run(h.collab)
+    first = synthesis(events, 1)
+    parts = first.confidence_parts
+    assert parts is not None and parts.agreement is not None
+    outputs = [h.script.full_text(role, 1) for role in ROLES]
+    assert seen[0] == outputs  # the chunk's outputs, compared with each other
+    assert parts.agreement == pytest.approx(agreement(letter_counts(outputs)))
+    assert first.confidence == pytest.approx((parts.agreement + 2 / 3) / 2)
+
+
+async def test_an_embedder_that_fails_leaves_agreement_unmeasured_and_the_session_goes_on() -> None:
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        raise RuntimeError("model file gone")
+
+    events = await run(make(embed=embed).collab)
+    assert final_of(events).status == "done"
+    first = synthesis(events, 1)
+    assert first.confidence_parts == ev.ConfidenceParts(agreed=2, debated=1)
+
+
 async def test_malformed_synthesis_is_kept_verbatim_and_the_session_goes_on() -> None:
     raw = ["The team ", "agreed on ", "a plan."]
     h = make(Script(replies={(SYNTH, 2): Reply(raw)}))
@@ -432,7 +474,7 @@ async def test_malformed_synthesis_is_kept_verbatim_and_the_session_goes_on() ->
     second = synthesis(events, 2)
     assert second.parsed is False
     assert second.text == "The team agreed on a plan."
-    assert second.confidence is None
+    assert second.confidence is None  # no points to count, no embedder: nothing was measured
     assert second.agreed == []
     assert second.debated == []
     assert finished(events, SYNTH, 2)[0].status == "done"

@@ -7,7 +7,12 @@ import json
 import pytest
 
 from facilitair_tui.core.events import DebatedPoint
-from facilitair_tui.core.synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis
+from facilitair_tui.core.synthesis import (
+    ParsedSynthesis,
+    fallback_synthesis,
+    parse_synthesis,
+    synthesis_schema,
+)
 
 AGENTS = ("architect", "coder", "reviewer")
 
@@ -40,14 +45,12 @@ def test_line_format_is_parsed_section_by_section() -> None:
             positions={"architect": "reverse grapheme clusters", "coder": "slicing is enough"},
         )
     ]
-    assert result.confidence == pytest.approx(0.8)
     assert result.text == "def reverse(s: str) -> str:\n    return s[::-1]"
 
 
 def test_text_on_the_section_line_itself_is_kept() -> None:
     result = parse("AGREED: one thing\nCONFIDENCE: 0.5\nMERGED: the answer")
     assert result.agreed == ["one thing"]
-    assert result.confidence == pytest.approx(0.5)
     assert result.text == "the answer"
 
 
@@ -63,7 +66,6 @@ def test_bold_and_heading_variants() -> None:
     assert result.parsed is True
     assert result.agreed == ["a point"]
     assert result.debated == []
-    assert result.confidence == pytest.approx(0.6)
     assert result.text == "the body"
 
 
@@ -91,36 +93,13 @@ def test_disputed_is_read_as_debated() -> None:
 # ----------------------------------------------------------------------------- confidence
 
 
-@pytest.mark.parametrize(
-    ("written", "expected"),
-    [
-        ("0.85", 0.85),
-        ("85%", 0.85),
-        ("85 %", 0.85),
-        ("85", 0.85),
-        ("100", 1.0),
-        ("1", 1.0),
-        ("0", 0.0),
-        ("about 0.7 overall", 0.7),
-        ("250%", 1.0),
-        ("250", 1.0),
-        ("-3", 0.0),
-        ("-40%", 0.0),
-    ],
-)
-def test_confidence_is_normalised_to_0_1_and_clamped(written: str, expected: float) -> None:
-    result = parse(f"AGREED: x\nCONFIDENCE: {written}\nMERGED: y")
-    assert result.confidence == pytest.approx(expected)
-    assert 0.0 <= (result.confidence or 0.0) <= 1.0
-
-
-@pytest.mark.parametrize("written", ["", "high", "n/a"])
-def test_confidence_without_a_number_is_none_never_invented(written: str) -> None:
-    assert parse(f"AGREED: x\nCONFIDENCE: {written}\nMERGED: y").confidence is None
-
-
-def test_no_confidence_section_is_none() -> None:
-    assert parse("AGREED: x\nMERGED: y").confidence is None
+def test_a_confidence_the_model_writes_is_read_past_not_used() -> None:
+    """Confidence is computed (core.confidence); a stated one neither leaks into a section
+    nor becomes the synthesis's."""
+    result = parse("AGREED:\n- x\nCONFIDENCE: 8/10\nMERGED: y")
+    assert result.agreed == ["x"]
+    assert result.text == "y"
+    assert not hasattr(result, "confidence")
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -145,7 +124,6 @@ def test_json_object_form() -> None:
         DebatedPoint(point="p", positions={"coder": "yes"}),
         DebatedPoint(point="a bare point"),
     ]
-    assert result.confidence == pytest.approx(0.7)
     assert result.text == "the merged text"
 
 
@@ -154,7 +132,6 @@ def test_json_inside_a_json_fence() -> None:
     result = parse(raw)
     assert result.parsed is True
     assert result.agreed == ["a"]
-    assert result.confidence == pytest.approx(0.85)
     assert result.text == "m"
 
 
@@ -162,15 +139,64 @@ def test_json_with_text_key_and_percent_number() -> None:
     result = parse('{"text": "t", "confidence": 90}')
     assert result.parsed is True
     assert result.text == "t"
-    assert result.confidence == pytest.approx(0.9)
 
 
-def test_json_without_merged_text_keeps_the_raw_answer() -> None:
-    raw = '  {"agreed": ["a"]}  '
-    result = parse(raw)
+def test_json_without_merged_text_has_its_points_as_text() -> None:
+    result = parse('  {"agreed": ["a"], "debated": [{"point": "b", "positions": {}}]}  ')
     assert result.parsed is True
     assert result.agreed == ["a"]
-    assert result.text == raw.strip()
+    assert result.text == "- a\n- (debated) b"
+
+
+FULL = (
+    '{"agreed": ["a", "b"], "debated": [{"point": "db", "positions": '
+    '{"architect": "pg", "coder": "sqlite"}}], "merged": "## Result\\nline \\u00e9 end"}'
+)
+
+
+def test_the_schema_shape_reads_whole() -> None:
+    result = parse(FULL)
+    assert result.parsed is True
+    assert result.agreed == ["a", "b"]
+    assert result.debated == [DebatedPoint(point="db", positions={"architect": "pg", "coder": "sqlite"})]
+    assert result.text == "## Result\nline é end"
+
+
+@pytest.mark.parametrize(
+    ("cut_at", "agreed", "debated", "text_start"),
+    [
+        ('"merged": "## Result\\nline \\u00', ["a", "b"], 1, "## Result\nline"),  # mid-escape
+        ('"merged": "## Res', ["a", "b"], 1, "## Res"),  # mid-string
+        ('"merged"', ["a", "b"], 1, "- a"),  # a key without its value
+        ('{"point": "db", "posi', ["a", "b"], 1, "- a"),
+        ('"b"]', ["a", "b"], 0, "- a"),
+        ('"b', ["a", "b"], 0, "- a"),  # the last item as far as it came
+    ],
+)
+def test_a_json_synthesis_cut_short_keeps_what_it_has(
+    cut_at: str, agreed: list[str], debated: int, text_start: str
+) -> None:
+    """An answer stopped at max_tokens: its complete parts are read, nothing is invented."""
+    raw = FULL[: FULL.index(cut_at) + len(cut_at)]
+    result = parse(raw)
+    assert result.parsed is True
+    assert result.agreed == agreed
+    assert len(result.debated) == debated
+    assert result.text.startswith(text_start)
+
+
+@pytest.mark.parametrize("raw", ['{"agreed": ["a"]]', '{"agreed": ["a"]} trailing', '{"merged": "x"}}'])
+def test_broken_json_that_is_not_a_cut_is_free_text(raw: str) -> None:
+    assert parse(raw).parsed is False
+
+
+def test_the_schema_names_every_role_and_bounds_the_lists() -> None:
+    schema = synthesis_schema(["architect", "coder"]).schema
+    assert schema["required"] == ["agreed", "debated", "merged"]
+    assert schema["additionalProperties"] is False
+    positions = schema["properties"]["debated"]["items"]["properties"]["positions"]
+    assert positions["required"] == ["architect", "coder"]
+    assert schema["properties"]["agreed"]["maxItems"] > 0
 
 
 def test_json_of_another_shape_falls_back_to_free_text() -> None:
@@ -199,7 +225,6 @@ def test_json_with_values_of_the_wrong_type_never_raises(raw: str) -> None:
     assert result.parsed is True
     assert result.text == "m"
     assert all(isinstance(a, str) for a in result.agreed)
-    assert result.confidence is None or 0.0 <= result.confidence <= 1.0
 
 
 def test_a_lone_string_for_a_list_is_one_item() -> None:
@@ -232,7 +257,6 @@ def test_a_json_sample_inside_merged_is_part_of_the_merged_text() -> None:
     result = parse(JSON_SAMPLE_IN_MERGED)
     assert result.parsed is True
     assert result.agreed == ["Store each to-do as one JSON object"]
-    assert result.confidence == pytest.approx(0.8)
     assert result.text == JSON_SAMPLE_IN_MERGED.split("MERGED:\n", 1)[1]
     assert '{"text": "buy milk", "done": false}' in result.text
 
@@ -249,7 +273,6 @@ def test_section_words_inside_merged_do_not_cut_it() -> None:
     assert result.parsed is True
     assert result.agreed == ["log everything"]
     assert result.debated == []
-    assert result.confidence == pytest.approx(0.9)
     assert result.text == merged
 
 
@@ -268,7 +291,6 @@ def test_headings_inside_a_fenced_block_in_merged_are_text() -> None:
     result = parse(f"AGREED: one format\nCONFIDENCE: 0.7\nMERGED:\n{merged}")
     assert result.parsed is True
     assert result.agreed == ["one format"]
-    assert result.confidence == pytest.approx(0.7)
     assert result.text == merged
 
 
@@ -277,7 +299,6 @@ def test_headings_inside_a_fenced_block_are_never_read_as_the_format() -> None:
     # only headings are inside a fence is free text.
     raw = "AGREED:\n- keep this example:\n~~~\nCONFIDENCE: 0.1\nMERGED: not this\n~~~\nMERGED: this"
     result = parse(raw)
-    assert result.confidence is None
     assert result.text == "this"
     example = (
         "The synthesizer answers in sections, one heading per line, and the parser reads each "
@@ -304,7 +325,6 @@ def test_a_bullet_that_starts_with_a_section_word_is_an_item() -> None:
     )
     result = parse(raw)
     assert result.agreed == ["Confidence: every score is shown", "Merged: results are cached"]
-    assert result.confidence == pytest.approx(0.6)
     assert result.text == "m"
 
 
@@ -313,7 +333,6 @@ def test_a_section_counts_once_and_merged_is_the_last() -> None:
     # counts once: a second AGREED is a line of the section it is in.
     raw = "CONFIDENCE: 0.4\nAGREED:\n- a\nAgreed: by all\nMERGED: m"
     result = parse(raw)
-    assert result.confidence == pytest.approx(0.4)
     assert result.agreed == ["a", "Agreed: by all"]
     assert result.text == "m"
 
@@ -332,7 +351,6 @@ def test_an_answer_that_is_exactly_the_json_form_parses() -> None:
         result = parse(raw)
         assert result.parsed is True
         assert result.agreed == ["a"]
-        assert result.confidence == pytest.approx(0.9)
         assert result.text == data["merged"]
 
 
@@ -384,7 +402,6 @@ def test_free_text_is_kept_verbatim_and_marked_unparsed() -> None:
     assert result.text == raw.strip()
     assert result.agreed == []
     assert result.debated == []
-    assert result.confidence is None
 
 
 def test_a_debated_or_confidence_section_alone_is_not_the_format() -> None:
@@ -445,7 +462,6 @@ def test_never_raises_on_weird_input(raw: str) -> None:
     assert isinstance(result.text, str)
     assert all(isinstance(a, str) for a in result.agreed)
     assert all(isinstance(d, DebatedPoint) for d in result.debated)
-    assert result.confidence is None or 0.0 <= result.confidence <= 1.0
     if not result.parsed:
         assert result.text == raw.strip()
 

@@ -1,8 +1,9 @@
 """The synthesizer's panel: its live status and raw stream, then the synthesis of each chunk.
 
 A synthesis shows the chunk (k/n and title), the agreed points, the debated points with each
-agent's position, the confidence ("not stated" when the synthesizer gave none: we never invent
-one), the merged text as Markdown, and a marker when the answer did not follow the format.
+agent's position, the confidence computed for it and the parts it was computed from ("not
+measured" when none could be: we never invent one), the merged text as Markdown, and a marker
+when the answer did not follow the format.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual.content import Content
 from textual.widgets import Markdown, Static
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.summaries import confidence_words
 from facilitair_tui.tui.session_view import AgentView
 from facilitair_tui.tui.widgets.agent_pane import agent_header
 
@@ -22,7 +24,7 @@ WAITING_TEXT = "No synthesis yet: it appears when every agent of a chunk is done
 
 
 def synthesis_title(event: ev.Synthesis, title: str, total: int, cost_usd: float | None = 0.0) -> Content:
-    confidence = "not stated" if event.confidence is None else f"{event.confidence:.0%}"
+    confidence = confidence_words(event).removeprefix("confidence ")
     cost = "unknown" if cost_usd is None else f"${cost_usd:.4f}"
     parts: list[str | tuple[str, str]] = [
         (f"Chunk {event.chunk}/{total}: {title}", "bold"),
