@@ -14,7 +14,7 @@ from . import events as ev
 from .agent_call import AgentCaller, AgentResult
 from .confidence import Embed, confidence, measure_agreement
 from .event_stream import EventStream
-from .prompts import ChunkRecord, agent_messages, copied_example, synthesis_messages
+from .prompts import ChunkRecord, agent_messages, strip_example, synthesis_messages
 from .session_output import agent_titles
 from .session_spec import SessionSpec
 from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis, synthesis_schema
@@ -130,13 +130,11 @@ class ChunkRunner:
         )
         parsed: ParsedSynthesis
         if result.status == "done":
-            parsed = parse_synthesis(result.text, agents)
-            if parsed.parsed and copied_example(
-                parsed.agreed, [d.point for d in parsed.debated], parsed.text
-            ):
-                # The prompt's example is not this stage's result: the agents' own words are.
+            parsed, copied = strip_example(parse_synthesis(result.text, agents))
+            if copied and not parsed.text:
+                # Nothing of its own: the agents' words are this stage's result, not the example.
                 parsed = fallback_synthesis(outputs, agent_titles(wf))
-                self._flaws.append(f"the synthesis of chunk {index} repeated the prompt's example")
+                self._flaws.append(f"the synthesis of chunk {index} only repeated the prompt's example")
         else:
             parsed = fallback_synthesis(outputs, agent_titles(wf))
             self._flaws.append(f"the synthesizer failed in chunk {index}")

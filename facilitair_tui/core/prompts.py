@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .provider import ChatMessage
+from .synthesis import ParsedSynthesis
 from .workflow import Chunk, Role, Workflow
 
 # Prompts must fit small local contexts; longer material is cut from the front (older text),
@@ -138,7 +139,7 @@ def synthesis_messages(
 
 
 # The worked example, on a task no user is likely to bring, so that what a model copies from it
-# shows (the synthesis bench and ``copied_example`` look for it). Real content, never
+# shows (``strip_example`` takes it out; the synthesis bench counts it). Real content, never
 # placeholders: a small model copies "the point in dispute | architect: their position" word for
 # word.
 EXAMPLE_TASK = "A command-line tool that counts the words in text files"
@@ -161,13 +162,14 @@ EXAMPLE_POSITIONS = (
     "anything between whitespace, like wc",
     "whitespace-separated, and say so in --help",
 )
+EXAMPLE_FILE = "wordcount.go"
 EXAMPLE_MERGED = (
     "- Count the words of each file named on the command line; print `path: count` per file, "
     "then `total: N`.\n"
     "- A word is a run of non-whitespace characters (as `wc -w` counts), stated in `--help`.\n"
     "- A missing or unreadable file is reported on stderr; the other files are still counted.\n"
     "\n"
-    "**wordcount.go**\n"
+    f"**{EXAMPLE_FILE}**\n"
     "```go\n"
     "func countWords(text string) int { return len(strings.Fields(text)) }\n"
     "```"
@@ -189,14 +191,42 @@ def synthesis_example(agents: Sequence[str]) -> str:
     return json.dumps(example, ensure_ascii=False)
 
 
-def copied_example(agreed: Sequence[str], debated_points: Sequence[str], merged: str) -> bool:
-    """Whether a synthesis repeats the worked example instead of merging its own stage."""
-    example_lines = {line.strip() for line in EXAMPLE_MERGED.splitlines() if len(line.strip()) > 20}
-    return (
-        any(point in EXAMPLE_AGREED for point in agreed)
-        or EXAMPLE_POINT in debated_points
-        or any(line.strip() in example_lines for line in merged.splitlines())
+def _example_lines() -> frozenset[str]:
+    texts = (EXAMPLE_MERGED, *EXAMPLE_NOTES)
+    return frozenset(
+        line.strip(" -*") for text in texts for line in text.splitlines() if len(line.strip(" -*")) > 20
     )
+
+
+def _from_example(text: str) -> bool:
+    return text.strip(" -*") in _example_lines() or text in EXAMPLE_AGREED
+
+
+def strip_example(parsed: ParsedSynthesis) -> tuple[ParsedSynthesis, int]:
+    """``parsed`` without what it repeats of the worked example (a small model copies an
+    example point when its own stage gives it none), and how many items and lines that was.
+    What is left is the synthesizer's own work on this stage."""
+    agreed = [point for point in parsed.agreed if not _from_example(point)]
+    debated = [
+        d
+        for d in parsed.debated
+        if d.point != EXAMPLE_POINT
+        and not (d.positions and set(d.positions.values()) <= set(EXAMPLE_POSITIONS))
+    ]
+    lines = parsed.text.splitlines()
+    kept = [line for line in lines if not _from_example(line)]
+    removed = len(parsed.agreed) - len(agreed) + len(parsed.debated) - len(debated) + len(lines) - len(kept)
+    if not removed:
+        return parsed, 0
+    text = "\n".join(kept).strip()
+    if not any(_is_content(line) for line in kept):
+        text = ""  # what is left is the example's frame: its file name, an empty fence
+    return replace(parsed, agreed=agreed, debated=debated, text=text), removed
+
+
+def _is_content(line: str) -> bool:
+    bare = line.strip().strip("`~*#").strip()
+    return bool(bare) and bare not in {"go", EXAMPLE_FILE}
 
 
 def synthesis_instruction(agents: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from facilitair_tui.core.confidence import Embed, agreement
 from facilitair_tui.core.cost import PriceTable, add_costs
 from facilitair_tui.core.gateway import NO_RETRY, rough_token_count
 from facilitair_tui.core.orchestrator import MAX_TASK_CHARS, Collaboration, SessionSpec
+from facilitair_tui.core.prompts import EXAMPLE_TASK, synthesis_example
 from facilitair_tui.core.provider import ChatRequest, ModelRef, Usage, UsageError
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.providers.scripted import Call, Reply, ScriptedProvider, SingleProviderResolver
@@ -481,6 +482,18 @@ async def test_malformed_synthesis_is_kept_verbatim_and_the_session_goes_on() ->
     assert final_of(events).status == "done"
     assert len(of_type(events, ev.Synthesis)) == 4
     assert "The team agreed on a plan." in prompt(calls_of(h.provider, "architect", 3)[0])
+
+
+async def test_a_synthesis_that_only_repeats_the_prompts_example_gives_way_to_the_agents() -> None:
+    copy = synthesis_example([r.name for r in WORKFLOW.roles])
+    h = make(Script(replies={(SYNTH, 1): Reply([copy[:40], copy[40:]])}))
+    events = await run(h.collab)
+    first = synthesis(events, 1)
+    assert first.parsed is False
+    assert EXAMPLE_TASK not in first.text and "wordcount" not in first.text
+    for role in ROLES:
+        assert h.script.full_text(role, 1) in first.text
+    assert final_of(events).status == "done"
 
 
 async def test_failed_synthesizer_falls_back_to_the_agents_outputs() -> None:
