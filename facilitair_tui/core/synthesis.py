@@ -201,7 +201,7 @@ def _load_json(candidate: str) -> Any:
     """``candidate`` as JSON, or, when it is an object cut short (an answer stopped at
     ``max_tokens``), what it says up to its last complete part; None when neither reads."""
     try:
-        return json.loads(candidate)
+        return json.loads(candidate, strict=False)
     except RecursionError:
         return None
     except ValueError:
@@ -236,7 +236,7 @@ def _load_json(candidate: str) -> Any:
     for end, closing in [(len(tail), closers), *reversed(cuts)][:MAX_CUT_TRIES]:
         text = tail if end == len(tail) else candidate[:end]
         try:
-            return json.loads(text + closing)
+            return json.loads(text + closing, strict=False)
         except (ValueError, RecursionError):
             continue
     return None

@@ -484,3 +484,10 @@ def test_fallback_puts_each_agents_words_under_its_title() -> None:
     )
     assert result.parsed is False
     assert result.text == "### Architect\nplan\n\n### Reviewer\nlooks fine"
+
+
+def test_a_raw_newline_inside_a_json_string_is_read() -> None:
+    """Grammars let a model write a control character inside a string; strict JSON refuses it."""
+    result = parse('{"agreed": ["a"], "debated": [], "merged": "line one\nline two\tend"}')
+    assert result.parsed is True
+    assert result.text == "line one\nline two\tend"
