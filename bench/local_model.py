@@ -10,6 +10,10 @@ Two comparisons, each against a baseline measured in the same run:
 Then three concurrent streams on the default model, as a chunk's agents run: aggregate tokens/s
 and each stream's first token, to show they really stream side by side.
 
+Last, one whole session of the default workflow (four chunks, three agents and a synthesizer,
+default settings) on each model, SmolLM2 the baseline: wall time, output tokens, tokens/s and
+how many syntheses parsed. ``--no-session`` leaves it out (it takes minutes).
+
 Prints numbers; asserts nothing (this is not a test).
 """
 
@@ -23,11 +27,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from _sessions import TASKS, run_session
+
 from facilitair_tui import embedded_models
 from facilitair_tui.core.provider import ChatMessage, ChatRequest, TextDelta
 from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2, EmbeddedModel
 from facilitair_tui.providers.local import DEFAULT_CONTEXT_TOKENS, LocalModelProvider
 
+SESSION_TASK = TASKS[0]
 MAX_TOKENS = 128
 REPEATS = 3
 MESSAGES = (
@@ -143,6 +150,27 @@ async def main() -> None:
     print(f"  aggregate {total / wall:7.1f} tok/s over {wall:.2f}s; first tokens at {firsts} ms")
     print(f"  ratio to one stream: {total / wall / tps:.2f}x aggregate throughput")
     await provider.aclose()
+    if "--no-session" not in sys.argv:
+        await whole_sessions()
+
+
+async def whole_sessions() -> None:
+    task, context = SESSION_TASK
+    print(f"== One default-workflow session per model: {task!r} ==")
+    base = None
+    for m in (SMOLLM2, DEFAULT_CHAT_MODEL):  # the baseline first
+        outcome = await run_session(f"local:{m.name}", task, context)
+        parsed = sum(s.parsed for s in outcome.syntheses)
+        line = (
+            f"  {m.name:<20} {outcome.status:<7} wall {outcome.wall_s:6.1f} s"
+            f"   {outcome.output_tokens:5d} tokens"
+            f"   {outcome.tokens_per_s:5.1f} tok/s   syntheses parsed {parsed} of {len(outcome.syntheses)}"
+        )
+        if base is None:
+            base = outcome
+            print(line + "   (baseline)")
+        else:
+            print(line + f"   (ratio {outcome.wall_s / base.wall_s:.2f}x wall time)")
 
 
 if __name__ == "__main__":
