@@ -8,7 +8,7 @@ when the answer did not follow the format.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -16,6 +16,7 @@ from textual.content import Content
 from textual.widgets import Markdown, Static
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.synthesis import parse_synthesis
 from facilitair_tui.summaries import confidence_words
 from facilitair_tui.tui.session_view import AgentView
 from facilitair_tui.tui.widgets.agent_pane import agent_header
@@ -40,21 +41,39 @@ def synthesis_title(event: ev.Synthesis, title: str, total: int, cost_usd: float
     return Content.assemble(*parts)
 
 
-def synthesis_points(event: ev.Synthesis, titles: Mapping[str, str]) -> Content:
+def synthesis_points(
+    agreed: Sequence[str], debated: Sequence[ev.DebatedPoint], titles: Mapping[str, str]
+) -> Content:
     parts: list[str | tuple[str, str]] = [("Agreed\n", "bold $success")]
-    if event.agreed:
-        parts += [f"  ✓ {point}\n" for point in event.agreed]
+    if agreed:
+        parts += [f"  ✓ {point}\n" for point in agreed]
     else:
         parts.append(("  (none)\n", "dim"))
     parts.append(("Debated\n", "bold $warning"))
-    if event.debated:
-        for debate in event.debated:
+    if debated:
+        for debate in debated:
             parts.append(f"  • {debate.point}\n")
             for agent, position in debate.positions.items():
                 parts += [("      " + titles.get(agent, agent) + ": ", "bold"), f"{position}\n"]
     else:
         parts.append(("  (none)\n", "dim"))
     return Content.assemble(*parts).rstrip()
+
+
+def live_view(text: str, titles: Mapping[str, str]) -> Content | str:
+    """The synthesizer's answer as it is being written: the JSON it writes shown as what it says
+    so far (points, then the merged text), anything else as it came."""
+    if not text.lstrip().startswith("{"):
+        return text
+    so_far = parse_synthesis(text, list(titles))
+    if not so_far.parsed:
+        return text
+    merged = so_far.text if '"merged"' in text else ""
+    return Content.assemble(
+        synthesis_points(so_far.agreed, so_far.debated, titles),
+        ("\n\nMerged\n", "bold"),
+        merged or ("…", "dim"),
+    )
 
 
 class SynthesisPanel(Vertical):
@@ -110,7 +129,9 @@ class SynthesisPanel(Vertical):
     ) -> None:
         self.synthesis = event
         self.query_one(".synthesis-title", Static).update(synthesis_title(event, title, total, cost_usd))
-        self.query_one(".synthesis-points", Static).update(synthesis_points(event, self._titles))
+        self.query_one(".synthesis-points", Static).update(
+            synthesis_points(event.agreed, event.debated, self._titles)
+        )
         await self.query_one(".synthesis-merged", Markdown).update(event.text or "_(empty)_")
         self._live.clear()
         self._live_dirty = True
@@ -120,7 +141,7 @@ class SynthesisPanel(Vertical):
     def flush(self) -> None:
         if self._live_dirty:
             self._live_dirty = False
-            self.query_one(".synthesis-live", Static).update(self.live_text)
+            self.query_one(".synthesis-live", Static).update(live_view(self.live_text, self._titles))
             self.set_class(bool(self._live), "-streaming")
 
     def show_state(self, agent: AgentView, status: str, now: float) -> None:
