@@ -7,8 +7,11 @@ the syntheses of many sessions came out). Nothing is recorded or cached: each se
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.prompts import strip_example
@@ -64,10 +67,24 @@ class SessionOutcome:
         return self.output_tokens / self.wall_s if self.wall_s else 0.0
 
 
+def workflow_with_agent_tokens(agent_max_tokens: int, directory: Path) -> Path:
+    """The default workflow with the agents' ``max_tokens`` changed, the synthesizer's kept (and
+    continuing cut answers kept): shorter sessions whose syntheses are made as by default."""
+    default = (resources.files("facilitair_tui") / "data" / "workflows" / "default.toml").read_text("utf-8")
+    marker = "\n[defaults]\n"
+    head, _, rest = default.partition(marker)
+    rest = re.sub(
+        r"^max_tokens = \d+$", f"max_tokens = {agent_max_tokens}", rest, count=1, flags=re.MULTILINE
+    )
+    path = directory / "default-agents-capped.toml"
+    path.write_text(head + marker + rest, encoding="utf-8")
+    return path
+
+
 async def run_session(
-    model: str, task: str, context: tuple[str, ...], max_tokens: int | None = None
+    model: str, task: str, context: tuple[str, ...], workflow: Path | None = None
 ) -> SessionOutcome:
-    prepared = prepare(task, context=context, model=model, max_tokens=max_tokens, no_cache=True)
+    prepared = prepare(task, context=context, model=model, workflow=workflow, no_cache=True)
     agents = [r.name for r in prepared.collaboration.workflow.roles]
     synthesizer = prepared.collaboration.workflow.synthesizer.name
     raw: dict[int, str] = {}

@@ -24,10 +24,11 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from _sessions import TASKS, SessionOutcome, SynthesisOutcome, run_session
+from _sessions import TASKS, SessionOutcome, SynthesisOutcome, run_session, workflow_with_agent_tokens
 
 from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL
 
@@ -83,13 +84,23 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument(
+        "--agent-max-tokens",
+        type=int,
+        default=0,
+        help="cap the agents' answers (not the synthesizer's) to make sessions shorter",
+    )
+    parser.add_argument(
         "--out", default="", help="write each synthesis (raw answer included) here, as JSON Lines"
     )
     args = parser.parse_args()
     sessions = []
+    scratch = Path(tempfile.mkdtemp(prefix="synthesis-rate-"))
+    workflow = workflow_with_agent_tokens(args.agent_max_tokens, scratch) if args.agent_max_tokens else None
+    if workflow is not None:
+        print(f"  agents capped at {args.agent_max_tokens} tokens; the synthesizer as by default")
     for number in range(args.sessions):
         task, context = TASKS[number % len(TASKS)]
-        outcome = await run_session(f"local:{DEFAULT_CHAT_MODEL.name}", task, context)
+        outcome = await run_session(f"local:{DEFAULT_CHAT_MODEL.name}", task, context, workflow)
         sessions.append(outcome)
         marks = " ".join(f"{s.chunk}:{mark(s)}" for s in outcome.syntheses)
         print(

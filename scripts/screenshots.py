@@ -4,6 +4,10 @@ Every state is a scripted session (the UI tests' scripted provider and gate, so 
 held at an exact point without sleeping) on a fake clock with the live clock off: the same
 script gives the same pictures on every run. The task is a small JWT auth API; the agents'
 replies are written out below.
+
+Then real sessions: the recordings in ``screenshots/sessions/`` (the events of a session run on
+a real model, ``facilitair collaborate --json``) replayed in the TUI to their end, no model
+called: what the agents wrote there is what that model wrote.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
 
+from facilitair_tui.core.events import AnyEvent, from_json  # noqa: E402
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec  # noqa: E402
+from facilitair_tui.core.workflow import load_workflow  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
+from facilitair_tui.replay import Replay, replay_workflow  # noqa: E402
 from facilitair_tui.tui.app import FacilitairApp  # noqa: E402
 from tests.support.scripted import chunk_of  # noqa: E402
 from tests.ui.support import (  # noqa: E402
@@ -268,10 +275,36 @@ async def shoot(name: str, size: tuple[int, int], hold: Hold, steps: Steps) -> N
     print(f"wrote {(OUT / name).relative_to(ROOT)}")
 
 
+# Recordings of real sessions -> the screenshot of their end.
+RECORDINGS = {"url-shortener-qwen2.5-coder-0.5b.jsonl": "real-session-qwen.svg"}
+
+
+def recorded_events(recording: Path) -> list[AnyEvent]:
+    return [from_json(line) for line in recording.read_bytes().splitlines() if line.strip()]
+
+
+async def shoot_recording(recording: Path, name: str, size: tuple[int, int] = (160, 50)) -> None:
+    events = recorded_events(recording)
+    replay = Replay(events, replay_workflow(events, [load_workflow(None)]), speed=1e9)
+    app = FacilitairApp(replay, live_clock=False)
+    async with app.run_test(size=size) as pilot:
+
+        def done() -> bool:
+            screen = app.main_screen
+            return screen is not None and screen.view.finished
+
+        await wait_until(pilot, done, "the replay finished", attempts=3000)
+        await pilot.pause(0.3)
+        app.save_screenshot(filename=name, path=str(OUT))
+    print(f"wrote {(OUT / name).relative_to(ROOT)}")
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, size, hold, steps in SHOTS:
         await shoot(name, size, hold, steps)
+    for recording, name in RECORDINGS.items():
+        await shoot_recording(OUT / "sessions" / recording, name)
 
 
 if __name__ == "__main__":
