@@ -5,7 +5,9 @@ Models name files in many ways, so a block is named leniently, by the first of:
 1. its fence's info string: "```python app.py", "```python title="app.py"", "```app.py",
    "```python:app.py";
 2. the nearest non-empty line before it, when that line is only a file name, however dressed:
-   "app.py", "**app.py**", "### `src/app.py`", "File: src/app.py", "`app.py`:";
+   "app.py", "**app.py**", "### `src/app.py`", "File: src/app.py", "`app.py`:"; or, for a block
+   whose fence names its language, a line that opens with the name in backticks and ends with a
+   colon ("`app.py`, with the fix:");
 3. a comment on its first line: "# app.py", "# file: app.py", "// main.rs", "<!-- index.html -->".
 
 A name is kept only when it is safe to write under the output directory (no absolute path, no
@@ -115,6 +117,7 @@ _INFO_KEY = re.compile(r"""(?:title|file|filename|name|path)\s*[=:]\s*["']?([^"'
 _LINE_LEAD = re.compile(r"^(?:#{1,6}|>|[-*+]|\d+[.)])\s+")
 _LINE_LABEL = re.compile(r"^(?:file(?:name)?|path)\s*:\s*", re.IGNORECASE)
 _LINE_NOTE = re.compile(r"\s+(?:\([^()]*\)|[—–-]\s.*)$")  # "app.py (the API)", "app.py — the API"
+_LEADING_NAME = re.compile(r"^\s*(?:[-*+]\s+)?`([^`]+)`[^`]*:\s*$")
 _COMMENT = re.compile(
     r"^\s*(?:#|//|--|;|%|/\*|<!--)\s*(?:file(?:name)?\s*:\s*)?(\S+?)\s*(?:\*/|-->)?\s*$", re.IGNORECASE
 )
@@ -252,6 +255,12 @@ def _name_in_line(line: str) -> str | None:
     return text if looks_like_file_name(text) else None
 
 
+def _name_leading_line(line: str) -> str | None:
+    """A line that opens with a name in backticks and ends with a colon: "`app.py`, fixed:"."""
+    found = _LEADING_NAME.match(line)
+    return found.group(1) if found and looks_like_file_name(found.group(1)) else None
+
+
 def _name_in_comment(body: list[str]) -> str | None:
     lines = [line for line in body if line.strip()]
     if lines and lines[0].startswith("#!"):
@@ -296,6 +305,9 @@ def code_blocks(text: str) -> tuple[list[str], list[CodeBlock]]:
         if raw_name is None:
             label = _previous_line(lines, fence, after_previous)
             raw_name = None if label is None else _name_in_line(lines[label])
+            if raw_name is None and label is not None and language in _LANGUAGES:
+                # Only a block that names its language: its name is checked against it below.
+                raw_name = _name_leading_line(lines[label])
             if raw_name is None:
                 label, raw_name = None, _name_in_comment(body)
         path = safe_path(raw_name) if raw_name else None

@@ -45,7 +45,7 @@ def only_block(text: str) -> CodeBlock:
         ("```text requirements.txt\nfastapi\nuvicorn\n```", "requirements.txt"),
     ],
 )
-def test_a_block_is_named_by_its_info_string_the_line_before_or_its_first_comment(text: str, path: str) -> None:
+def test_a_block_is_named_by_its_info_string_the_line_before_or_a_comment(text: str, path: str) -> None:
     block = only_block(text)
     assert block.is_file and block.path == path
 
@@ -68,6 +68,14 @@ def test_a_name_must_fit_the_blocks_language() -> None:
 def test_the_line_before_counts_only_when_it_is_just_a_name() -> None:
     assert only_block(f"We keep the logic in app.py, as agreed:\n```python\n{BODY}\n```").path is None
     assert only_block(f"Uses `requests.get`:\n```python\n{BODY}\n```").path is None
+
+
+def test_a_line_opening_with_the_name_counts_for_a_block_that_names_its_language() -> None:
+    assert only_block(f"`app.py`, with the fix:\n```python\n{BODY}\n```").path == "app.py"
+    # Without a language to check the name against, the same line names nothing: it may
+    # introduce what the file prints.
+    assert only_block("`app.py`, when run, prints:\n```\n3 passed\n```").path is None
+    assert only_block("`app.py` is started with:\n```bash\npython app.py\n```").path is None
 
 
 @pytest.mark.parametrize(
@@ -120,7 +128,7 @@ def test_an_unsafe_name_falls_back_to_no_name_and_the_block_stays_a_file(name: s
         "```python\npip install fastapi\npython app.py\n```",
         "```python\nprint(shorten(url))\n```",
         "```python\n# TODO: later\n```",
-        "```json\n{\"short\": \"abc1234\"}\n```",
+        '```json\n{"short": "abc1234"}\n```',
         "```yaml\nservices: {}\n```",
         "```diff app.py\n- a\n+ b\n```",
         "```python\n```",
