@@ -46,6 +46,13 @@ class Stage:
         return None
 
 
+def agent_titles(workflow: Workflow) -> dict[str, str]:
+    """Role and synthesizer names -> the titles the user reads."""
+    titles = {r.name: r.display_name for r in workflow.roles}
+    titles[workflow.synthesizer.name] = workflow.synthesizer.title
+    return titles
+
+
 def stages_of(workflow: Workflow) -> list[Stage]:
     return [Stage(number, chunk.title, chunk.id) for number, chunk in enumerate(workflow.chunks, start=1)]
 
@@ -93,7 +100,7 @@ def result_from_events(events: Iterable[ev.Event], workflow: Workflow | None) ->
         return None
     if workflow is not None:
         stages = stages_of(workflow)
-        titles = {r.name: r.display_name for r in workflow.roles}
+        titles = agent_titles(workflow)
     else:
         stages = [Stage(number, title) for number, title in enumerate(started.chunks, start=1)]
         titles = {}

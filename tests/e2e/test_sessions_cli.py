@@ -86,7 +86,7 @@ def test_a_recorded_session_lists_replays_exactly_and_exports(
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.startswith(f"# {TASK}\n\n_Collaboration complete: ")
     for title in ("Requirements", "Architecture", "Implementation", "Review"):
-        assert f"## {title}\n\nUse cursor pagination." in markdown.stdout
+        assert f"## {title}\n\n_Confidence: 70%_\n\nUse cursor pagination." in markdown.stdout
     exported = run("sessions", "export", sid[:8], "--format", "json", "-o", "session.json")
     assert exported.returncode == 0, exported.stderr
     record = json.loads((facilitair_home / "session.json").read_text())
