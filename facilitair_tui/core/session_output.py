@@ -14,7 +14,7 @@ from . import events as ev
 from .agent_call import AgentResult
 from .cost import add_costs
 from .deliverable import build_deliverable
-from .session_result import SessionResult, Stage, agent_titles, stages_of
+from .session_result import SessionResult, agent_titles, shown_as, stages_of
 from .workflow import Workflow
 
 __all__ = ["agent_titles", "finished_event", "interrupted_section", "output_document", "session_document"]
@@ -28,18 +28,6 @@ def interrupted_section(chunk_title: str, unfinished: Mapping[str, str], titles:
         if text.strip()
     )
     return f"## {chunk_title} (interrupted)\n\n{body}" if body else ""
-
-
-def _stages(workflow: Workflow, shown_titles: Sequence[str]) -> list[Stage]:
-    """The workflow's stages, under the titles they were shown with; a chunk shown under another
-    title than the workflow's (a cached solution's) keeps no id."""
-    stages = stages_of(workflow)
-    for index, title in enumerate(shown_titles):
-        if index >= len(stages):
-            stages.append(Stage(index + 1, title))
-        elif stages[index].title != title:
-            stages[index] = Stage(index + 1, title)
-    return stages
 
 
 def session_document(result: SessionResult, *, notes: Sequence[str] = (), interrupted: str = "") -> str:
@@ -73,7 +61,7 @@ def output_document(
     result = SessionResult(
         task=task,
         context=context,
-        stages=_stages(workflow, shown_titles),
+        stages=shown_as(stages_of(workflow), dict(enumerate(shown_titles, start=1))),
         syntheses=syntheses,
         status=status,
         workflow=workflow.name,

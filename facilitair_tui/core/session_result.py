@@ -57,6 +57,21 @@ def stages_of(workflow: Workflow) -> list[Stage]:
     return [Stage(number, chunk.title, chunk.id) for number, chunk in enumerate(workflow.chunks, start=1)]
 
 
+def shown_as(stages: Sequence[Stage], titles: Mapping[int, str]) -> list[Stage]:
+    """``stages`` under the titles their chunks were shown with (chunk -> title); a chunk shown
+    under another title than the workflow's (a cached solution's) keeps no id."""
+    shown = list(stages)
+    for chunk, title in sorted(titles.items()):
+        index = chunk - 1
+        if index < len(shown) and shown[index].title == title:
+            continue
+        if index < len(shown):
+            shown[index] = Stage(chunk, title)
+        elif index == len(shown):
+            shown.append(Stage(chunk, title))
+    return shown
+
+
 @dataclass(frozen=True)
 class SessionResult:
     """What a session produced, as far as the deliverable needs it."""
