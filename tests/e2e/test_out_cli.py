@@ -19,7 +19,15 @@ import pytest
 from facilitair_tui.core import events as ev
 from tests.conftest import CliRunner
 from tests.support.openai_sse_server import OpenAISSEServer, Script
-from tests.support.team_session import FILES, MODULE_FIXED, TASK, deltas, last_prompt, reply_text
+from tests.support.team_session import (
+    FILES,
+    MODULE_FIRST,
+    MODULE_FIXED,
+    TASK,
+    deltas,
+    last_prompt,
+    reply_text,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +70,16 @@ def tree(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def run_pytest(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def session_ids(run: CliRunner) -> list[str]:
     listed = run("sessions", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -81,14 +99,13 @@ def test_collaborate_writes_the_code_its_tests_and_a_readme_and_the_tests_pass(
     [sid] = session_ids(run)
     readme = files["README.md"]
     assert readme.startswith(f"# {TASK}\n") and f"Session `{sid}`" in readme and "Incomplete" not in readme
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=out,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    tests = run_pytest(out)
     assert tests.returncode == 0 and "6 passed" in tests.stdout, tests.stdout + tests.stderr
+    # The review's fix is what makes them pass: on the implementation's first try one fails.
+    (out / "shortener.py").write_text(MODULE_FIRST)
+    first_try = run_pytest(out)
+    assert first_try.returncode == 1 and "1 failed, 5 passed" in first_try.stdout, first_try.stdout
+    (out / "shortener.py").write_text(MODULE_FIXED)
 
     # The recorded session writes the same files.
     exported = run("sessions", "export", sid[:8], "--out", "again")
