@@ -17,6 +17,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from facilitair_tui import paths
+
 
 class DeliverableWriteError(Exception):
     """The files cannot be written; the message says what happened and what to do."""
@@ -127,11 +129,5 @@ def _directories_inside(root: Path, parts: tuple[str, ...], created: list[Path])
 def _stage(target: Path, data: bytes) -> Path:
     """Write ``data`` to a new temporary file beside ``target`` (mode 0666 less the umask)."""
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    paths.write_new(temporary, data, 0o666)
     return temporary
