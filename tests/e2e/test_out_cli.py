@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from facilitair_tui.core import events as ev
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, with_env
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 from tests.support.team_session import (
     FILES,
@@ -54,10 +54,7 @@ def server() -> Iterator[OpenAISSEServer]:
 
 @pytest.fixture
 def run(cli: CliRunner, server: OpenAISSEServer) -> CliRunner:
-    def runner(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return cli(*args, input=input, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
-
-    return runner
+    return with_env(cli, {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
 
 
 def collaborate(run: CliRunner, *extra: str) -> subprocess.CompletedProcess[str]:

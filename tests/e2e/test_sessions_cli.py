@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.store import SCHEMA_VERSION
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, with_env
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 
 pytestmark = pytest.mark.e2e
@@ -37,10 +36,7 @@ def server() -> Iterator[OpenAISSEServer]:
 
 @pytest.fixture
 def run(cli: CliRunner, server: OpenAISSEServer) -> CliRunner:
-    def runner(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return cli(*args, input=input, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
-
-    return runner
+    return with_env(cli, {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
 
 
 def collaborate(run: CliRunner, task: str = TASK) -> list[str]:
