@@ -12,14 +12,17 @@ its last stage, the session's final word.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from facilitair_tui import __version__
 
 from . import events as ev
+from .markdown_fences import fenced_lines, fences
 from .session_result import SessionResult
 from .stage_files import CodeFile, Collected, StageText
 
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(\s.*|)$")
 CODE_HEADING = "Code"
 TESTS_HEADING = "Tests"
 OPEN_POINTS_HEADING = "Open points"
@@ -104,13 +107,30 @@ def _confidence(synthesis: ev.Synthesis) -> str:
     return "" if synthesis.confidence is None else f"_Confidence: {_percent(synthesis.confidence)}_"
 
 
+def nested(markdown: str, level: int = 3) -> str:
+    """``markdown`` with its headings moved down so the highest is at ``level``: a stage's own
+    "## Endpoints" sits under the stage's "## Architecture", not beside it."""
+    lines = markdown.splitlines()
+    inside = fenced_lines(lines, list(fences(lines)))
+    found = [(i, m) for i, line in enumerate(lines) if not inside[i] and (m := _HEADING.match(line))]
+    if not found:
+        return markdown
+    shift = level - min(len(m.group(1)) for _i, m in found)
+    if shift <= 0:
+        return markdown
+    for index, match in found:
+        hashes = "#" * min(6, len(match.group(1)) + shift)
+        lines[index] = f"{hashes}{match.group(2)}"
+    return "\n".join(lines)
+
+
 def _stage(text: StageText, result: SessionResult, *, with_debated: bool) -> str:
     synthesis = text.synthesis
     blocks = [f"## {text.stage.title}", _confidence(synthesis)]
     if not synthesis.parsed:
         blocks.append("_The synthesizer's answer did not follow the format; it is shown as it came._")
     # The merged text first: a list of its right after the agreed list would read as one list.
-    blocks.append(text.text)
+    blocks.append(nested(text.text))
     if synthesis.agreed:
         blocks.append("**Agreed**\n\n" + "\n".join(f"- {point}" for point in synthesis.agreed))
     if with_debated and synthesis.debated:

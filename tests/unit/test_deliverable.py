@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.deliverable import Deliverable, build_deliverable
+from facilitair_tui.core.deliverable_layout import nested
 from facilitair_tui.core.session_output import output_document
 from facilitair_tui.core.session_result import SessionResult, Stage, result_from_events, stages_of
 from facilitair_tui.core.workflow import load_workflow
@@ -296,3 +297,13 @@ def test_the_output_document_is_empty_only_when_nothing_was_produced() -> None:
             SessionResult(TASK, {}, stages_of(workflow), FULL, workflow="default", role_titles=TITLES)
         ).document
     )
+
+
+def test_a_stages_own_headings_sit_under_its_title() -> None:
+    text = "# Plan\n\n## Endpoints\n\n```text\n# a comment, not a heading\n```\n\n#### Notes"
+    document = build([synthesis(2, text)], status="stopped").document
+    architecture = document[document.index("## Architecture") :]
+    assert "\n### Plan\n\n#### Endpoints\n" in architecture and "\n###### Notes" in architecture
+    assert "```text\n# a comment, not a heading\n```" in architecture
+    assert nested("### Already low\n\n## Higher") == "#### Already low\n\n### Higher"
+    assert nested("#hashtag, not a heading") == "#hashtag, not a heading"
