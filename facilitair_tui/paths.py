@@ -45,19 +45,25 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (``FileExistsError`` if it exists) with ``mode`` less the umask and write
+    ``data`` to it; a failed write removes it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write a file only the user can read (0600, like the databases it is copied from).
 
     An existing file is refused with ``FileExistsError`` unless ``overwrite``; then it is replaced
     whole (written beside it, then renamed), so a failed write never leaves half a file."""
     if not overwrite:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        write_new(path, data, 0o600)
         return
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:

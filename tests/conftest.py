@@ -127,3 +127,12 @@ def cli(facilitair_home: Path) -> CliRunner:
         return run_cli(*args, home=facilitair_home, input=input, env=env)
 
     return runner
+
+
+def with_env(cli: CliRunner, env: Mapping[str, str]) -> CliRunner:
+    """``cli`` with ``env`` on top of every run's environment (a key, a local server's URL)."""
+
+    def runner(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return cli(*args, input=input, env=env)
+
+    return runner

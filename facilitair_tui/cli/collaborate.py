@@ -2,7 +2,8 @@
 
 It renders the run live (timestamps, agent icons, chunk headers, synthesis panels, a closing
 line with time, tokens and cost) or, with ``--json``, writes the events as JSON Lines and
-nothing else. Every session is recorded in the session store as it happens.
+nothing else. Every session is recorded in the session store as it happens. With ``--out DIR``
+the session's deliverable (its code as files, its tests, a README) is written to DIR at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 import click
 
 from facilitair_tui.cli.headless import open_store_or_fail, run_prepared
-from facilitair_tui.cli.options import OneLineUsageErrors, fail, run_options
+from facilitair_tui.cli.options import OneLineUsageErrors, fail, out_options, run_options
+from facilitair_tui.cli.out_dir import check_out_dir, writer_for
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, session_options
 from facilitair_tui.core.provider import ConfigurationError, UsageError
 
@@ -29,6 +31,7 @@ from facilitair_tui.core.provider import ConfigurationError, UsageError
     help="A role that reads another starts after N of its tokens.",
 )
 @run_options
+@out_options
 def collaborate(
     task: str,
     context: tuple[str, ...],
@@ -41,10 +44,17 @@ def collaborate(
     as_json: bool,
     on_budget: str,
     no_cache: bool,
+    out_dir: Path | None,
+    force: bool,
 ) -> None:
-    """Run a collaboration on TASK ("-" reads the task from standard input)."""
+    """Run a collaboration on TASK ("-" reads the task from standard input); with --out DIR, its
+    code, tests and a README are written to DIR when it ends."""
     from facilitair_tui.session import prepare
 
+    if out_dir is not None:  # before any model is called: a run is never paid for, then refused
+        check_out_dir(out_dir, force=force, as_json=as_json)
+    elif force:
+        fail("--force goes with --out DIR (it allows writing into a directory that has files)", EXIT_USAGE)
     if task == "-":
         task = sys.stdin.read()
     store = open_store_or_fail(as_json=as_json)
@@ -64,4 +74,7 @@ def collaborate(
         fail(str(exc), EXIT_USAGE, as_json=as_json)
     except ConfigurationError as exc:
         fail(str(exc), EXIT_CONFIG, as_json=as_json)
-    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget)
+    on_end = None
+    if out_dir is not None:
+        on_end = writer_for(prepared.collaboration.workflow, out_dir, force=force, as_json=as_json)
+    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget, on_end=on_end)

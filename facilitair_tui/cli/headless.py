@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 import click
@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from facilitair_tui.cli.options import fail
 from facilitair_tui.cli.render import LiveRenderer
-from facilitair_tui.command_line import EXIT_CONFIG, err_console, exit_code, keep_unwritten
+from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, keep_unwritten
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
@@ -45,35 +45,83 @@ def open_store_or_fail(*, as_json: bool = False) -> SessionStore:
         fail(str(exc), EXIT_CONFIG, as_json=as_json)
 
 
+@contextlib.contextmanager
+def opened_store(*, as_json: bool = False) -> Iterator[SessionStore]:
+    """The session store for one command: a store error fails the command in one line."""
+    store = open_store_or_fail(as_json=as_json)
+    try:
+        yield store
+    except StoreError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
+    finally:
+        store.close()
+
+
+def session_id_or_fail(store: SessionStore, prefix: str, *, as_json: bool = False) -> str:
+    """The one session id ``prefix`` starts, or a one-line failure saying what to do."""
+    try:
+        return store.resolve(prefix)
+    except StoreError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json)
+
+
 def json_sink(event: ev.Event) -> None:
     sys.stdout.buffer.write(ev.to_json(event) + b"\n")
     sys.stdout.flush()
 
 
-def run_prepared(prepared: Prepared, store: SessionStore, *, as_json: bool, on_budget: str) -> None:
-    """Run the session to its end, recorded in ``store``; exits with the session's exit code."""
+def run_prepared(
+    prepared: Prepared,
+    store: SessionStore,
+    *,
+    as_json: bool,
+    on_budget: str,
+    on_end: Callable[[Sequence[ev.Event]], None] | None = None,
+) -> None:
+    """Run the session to its end, recorded in ``store``; exits with the session's exit code.
+
+    ``on_end`` gets the session's start, syntheses and end (what its deliverable is made of)
+    once it has ended, before the exit."""
     for note in prepared.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     collaboration = prepared.collaboration
     recorder = store.recorder(collaboration.spec, collaboration.session_id)
+    kept: list[ev.Event] = []
     try:
         if as_json:
             show: Sink = json_sink
             status = asyncio.run(
                 drive(
-                    collaboration, recorded(recorder, show), prepared.aclose, budget_answer(on_budget, False)
+                    collaboration,
+                    recorded(recorder, keeping(show, kept, on_end is not None)),
+                    prepared.aclose,
+                    budget_answer(on_budget, False),
                 )
             )
         else:
             renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
             with renderer:
                 answer = budget_answer(on_budget, True, renderer)
-                status = asyncio.run(
-                    drive(collaboration, recorded(recorder, renderer.handle), prepared.aclose, answer)
-                )
+                show = keeping(renderer.handle, kept, on_end is not None)
+                status = asyncio.run(drive(collaboration, recorded(recorder, show), prepared.aclose, answer))
     finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
         keep_unwritten(store.close())
+    if on_end is not None:
+        on_end(kept)
     sys.exit(exit_code(status))
+
+
+def keeping(show: Sink, kept: list[ev.Event], keep: bool) -> Sink:
+    """``show``, keeping the events a deliverable is made of in ``kept`` (when ``keep``)."""
+    if not keep:
+        return show
+
+    def sink(event: ev.Event) -> None:
+        if isinstance(event, (ev.SessionStarted, ev.Synthesis, ev.SessionFinished)):
+            kept.append(event)
+        show(event)
+
+    return sink
 
 
 def recorded(recorder: SessionRecorder, show: Sink) -> Feed:

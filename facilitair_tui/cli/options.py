@@ -74,6 +74,24 @@ def run_options(command: F) -> F:
     return command
 
 
+def out_options(command: F) -> F:
+    """Where the session's files go (``--out DIR``) and whether files already there may be replaced."""
+    options = [
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            metavar="DIR",
+            help="Write the session's code, tests and a README to DIR when it ends (DIR must be empty "
+            "or new; checked before any model is called).",
+        ),
+        click.option("--force", is_flag=True, help="With --out: write into DIR even if it has files."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def continuation_options(command: F) -> F:
     """What ``sessions resume`` and ``sessions fork`` share: how the new session runs, its budget."""
     return budget_option("the new session's")(run_options(command))

@@ -1,17 +1,16 @@
 """``facilitair sessions ...``: the recorded sessions, from the shell.
 
-list / show ID / export ID --format md|json / delete ID / replay ID / resume ID / fork ID / import
-FILE. An ID may be any unique prefix of a session's id. Replay re-emits the recorded events
-through the same renderer as a live run (``--json``: the same JSON Lines), calling no model.
-Resume and fork run a new session that reuses the recorded one's finished chunks.
+list / show ID / export ID --format md|json or --out DIR (the files) / delete ID / replay ID /
+resume ID / fork ID / import FILE. An ID may be any unique prefix of a session's id. Replay
+re-emits the recorded events through the same renderer as a live run (``--json``: the same JSON
+Lines), calling no model. Resume and fork run a new session that reuses the recorded one's
+finished chunks.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from facilitair_tui.cli.headless import known_workflows, open_store_or_fail, play, run_prepared
-from facilitair_tui.cli.options import OneLineUsageErrors, continuation_options, fail, write_export
+from facilitair_tui.cli.headless import (
+    known_workflows,
+    open_store_or_fail,
+    opened_store,
+    play,
+    run_prepared,
+    session_id_or_fail,
+)
+from facilitair_tui.cli.options import OneLineUsageErrors, continuation_options, fail
+from facilitair_tui.cli.session_export import export, session_record, summary_dict
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.provider import ConfigurationError, UsageError
 from facilitair_tui.library import SessionSummary, branch_label, branches, format_age
 from facilitair_tui.replay import SPEEDS, Replay, ReplayError, replay_workflow
 from facilitair_tui.store import CONTINUABLE, SessionStore, StoredSession, StoreError
-from facilitair_tui.summaries import clock, finished_summary, money
+from facilitair_tui.summaries import clock, money
 
 out = Console(highlight=False)
 
@@ -39,46 +46,14 @@ def sessions_group() -> None:
     """List, show, export, replay, resume and fork recorded sessions."""
 
 
-@contextmanager
-def _opened(*, as_json: bool = False) -> Iterator[SessionStore]:
-    store = open_store_or_fail(as_json=as_json)
-    try:
-        yield store
-    except StoreError as exc:
-        fail(str(exc), EXIT_CONFIG, as_json=as_json)
-    finally:
-        store.close()
-
-
-def _one(store: SessionStore, prefix: str, *, as_json: bool = False) -> str:
-    try:
-        return store.resolve(prefix)
-    except StoreError as exc:
-        fail(str(exc), EXIT_USAGE, as_json=as_json)
-
-
-def summary_dict(s: SessionSummary) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "status": s.status,
-        "task": s.task,
-        "started_at": s.started_at.isoformat(),
-        "cost_usd": s.cost_usd,
-        "duration_s": s.duration_s,
-        "chunks_done": s.chunks_done,
-        "chunks_total": s.chunks_total,
-        "resumable": s.resumable,
-        "parent_id": s.parent_id,
-        "reused_chunks": s.reused_chunks,
-        "change": s.change,
-    }
+sessions_group.add_command(export)
 
 
 @sessions_group.command(cls=OneLineUsageErrors, name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
 def list_sessions(as_json: bool) -> None:
     """Every recorded session; resumes and forks under the session they branch from."""
-    with _opened(as_json=as_json) as store:
+    with opened_store(as_json=as_json) as store:
         sessions = store.list()
     if as_json:
         click.echo(json.dumps([summary_dict(s) for s in sessions], ensure_ascii=False))
@@ -117,9 +92,9 @@ def _status(s: SessionSummary) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the session as JSON (no events).")
 def show(session_id: str, as_json: bool) -> None:
     """A session's chunks, agents (model, tokens, latency, cost) and branches."""
-    with _opened(as_json=as_json) as store:
-        sid = _one(store, session_id, as_json=as_json)
-        record = _record(store, sid, events=False)
+    with opened_store(as_json=as_json) as store:
+        sid = session_id_or_fail(store, session_id, as_json=as_json)
+        record = session_record(store, sid, events=False)
         summary = store.summary(sid)
         children = [s for s in store.list() if s.parent_id == sid]
     if as_json:
@@ -175,103 +150,13 @@ def show(session_id: str, as_json: bool) -> None:
         out.print(f"[dim]continue it with: facilitair sessions resume {s['id'][:12]}[/]")
 
 
-def _record(store: SessionStore, sid: str, *, events: bool) -> dict[str, Any]:
-    """A session as plain data: its summary and settings, chunks, agent executions (and events)."""
-    stored = store.load(sid)
-    syntheses = {s.chunk: ev.to_dict(s) for s in stored.syntheses}
-    session = {
-        **summary_dict(stored.summary),
-        "context": stored.context,
-        "strategy": stored.strategy,
-        "models": stored.models,
-        "settings": stored.spec,
-        "workflow": stored.workflow.name if stored.workflow else None,
-        "output": stored.output,
-    }
-    record: dict[str, Any] = {
-        "session": session,
-        "chunks": [
-            {"chunk": number, "title": title, "status": status, "synthesis": syntheses.get(number)}
-            for number, title, status in store.chunks(sid)
-        ],
-        "executions": store.executions(sid),
-        "feedback": [ev.to_dict(f) for f in stored.feedback],
-    }
-    if events:
-        record["events"] = [ev.to_dict(e) for e in store.events(sid)]
-    return record
-
-
-@sessions_group.command(cls=OneLineUsageErrors, name="export")
-@click.argument("session_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
-@click.option(
-    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
-)
-@click.option("--force", is_flag=True, help="Overwrite FILE when it exists.")
-def export(session_id: str, fmt: str, output: Path | None, force: bool) -> None:
-    """The session as Markdown (its final output, as the TUI shows it) or JSON (everything)."""
-    with _opened() as store:
-        sid = _one(store, session_id)
-        if fmt == "json":
-            text = json.dumps(_record(store, sid, events=True), ensure_ascii=False, indent=2) + "\n"
-        else:
-            text = markdown(store, sid)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    write_export(output, text.encode("utf-8"), force=force)
-    err_console.print(f"wrote {escape(str(output))}")
-
-
-def markdown(store: SessionStore, sid: str) -> str:
-    """The final output document under the task and the closing line, as the TUI's final output
-    shows it; a session that never finished gets its finished chunks and what was streamed of
-    the one it stopped in."""
-    stored = store.load(sid)
-    s = stored.summary
-    finished = store.finished(sid)
-    lines = [f"# {s.task.strip().splitlines()[0] if s.task.strip() else 'Session'}", ""]
-    if finished is not None:
-        lines.append(f"_{finished_summary(finished)}_")
-    else:
-        lines.append(f"_Collaboration {s.status}: {clock(s.duration_s)}, {money(s.cost_usd)}_")
-    lines.append("")
-    details = [f"Session `{s.id}`", f"started {s.started_at.isoformat(timespec='seconds')}", stored.strategy]
-    if stored.context:
-        details.append(", ".join(f"{k}={v}" for k, v in stored.context.items()))
-    if s.parent_id:
-        details.append(branch_label(s))
-    lines += [" · ".join(details), ""]
-    if len(s.task.strip().splitlines()) > 1:
-        lines += ["## Task", "", s.task.strip(), ""]
-    if stored.output:
-        lines.append(stored.output.strip())
-    else:
-        titles = {number: title for number, title, _ in store.chunks(sid)}
-        for synthesis in stored.syntheses:
-            lines += [
-                f"## {titles.get(synthesis.chunk, f'Chunk {synthesis.chunk}')}",
-                "",
-                synthesis.text.strip(),
-                "",
-            ]
-        unfinished = len(stored.syntheses) + 1
-        partial = store.partial_text(sid, unfinished) if unfinished in titles else {}
-        if partial:
-            lines += [f"## {titles[unfinished]} (interrupted)", ""]
-            for agent, text in partial.items():
-                lines += [f"### {agent.capitalize()} (unfinished)", "", text.strip(), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
 @sessions_group.command(cls=OneLineUsageErrors, name="delete")
 @click.argument("session_id", metavar="ID")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first.")
 def delete(session_id: str, yes: bool) -> None:
     """Delete a session and its recording (its resumes and forks keep theirs)."""
-    with _opened() as store:
-        sid = _one(store, session_id)
+    with opened_store() as store:
+        sid = session_id_or_fail(store, session_id)
         summary = store.summary(sid)
         if not yes:
             if not sys.stdin.isatty():
@@ -297,8 +182,8 @@ def delete(session_id: str, yes: bool) -> None:
 )
 def replay(session_id: str, speed: str, as_json: bool) -> None:
     """Play a recorded session again exactly as it ran, without calling any model."""
-    with _opened(as_json=as_json) as store:
-        sid = _one(store, session_id, as_json=as_json)
+    with opened_store(as_json=as_json) as store:
+        sid = session_id_or_fail(store, session_id, as_json=as_json)
         events = store.events(sid)
         stored = store.load(sid)
     try:
@@ -318,7 +203,7 @@ def resume(session_id: str, as_json: bool, budget_usd: float | None, on_budget: 
     """Continue an interrupted, stopped or failed session from its last finished chunk: the same
     workflow, context, models and syntheses; the finished chunks are not run again."""
     store = open_store_or_fail(as_json=as_json)
-    sid = _one(store, session_id, as_json=as_json)
+    sid = session_id_or_fail(store, session_id, as_json=as_json)
     stored = store.load(sid)
     status = stored.summary.status
     if status == "done":
@@ -385,7 +270,7 @@ def fork(
             fail(f"--role-model wants ROLE=PROVIDER:MODEL, not {item!r}", EXIT_USAGE, as_json=as_json)
         roles[role.strip()] = ref.strip()
     store = open_store_or_fail(as_json=as_json)
-    sid = _one(store, session_id, as_json=as_json)
+    sid = session_id_or_fail(store, session_id, as_json=as_json)
     stored = store.load(sid)
     if stored.summary.status == "running":
         fail(f"session {sid} is still running; fork it once it has ended", EXIT_USAGE, as_json=as_json)
@@ -433,7 +318,7 @@ def import_recording(file: Path) -> None:
             events.append(ev.from_json(line))
         except ev.EventFormatError as exc:
             fail(f"{file}: line {number}: {exc}; nothing was imported", EXIT_USAGE)
-    with _opened() as store:
+    with opened_store() as store:
         try:
             sid = store.import_events(events)
         except StoreError as exc:

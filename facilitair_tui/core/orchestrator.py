@@ -325,7 +325,14 @@ class Collaboration:
             partial = served is None and status != "done"
             unfinished = self._stream.router.snapshot() if partial else None
             output = output_document(
-                self.workflow, self._history, unfinished=unfinished, chunk=self._current_chunk
+                self.workflow,
+                self.spec.task,
+                self.spec.context,
+                self._syntheses,
+                status=status,
+                shown_titles=[record.title for record in self._history],
+                unfinished=unfinished,
+                chunk=self._current_chunk,
             )
         results = None if served is not None else self._ledger.results
         return finished_event(self.session_id, status, output, self._stream.now(), results)

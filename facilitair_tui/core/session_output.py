@@ -1,8 +1,9 @@
 """What a session hands back at its end: the output document and the ``session_finished`` event.
 
-The document is every finished chunk's synthesis under its title; a session that ends before
-its last chunk also shows what each agent had written of the interrupted one, marked unfinished,
-so nothing the user paid for is lost.
+The document is the session's deliverable (``deliverable``): the agreed requirements and design,
+the code as named files, the tests and the review's open points. A session that ends before its
+last chunk also shows what each agent had written of the interrupted one, marked unfinished, so
+nothing the user paid for is lost.
 """
 
 from __future__ import annotations
@@ -12,36 +13,61 @@ from collections.abc import Mapping, Sequence
 from . import events as ev
 from .agent_call import AgentResult
 from .cost import add_costs
-from .prompts import ChunkRecord
+from .deliverable import build_deliverable
+from .session_result import SessionResult, agent_titles, shown_as, stages_of
 from .workflow import Workflow
 
+__all__ = ["agent_titles", "finished_event", "interrupted_section", "output_document", "session_document"]
 
-def agent_titles(workflow: Workflow) -> dict[str, str]:
-    """Role and synthesizer names -> the titles the user reads."""
-    titles = {r.name: r.display_name for r in workflow.roles}
-    titles[workflow.synthesizer.name] = workflow.synthesizer.title
-    return titles
+
+def interrupted_section(chunk_title: str, unfinished: Mapping[str, str], titles: Mapping[str, str]) -> str:
+    """What each agent had written of an interrupted chunk, marked unfinished ("" for nothing)."""
+    body = "\n\n".join(
+        f"### {titles.get(name, name.capitalize())} (unfinished)\n\n{text.strip()}"
+        for name, text in unfinished.items()
+        if text.strip()
+    )
+    return f"## {chunk_title} (interrupted)\n\n{body}" if body else ""
+
+
+def session_document(result: SessionResult, *, notes: Sequence[str] = (), interrupted: str = "") -> str:
+    """The deliverable's document, then the interrupted chunk's unfinished texts, if any."""
+    document = build_deliverable(result, notes=notes).document
+    return f"{document.rstrip()}\n\n{interrupted.strip()}\n" if interrupted.strip() else document
 
 
 def output_document(
     workflow: Workflow,
-    history: Sequence[ChunkRecord],
+    task: str,
+    context: Mapping[str, str],
+    syntheses: Sequence[ev.Synthesis],
     *,
+    status: ev.SessionStatus,
+    shown_titles: Sequence[str] = (),
     unfinished: Mapping[str, str] | None = None,
     chunk: int = 0,
 ) -> str:
-    """``unfinished``: each agent's partial text of chunk ``chunk`` (1-based), interrupted."""
-    parts = [f"## {rec.title}\n\n{rec.text.strip()}" for rec in history]
-    if unfinished is not None and any(text.strip() for text in unfinished.values()):
-        titles = agent_titles(workflow)
-        body = "\n\n".join(
-            f"### {titles.get(name, name)} (unfinished)\n\n{text.strip()}"
-            for name, text in unfinished.items()
-            if text.strip()
-        )
-        chunk_title = workflow.chunks[max(chunk, 1) - 1].title
-        parts.append(f"## {chunk_title} (interrupted)\n\n{body}")
-    return "\n\n".join(parts)
+    """The closing event's output; "" when the session produced nothing at all.
+
+    ``shown_titles``: the titles the finished chunks were shown under (a cached solution's may
+    not be the workflow's). ``unfinished``: each agent's partial text of chunk ``chunk``
+    (1-based), interrupted."""
+    interrupted = ""
+    if unfinished is not None:
+        title = workflow.chunks[max(chunk, 1) - 1].title
+        interrupted = interrupted_section(title, unfinished, agent_titles(workflow))
+    if not syntheses and not interrupted:
+        return ""
+    result = SessionResult(
+        task=task,
+        context=context,
+        stages=shown_as(stages_of(workflow), dict(enumerate(shown_titles, start=1))),
+        syntheses=syntheses,
+        status=status,
+        workflow=workflow.name,
+        role_titles=agent_titles(workflow),
+    )
+    return session_document(result, interrupted=interrupted)
 
 
 def finished_event(

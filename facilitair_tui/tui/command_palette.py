@@ -20,6 +20,7 @@ SESSION_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ),
     ("Give feedback to the agents", "For the next chunk, or now (restarts the current chunk)", "feedback"),
     ("Stop the session", "Stop every agent and keep the partial output", "stop"),
+    ("Write the files", "The session's code, tests and a README, to a directory", "write_files"),
     ("Show the keys (help)", "Every key of the app and of this screen", "app.help"),
     ("Browse the cache", "Cached solutions: search, preview, open, delete", "app.cache_inspector"),
     ("Session history", "Past sessions, newest first; replay one", "app.history"),

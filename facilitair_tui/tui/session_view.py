@@ -17,6 +17,7 @@ from typing import Literal
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
 from facilitair_tui.core.provider import StopReason
+from facilitair_tui.core.session_result import SessionResult, Stage, shown_as, stages_of
 from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.summaries import CUT_WORDS
 
@@ -74,7 +75,9 @@ class SessionView:
     synthesizer: str
     total_chunks: int
     state: SessionState = "starting"
+    session_id: str = ""
     task: str = ""
+    context: dict[str, str] = field(default_factory=dict)
     strategy: str = ""
     workflow_name: str = ""
     models: dict[str, str] = field(default_factory=dict)
@@ -89,6 +92,10 @@ class SessionView:
     # What each chunk's calls cost so far (None once a price is unknown).
     chunk_costs: dict[int, float | None] = field(default_factory=dict)
     final: ev.SessionFinished | None = None
+    # The workflow's stages, and each finished chunk's synthesis by chunk: the deliverable's stuff.
+    stages: list[Stage] = field(default_factory=list)
+    shown_titles: dict[int, str] = field(default_factory=dict)  # chunk -> the title it was shown under
+    syntheses: dict[int, ev.Synthesis] = field(default_factory=dict)
     errors: list[ev.Error] = field(default_factory=list)
     feedback: list[ev.Feedback] = field(default_factory=list)
     # The screen holds the events it receives (the user paused). The engine paused at the same
@@ -109,6 +116,7 @@ class SessionView:
             synthesizer=syn.name,
             total_chunks=len(workflow.chunks),
             chunk_titles=[c.title for c in workflow.chunks],
+            stages=stages_of(workflow),
         )
 
     # ------------------------------------------------------------------ queries
@@ -151,6 +159,20 @@ class SessionView:
             return self.chunk_titles[chunk - 1]
         return ""
 
+    def result(self, status: str) -> SessionResult:
+        """What the session produced so far, for its deliverable; ``status``: how it ended."""
+        return SessionResult(
+            task=self.task,
+            context=self.context,
+            stages=shown_as(self.stages, self.shown_titles),
+            syntheses=[self.syntheses[chunk] for chunk in sorted(self.syntheses)],
+            status=status,
+            session_id=self.session_id,
+            workflow=self.workflow_name,
+            models=self.models,
+            role_titles={name: agent.title for name, agent in self.agents.items()},
+        )
+
     def is_restart(self, event: ev.AgentStarted) -> bool:
         """True when this agent already started in this chunk: feedback "now" restarted it."""
         agent = self.agents.get(event.agent)
@@ -162,7 +184,9 @@ class SessionView:
         self.now = max(self.now, event.t)
         if isinstance(event, ev.SessionStarted):
             self.state = "running"
+            self.session_id = event.session_id
             self.task = event.task
+            self.context = dict(event.context)
             self.strategy = event.strategy
             self.workflow_name = event.workflow
             self.models = dict(event.models)
@@ -174,6 +198,7 @@ class SessionView:
                     self.agents[name].model = model
         elif isinstance(event, ev.ChunkStarted):
             self.chunk, self.chunk_title, self.total_chunks = event.chunk, event.title, event.total
+            self.shown_titles[event.chunk] = event.title
             for agent in self.agents.values():
                 agent.phase, agent.chunk = "waiting", event.chunk
                 agent.started_t = agent.finished_t = agent.output_tokens = None
@@ -211,6 +236,8 @@ class SessionView:
             if event.choice == "cheaper":
                 self.strategy = event.strategy or self.strategy
                 self.models.update(event.models)
+        elif isinstance(event, ev.Synthesis):
+            self.syntheses[event.chunk] = event
         elif isinstance(event, ev.Error):
             self.errors.append(event)
         elif isinstance(event, ev.Feedback):

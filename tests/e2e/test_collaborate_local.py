@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.deliverable import build_deliverable
+from facilitair_tui.core.session_result import result_from_events
+from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2
 from tests.conftest import make_home, run_cli
 
@@ -233,15 +236,16 @@ def test_session_finished_adds_up(events: list[ev.AnyEvent]) -> None:
     assert last.duration_s >= 0.0
 
 
-def test_the_output_is_the_syntheses_under_their_chunk_titles(events: list[ev.AnyEvent]) -> None:
+def test_the_output_is_the_document_built_from_the_syntheses(events: list[ev.AnyEvent]) -> None:
     last = events[-1]
     assert isinstance(last, ev.SessionFinished)
-    assert last.output.strip()
-    syntheses = _of(events, ev.Synthesis)
-    expected = "\n\n".join(
-        f"## {title}\n\n{s.text.strip()}" for title, s in zip(CHUNK_TITLES, syntheses, strict=True)
-    )
-    assert last.output == expected
+    assert last.output.startswith(f"# {TASK}\n")
+    # The closing event's output is the deliverable's document of the syntheses the run emitted.
+    result = result_from_events(events, load_workflow())
+    assert result is not None and result.status == "done"
+    assert last.output == build_deliverable(result).document
+    headings = [last.output.index(f"\n## {title}\n") for title in CHUNK_TITLES]
+    assert headings == sorted(headings)
 
 
 # ----------------------------------------------------------------------------- the rendered view

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import pytest
 
 from facilitair_tui.core import events as ev
 from facilitair_tui.store import SCHEMA_VERSION
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, with_env
+from tests.support.documents import section
 from tests.support.openai_sse_server import OpenAISSEServer, Script
 
 pytestmark = pytest.mark.e2e
@@ -37,10 +37,7 @@ def server() -> Iterator[OpenAISSEServer]:
 
 @pytest.fixture
 def run(cli: CliRunner, server: OpenAISSEServer) -> CliRunner:
-    def runner(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return cli(*args, input=input, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
-
-    return runner
+    return with_env(cli, {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
 
 
 def collaborate(run: CliRunner, task: str = TASK) -> list[str]:
@@ -86,7 +83,7 @@ def test_a_recorded_session_lists_replays_exactly_and_exports(
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.startswith(f"# {TASK}\n\n_Collaboration complete: ")
     for title in ("Requirements", "Architecture", "Implementation", "Review"):
-        assert f"## {title}\n\nUse cursor pagination." in markdown.stdout
+        assert "Use cursor pagination." in section(markdown.stdout, title)
     exported = run("sessions", "export", sid[:8], "--format", "json", "-o", "session.json")
     assert exported.returncode == 0, exported.stderr
     record = json.loads((facilitair_home / "session.json").read_text())

@@ -47,3 +47,18 @@ def test_an_interrupted_section_goes_where_its_stage_goes() -> None:
 def test_nothing_matches_when_there_are_no_known_sections() -> None:
     assert not split_output("just some text\n\n## Something else\n\nmore").matched
     assert not split_output("").matched
+
+
+def test_the_deliverables_own_sections_go_to_their_tabs() -> None:
+    document = (
+        "# Task\n\n## Context\n\n- language: python\n\n## Requirements\n\nshort links\n\n"
+        "## Implementation\n\n→ `app.py`\n\n## Code\n\n### `app.py`\n\n```python\n## not a heading\n```\n\n"
+        "## Tests\n\n### `tests/test_app.py`\n\n```python\ndef test_x(): ...\n```\n\n"
+        "## Review\n\nfixed\n\n## Open points\n\n- caching"
+    )
+    sections = split_output(document)
+    code = sections.text("output-code")
+    assert code.index("## Implementation") < code.index("## Code") < code.index("## Tests")
+    assert "## not a heading" in code and "def test_x" in code
+    assert sections.text("output-review") == "## Review\n\nfixed\n\n## Open points\n\n- caching"
+    assert "Context" not in sections.text("output-architecture")  # the full tab has it

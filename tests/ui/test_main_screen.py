@@ -429,6 +429,7 @@ async def test_help_lists_every_binding_of_the_app_and_the_screen(key: str) -> N
             "feedback",
             "stop",
             "toggle_output",
+            "write_files",
             "help",
             "quit",
             "quit_ctrl_q",

@@ -171,7 +171,9 @@ async def test_a_paced_hit_can_be_paused_and_stopped() -> None:
     final = events[-1]
     assert isinstance(final, ev.SessionFinished) and final.status == "stopped" and final.from_cache
     assert [s.chunk for s in of_type(events, ev.Synthesis)] == [1]
-    assert final.output == "## One\n\nChunk 1."
+    # The document of what was served before the stop, under the cached chunk's own title.
+    assert "\n## One\n" in final.output and "Chunk 1." in final.output
+    assert "**Incomplete:** the session was stopped after 1 of 4 stages (One)" in final.output
 
 
 async def test_without_a_cache_nothing_is_asked() -> None:

@@ -207,7 +207,11 @@ def test_a_broken_config_file_is_named(cli: CliRunner, facilitair_home: Path) ->
     [
         (("--help",), ("collaborate", "models")),
         (("-h",), ("collaborate",)),
-        (("collaborate", "--help"), ("TASK", "--context", "--strategy", "--model", "--json", "--max-tokens")),
+        (
+            ("collaborate", "--help"),
+            ("TASK", "--context", "--strategy", "--model", "--json", "--max-tokens", "--out", "--force"),
+        ),
+        (("sessions", "export", "--help"), ("--format", "--output", "--out", "--force")),
         (("models", "--help"), ("install", "list")),
         (("models", "list", "--help"), ("--json",)),
     ],

@@ -25,6 +25,7 @@ from facilitair_tui.core.prompts import EXAMPLE_TASK, synthesis_example
 from facilitair_tui.core.provider import ChatRequest, ModelRef, Usage, UsageError
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.providers.scripted import Call, Reply, ScriptedProvider, SingleProviderResolver
+from tests.support.documents import section
 from tests.support.scripted import TITLES, chunk_of
 
 # --------------------------------------------------------------------------------------- setup
@@ -352,7 +353,17 @@ async def test_event_contract_of_a_complete_session() -> None:
     # The engine asked each role's own model, once per chunk.
     assert len(h.provider.calls) == 16
     assert all(call.request.model == agent_of(call.request) for call in h.provider.calls)
-    assert final.output == "\n\n".join(f"## {TITLES[i - 1]}\n\n{merged_text(i)}" for i in range(1, 5))
+    # The output is the session's document: under the task, each chunk's merged text under its
+    # title, in order, and the review's debated points as the open points.
+    output = final.output
+    assert output.startswith(f"# {TASK}\n")
+    places = [output.index(f"\n## {title}\n") for title in TITLES]
+    assert places == sorted(places)
+    for i, title in enumerate(TITLES, 1):
+        assert merged_text(i) in section(output, title)
+    open_points = output[output.index("## Open points") :]
+    assert "- **caching in chunk 4**\n  - Architect: add Redis\n  - Coder: no cache yet" in open_points
+    assert "caching in chunk 3" in output[: output.index("## Review")]  # debated where it was
 
 
 # ========================================================================= 2. real concurrency

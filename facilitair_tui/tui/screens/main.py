@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from textual import events, work
@@ -48,6 +49,7 @@ from facilitair_tui.tui.screens.budget import BudgetScreen
 from facilitair_tui.tui.screens.confirm import ConfirmScreen
 from facilitair_tui.tui.screens.error import ErrorScreen
 from facilitair_tui.tui.screens.feedback import FeedbackRequest, FeedbackScreen
+from facilitair_tui.tui.screens.write_files import WRITE_WHEN_ENDED, FilesWritten, WriteFilesScreen
 from facilitair_tui.tui.session_view import SessionView, Verbosity, next_verbosity
 from facilitair_tui.tui.widgets.agent_pane import AgentPane
 from facilitair_tui.tui.widgets.final_output import FinalOutput
@@ -118,6 +120,13 @@ class MainScreen(Screen[None]):
             "Output/Agents",
             id="toggle_output",
             tooltip="Switch between the final output and the agents' panes",
+        ),
+        Binding(
+            "w",
+            "write_files",
+            "Write files",
+            id="write_files",
+            tooltip="Write the session's code, tests and a README to a directory (once it has ended)",
         ),
         Binding("escape", "close_replay", "Back", id="replay.back", tooltip="End the replay and go back"),
         Binding(
@@ -576,6 +585,20 @@ class MainScreen(Screen[None]):
 
     def action_toggle_output(self) -> None:
         self.toggle_class("-show-output")
+
+    def action_write_files(self) -> None:
+        if self.session_running:
+            self.notify(WRITE_WHEN_ENDED, title="Not yet", severity="warning", markup=False)
+            return
+        view = self.view
+        # No closing event: the worker failed, or a recording ends before the session did.
+        ended = view.final.status if view.final else "failed" if self._crashed else "interrupted"
+        screen = WriteFilesScreen.for_session(view.result(ended), Path.cwd())
+        self.app.push_screen(screen, callback=self._files_written)
+
+    def _files_written(self, written: FilesWritten | None) -> None:
+        if written is not None:
+            self.notify(written.names, title=written.title, markup=False)
 
     @staticmethod
     def _replay_banner(replay: Replay) -> str:

@@ -1,9 +1,11 @@
 """The session's final output, split by stage into Code / Architecture / Review notes tabs.
 
-The output document is one "## Title" section per chunk (and, when the session was stopped, an
-"(interrupted)" section holding the unfinished text). Implementation goes to Code,
-Requirements and Architecture to Architecture, Review to Review notes; the whole document is
-always in the last tab, and is what opens first when no section matched.
+The output document (``core.deliverable``) has one "## Title" section per chunk, the files
+under "## Code" and "## Tests", and the review's "## Open points" (and, when the session was
+stopped, an "(interrupted)" section holding the unfinished text). Implementation, Code and Tests
+go to Code, Requirements and Architecture to Architecture, Review and its open points to Review
+notes; the whole document is always in the last tab, and is what opens first when no section
+matched.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane
 
 from facilitair_tui.core import events as ev
+from facilitair_tui.core.deliverable_layout import CODE_HEADING, OPEN_POINTS_HEADING, TESTS_HEADING
+from facilitair_tui.core.markdown_fences import fenced_lines, fences
 from facilitair_tui.summaries import finished_summary
 
 _HEADING = re.compile(r"^## (?P<title>.+?)\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
-# Tab id -> (tab label, title prefixes of the sections it shows).
-TABS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "output-code": ("Code", ("implementation",)),
-    "output-architecture": ("Architecture", ("requirements", "architecture")),
-    "output-review": ("Review notes", ("review",)),
+# Tab id -> (tab label, title prefixes of the chunk sections it shows, the document's own sections).
+TABS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "output-code": ("Code", ("implementation",), (CODE_HEADING, TESTS_HEADING)),
+    "output-architecture": ("Architecture", ("requirements", "architecture"), ()),
+    "output-review": ("Review notes", ("review",), (OPEN_POINTS_HEADING,)),
 }
 FULL_TAB = "output-full"
 
@@ -45,8 +48,8 @@ class OutputSections:
 
 def _tab_for(title: str) -> str | None:
     key = title.lower().removesuffix("(interrupted)").strip()
-    for tab, (_label, prefixes) in TABS.items():
-        if key.startswith(prefixes):
+    for tab, (_label, prefixes, sections) in TABS.items():
+        if title in sections or key.startswith(prefixes):
             return tab
     return None
 
@@ -54,20 +57,19 @@ def _tab_for(title: str) -> str | None:
 def split_output(output: str) -> OutputSections:
     """Sort the document's "## Title" sections into the tabs (headings inside code are ignored)."""
     sections: list[tuple[str, list[str]]] = []
-    in_code = False
-    for line in output.splitlines():
-        if _FENCE.match(line):
-            in_code = not in_code
-        heading = None if in_code else _HEADING.match(line)
+    lines = output.splitlines()
+    in_code = fenced_lines(lines, list(fences(lines)))
+    for line, fenced in zip(lines, in_code, strict=True):
+        heading = None if fenced else _HEADING.match(line)
         if heading is not None:
             sections.append((heading["title"], [line]))
         elif sections:
             sections[-1][1].append(line)
     result = OutputSections()
-    for title, lines in sections:
+    for title, section in sections:
         tab = _tab_for(title)
         if tab is not None:
-            result.by_tab[tab].append("\n".join(lines))
+            result.by_tab[tab].append("\n".join(section))
     return result
 
 
@@ -77,7 +79,7 @@ class FinalOutput(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", classes="output-summary")
         with TabbedContent(id="output-tabs"):
-            for tab, (label, _prefixes) in TABS.items():
+            for tab, (label, _prefixes, _sections) in TABS.items():
                 with TabPane(label, id=tab), VerticalScroll(classes="output-scroll"):
                     yield Markdown(classes="output-text")
             with TabPane("Full output", id=FULL_TAB), VerticalScroll(classes="output-scroll"):
