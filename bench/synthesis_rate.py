@@ -92,6 +92,7 @@ async def main() -> int:
     parser.add_argument(
         "--out", default="", help="write each synthesis (raw answer included) here, as JSON Lines"
     )
+    parser.add_argument("--running-report", action="store_true", help="print the report after every session")
     args = parser.parse_args()
     sessions = []
     scratch = Path(tempfile.mkdtemp(prefix="synthesis-rate-"))
@@ -112,6 +113,8 @@ async def main() -> int:
             lines = "".join(json.dumps({"task": task, **asdict(s)}) + "\n" for s in outcome.syntheses)
             with Path(args.out).open("a", encoding="utf-8") as out:  # noqa: ASYNC230 - between sessions
                 out.write(lines)
+        if number + 1 < args.sessions and args.running_report:
+            report(sessions)  # so far: a long run stopped early still says what it measured
     report(sessions)
     return 0
 
