@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import DebatedPoint
+from .markdown_fences import Fence, fenced_lines
+from .markdown_fences import fences as find_fences
 from .provider import OutputSchema
 
 
@@ -48,11 +50,6 @@ _KEYWORD = r"(agreed|debated|disputed|confidence|merged(?:\s+(?:result|text))?)"
 _SECTION = re.compile(rf"^[ \t>*_]*{_KEYWORD}[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE)
 _HEADING = re.compile(rf"^[ \t]*(?:#+|\*\*|__)[ \t]*{_KEYWORD}[ \t*_:]*()$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
-# A fence opens with three or more backticks or tildes (up to three spaces in, as in CommonMark);
-# a backtick fence's info string has no backtick. It closes with a run of the same character at
-# least as long and nothing after it; an unclosed fence runs to the end of the answer.
-_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})(.*)$")
-_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 # The keys a JSON synthesis may have; any other key means the object is something else.
 _JSON_KEYS = frozenset({"agreed", "debated", "confidence", "merged", "text"})
 # What an answer that is one fence may say around it ("Here is the synthesis:", "Done."): more
@@ -119,45 +116,14 @@ def _from_mapping(data: Mapping[str, Any], agents: Sequence[str]) -> ParsedSynth
     return ParsedSynthesis(agreed, debated, text, parsed=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Fence:
-    """A fenced block: the indexes of its opening and closing lines (``closing`` is the number
-    of lines when it is never closed) and its info string (``json`` in a "```json" fence)."""
-
-    opening: int
-    closing: int
-    info: str
-
-
-def _fences(lines: Sequence[str]) -> Iterator[_Fence]:
-    index = 0
-    while index < len(lines):
-        opened = _FENCE_OPEN.match(lines[index])
-        if opened is None:
-            index += 1
-            continue
-        marker = opened.group(1)
-        closing = index + 1
-        while closing < len(lines):
-            closed = _FENCE_CLOSE.match(lines[closing])
-            if closed and closed.group(1)[0] == marker[0] and len(closed.group(1)) >= len(marker):
-                break
-            closing += 1
-        yield _Fence(index, closing, opened.group(2).strip().lower())
-        index = closing + 1
-
-
 def _section_name(word: str) -> str:
     name = word.lower().split()[0]
     return "debated" if name == "disputed" else name
 
 
-def _line_sections(lines: Sequence[str], fences: Sequence[_Fence]) -> dict[str, list[str]]:
+def _line_sections(lines: Sequence[str], fences: Sequence[Fence]) -> dict[str, list[str]]:
     """The line format's sections by name, each a list of lines; the rules are the module's."""
-    inside_fence = [False] * len(lines)
-    for fence in fences:
-        for index in range(fence.opening, min(fence.closing + 1, len(lines))):
-            inside_fence[index] = True
+    inside_fence = fenced_lines(lines, fences)
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for index, line in enumerate(lines):
@@ -178,7 +144,7 @@ def _line_sections(lines: Sequence[str], fences: Sequence[_Fence]) -> dict[str, 
 
 
 def _from_lines(
-    lines: Sequence[str], fences: Sequence[_Fence], agents: Sequence[str]
+    lines: Sequence[str], fences: Sequence[Fence], agents: Sequence[str]
 ) -> ParsedSynthesis | None:
     sections = _line_sections(lines, fences)
     if not ({"agreed", "merged"} & sections.keys()):
@@ -257,7 +223,7 @@ def _json_synthesis(candidate: str, agents: Sequence[str]) -> ParsedSynthesis | 
     return _from_mapping(data, agents)
 
 
-def _lone_fence(lines: Sequence[str], fences: Sequence[_Fence]) -> _Fence | None:
+def _lone_fence(lines: Sequence[str], fences: Sequence[Fence]) -> Fence | None:
     """The answer's one fence when the answer is that fence and a few words around it."""
     if len(fences) != 1:
         return None
@@ -268,14 +234,14 @@ def _lone_fence(lines: Sequence[str], fences: Sequence[_Fence]) -> _Fence | None
     return fence
 
 
-def _from_fence(fence: _Fence, lines: Sequence[str], agents: Sequence[str]) -> ParsedSynthesis | None:
+def _from_fence(fence: Fence, lines: Sequence[str], agents: Sequence[str]) -> ParsedSynthesis | None:
     """An answer a model wrapped in one fence, read as either shape (as its label allows)."""
     inner = lines[fence.opening + 1 : fence.closing]
     result = None
-    if fence.info in _JSON_FENCES:
+    if fence.language in _JSON_FENCES:
         result = _json_synthesis("\n".join(inner).strip(), agents)
-    if result is None and fence.info in _LINE_FENCES:
-        result = _from_lines(inner, list(_fences(inner)), agents)
+    if result is None and fence.language in _LINE_FENCES:
+        result = _from_lines(inner, list(find_fences(inner)), agents)
     return result
 
 
@@ -322,7 +288,7 @@ def parse_synthesis(raw: str, agents: Sequence[str]) -> ParsedSynthesis:
     result = _json_synthesis(whole, agents)
     if result is None:
         lines = raw.splitlines()
-        fences = list(_fences(lines))
+        fences = list(find_fences(lines))
         result = _from_lines(lines, fences, agents)
         if result is None and (fence := _lone_fence(lines, fences)) is not None:
             result = _from_fence(fence, lines, agents)
