@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui import embedded_models
-from facilitair_tui.core.provider import ChatMessage, ChatRequest, TextDelta, Usage
+from facilitair_tui.core.provider import ChatMessage, ChatRequest, Usage
 from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL, SMOLLM2
-from facilitair_tui.providers.local import LocalModelProvider
 from tests.conftest import make_home, run_cli
+from tests.support.local_stream import complete
 
 pytestmark = pytest.mark.e2e
 
@@ -40,20 +40,8 @@ CASES = {
 
 
 async def _complete(model: str, system: str, user: str, max_tokens: int) -> tuple[str, Usage]:
-    provider = LocalModelProvider(max_contexts=1, threads=2)
-    request = ChatRequest(model, (ChatMessage("system", system), ChatMessage("user", user)), max_tokens, 0.0)
-    text: list[str] = []
-    usage = None
-    try:
-        async for item in provider.stream(request):
-            if isinstance(item, TextDelta):
-                text.append(item.text)
-            elif isinstance(item, Usage):
-                usage = item
-    finally:
-        await provider.aclose()
-    assert usage is not None
-    return "".join(text), usage
+    messages = (ChatMessage("system", system), ChatMessage("user", user))
+    return await complete(ChatRequest(model, messages, max_tokens, 0.0))
 
 
 def _python_block(answer: str) -> str:

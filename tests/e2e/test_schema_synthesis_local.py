@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from facilitair_tui.core.prompts import ChunkRecord, strip_example, synthesis_messages
-from facilitair_tui.core.provider import ChatRequest, TextDelta, Usage
+from facilitair_tui.core.provider import ChatRequest
 from facilitair_tui.core.synthesis import parse_synthesis, synthesis_schema
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.embedded_models import DEFAULT_CHAT_MODEL
-from facilitair_tui.providers.local import LocalModelProvider
 from tests.conftest import make_home
+from tests.support.local_stream import complete
 
 pytestmark = pytest.mark.e2e
 
@@ -46,19 +46,8 @@ async def test_the_embedded_models_synthesis_is_complete_json_of_the_schema(
     )
     schema = synthesis_schema(AGENTS)
     request = ChatRequest(DEFAULT_CHAT_MODEL.name, messages, 600, 0.0, output_schema=schema)
-    provider = LocalModelProvider(max_contexts=1, threads=2)
-    pieces: list[str] = []
-    usage = None
-    try:
-        async for item in provider.stream(request):
-            if isinstance(item, TextDelta):
-                pieces.append(item.text)
-            elif isinstance(item, Usage):
-                usage = item
-    finally:
-        await provider.aclose()
-    answer = "".join(pieces)
-    assert usage is not None and usage.stop_reason == "end", f"cut at {usage}:\n{answer}"
+    answer, usage = await complete(request)
+    assert usage.stop_reason == "end", f"cut at {usage}:\n{answer}"
 
     data = json.loads(answer, strict=False)  # the grammar made it JSON, nothing around it
     assert list(data) == ["agreed", "debated", "merged"]
