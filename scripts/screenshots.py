@@ -30,6 +30,8 @@ from facilitair_tui.core.workflow import load_workflow  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
 from facilitair_tui.replay import Replay, replay_workflow  # noqa: E402
 from facilitair_tui.tui.app import FacilitairApp  # noqa: E402
+from facilitair_tui.tui.entry_options import EntryOptions  # noqa: E402
+from facilitair_tui.tui.screens.main import MainScreen  # noqa: E402
 from tests.support.scripted import chunk_of  # noqa: E402
 from tests.ui.support import (  # noqa: E402
     WORKFLOW,
@@ -285,9 +287,11 @@ def recorded_events(recording: Path) -> list[AnyEvent]:
 
 async def shoot_recording(recording: Path, name: str, size: tuple[int, int] = (160, 50)) -> None:
     events = recorded_events(recording)
-    replay = Replay(events, replay_workflow(events, [load_workflow(None)]), speed=1e9)
-    app = FacilitairApp(replay, live_clock=False)
+    replay = Replay(events, replay_workflow(events, [load_workflow(None)]), speed=10_000)
+    # As the history screen plays a recording: its main screen over the task entry.
+    app = FacilitairApp(entry=EntryOptions(strategies=("local",), default_strategy="local"), live_clock=False)
     async with app.run_test(size=size) as pilot:
+        await app.push_screen(MainScreen(replay, live_clock=False))
 
         def done() -> bool:
             screen = app.main_screen

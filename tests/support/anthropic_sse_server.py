@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import threading
 from collections import deque
@@ -357,6 +358,12 @@ class AnthropicSSEServer:
                 None,
             )
             return
+        forced = body.get("tool_choice")
+        if script.tool_use is None and isinstance(forced, dict) and forced.get("type") == "tool":
+            # The API answers a request that forces a tool with that tool's call, whatever the
+            # script's text: its deltas become the call's input, its end "tool_use".
+            stop = "tool_use" if script.stop_reason == "end_turn" else script.stop_reason
+            script = dataclasses.replace(script, tool_use=str(forced.get("name")), stop_reason=stop)
         await self._stream(reader, writer, body, script)
 
     async def _stream(
