@@ -6,7 +6,9 @@ nothing here calls a model.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -191,15 +193,28 @@ def synthesis_example(agents: Sequence[str]) -> str:
     return json.dumps(example, ensure_ascii=False)
 
 
-def _example_lines() -> frozenset[str]:
-    texts = (EXAMPLE_MERGED, *EXAMPLE_NOTES)
-    return frozenset(
-        line.strip(" -*") for text in texts for line in text.splitlines() if len(line.strip(" -*")) > 20
-    )
+# A line shares at least this share of its words with a line of the example: a copy reworded
+# ("A missing or unreadable file must not stop the other counts").
+COPY_WORD_OVERLAP = 0.6
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+@functools.cache
+def _example_lines() -> tuple[frozenset[str], ...]:
+    texts = (EXAMPLE_MERGED, *EXAMPLE_NOTES, *EXAMPLE_AGREED)
+    lines = (line.strip(" -*") for text in texts for line in text.splitlines())
+    return tuple(_words(line) for line in lines if len(line) > 20)
 
 
 def _from_example(text: str) -> bool:
-    return text.strip(" -*") in _example_lines() or text in EXAMPLE_AGREED
+    words = _words(text)
+    if len(words) < 4:  # too short to tell a copy from a coincidence
+        return False
+    return any(len(words & line) / len(words | line) >= COPY_WORD_OVERLAP for line in _example_lines())
 
 
 def strip_example(parsed: ParsedSynthesis) -> tuple[ParsedSynthesis, int]:

@@ -72,3 +72,18 @@ def test_a_whole_copy_leaves_no_merged_text() -> None:
     stripped, removed = prompts.strip_example(example)
     assert (stripped.agreed, stripped.debated, stripped.text) == ([], [], "")
     assert removed > 0
+
+
+def test_a_reworded_copy_of_an_example_line_is_taken_out_and_a_real_point_is_not() -> None:
+    parsed = ParsedSynthesis(
+        agreed=[
+            "A missing or unreadable file must not stop the other counts",  # seen in a real run
+            "Count the clicks of each short link",
+            "Store the links in SQLite with their creation time",
+        ],
+        text="Use SQLite.",
+        parsed=True,
+    )
+    stripped, removed = prompts.strip_example(parsed)
+    assert stripped.agreed == parsed.agreed[1:]
+    assert removed == 1
