@@ -49,6 +49,14 @@ _STOP_REASONS: dict[str, StopReason] = {"length": "max_tokens", "content_filter"
 # Header names whose values are credentials and must never show up in an error message.
 # Statuses with which a server refuses an option it does not know (Structured Outputs).
 _REJECTED_OPTION = frozenset({400, 422})
+
+
+def _rejects_structured_outputs(exc: openai.APIStatusError) -> bool:
+    """Whether a server refused the request for its ``response_format``: a 400 or 422, or any
+    status that names it (llama-cpp-python's server answers 500 with a validation error)."""
+    return exc.status_code in _REJECTED_OPTION or "response_format" in str(exc)
+
+
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "cookie", "password")
 
 
@@ -156,7 +164,7 @@ class OpenAICompatibleProvider:
             try:
                 sdk_stream = await self._create(request, schema)
             except openai.APIStatusError as exc:
-                if schema is None or exc.status_code not in _REJECTED_OPTION:
+                if schema is None or not _rejects_structured_outputs(exc):
                     raise
                 # A server without Structured Outputs rejects the option: ask again without it
                 # (the prompt asks for the same JSON) and do not offer it to this model again.

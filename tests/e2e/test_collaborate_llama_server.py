@@ -111,7 +111,8 @@ def test_a_collaboration_runs_on_a_real_local_openai_compatible_server(
     assert proc.returncode == 0, proc.stderr
     events = [ev.from_json(line) for line in proc.stdout.splitlines()]
     finished = [e for e in events if isinstance(e, ev.AgentFinished)]
-    assert len(finished) == 16 and all(e.status == "done" for e in finished)
+    errors = [e.message for e in events if isinstance(e, ev.Error)]
+    assert len(finished) == 16 and all(e.status == "done" for e in finished), errors
     # This server reports no usage in a stream: the counts come from the tokenizer, marked estimated.
     assert all(e.usage_estimated and e.output_tokens > 0 and e.input_tokens > 0 for e in finished)
     tokens = [e for e in events if isinstance(e, ev.Token)]

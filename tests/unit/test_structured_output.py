@@ -93,7 +93,7 @@ async def test_openai_without_a_schema_sends_no_response_format(
     assert "response_format" not in oa_server.requests[0].body
 
 
-@pytest.mark.parametrize("status", [400, 422])
+@pytest.mark.parametrize("status", [400, 422, 500])
 async def test_a_server_without_structured_outputs_is_asked_again_without_them(
     oa_server: openai_server.OpenAISSEServer, oa_provider: OpenAICompatibleProvider, status: int
 ) -> None:
