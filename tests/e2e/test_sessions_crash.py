@@ -327,8 +327,9 @@ def check_crashed_copy(copy: Path | None, sid: str | None) -> None:
 
 
 def stage_of(request_body: Any, titles: list[str]) -> int:
-    """Which chunk (1-based) a model request works on, from its prompt."""
-    prompt = "\n".join(str(m.get("content", "")) for m in request_body["messages"])
+    """Which chunk (1-based) a model request works on, from its last message (the synthesizer's
+    prompt opens with a worked example about another stage)."""
+    prompt = str(request_body["messages"][-1].get("content", ""))
     found = [
         number
         for number, title in enumerate(titles, start=1)
