@@ -120,14 +120,20 @@ class ChunkRunner:
         )
         max_tokens = self._spec.max_tokens or wf.synthesizer.max_tokens
         agents = [r.name for r in wf.roles]
-        result = await self._caller.call(
-            index,
-            wf.synthesizer.name,
-            messages,
-            max_tokens,
-            list(outputs),
-            output_schema=synthesis_schema(agents),
-        )
+        # The agents' agreement needs only their outputs: measured while the synthesizer writes.
+        agreement = asyncio.create_task(measure_agreement(self._embed, list(outputs.values())))
+        try:
+            result = await self._caller.call(
+                index,
+                wf.synthesizer.name,
+                messages,
+                max_tokens,
+                list(outputs),
+                output_schema=synthesis_schema(agents),
+            )
+        except BaseException:  # stopped mid-synthesis: the measure is not wanted any more
+            agreement.cancel()
+            raise
         parsed: ParsedSynthesis
         if result.status == "done":
             parsed, copied = strip_example(parse_synthesis(result.text, agents))
@@ -142,7 +148,7 @@ class ChunkRunner:
             self._flaws.append(f"the synthesis of chunk {index} was {ev.CUT_WORDS[result.stop_reason]}")
         self._history.append(ChunkRecord(chunk.title, parsed.text))
         parts = ev.ConfidenceParts(
-            agreement=await measure_agreement(self._embed, list(outputs.values())),
+            agreement=await agreement,
             agreed=len(parsed.agreed) if parsed.parsed else 0,
             debated=len(parsed.debated) if parsed.parsed else 0,
         )
