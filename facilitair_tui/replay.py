@@ -42,7 +42,7 @@ def replay_workflow(events: Sequence[ev.Event], known: Iterable[Workflow] = ()) 
         raise ReplayError("the recording has no session_started event with its roles; it cannot be replayed")
     names = list(started.models)
     for workflow in known:
-        ours = [r.name for r in workflow.roles] + [workflow.synthesizer.name]
+        ours = workflow.member_names
         if workflow.name == started.workflow and ours == names:
             return workflow
     reads: dict[str, list[str]] = {}

@@ -204,7 +204,7 @@ def prepare_continuation(
         override = ModelRef.parse(model)
         changes.append(f"every role on {override}")
     for name, ref in (role_models or {}).items():
-        known = [r.name for r in workflow.roles] + [workflow.synthesizer.name]
+        known = workflow.member_names
         if name not in known:
             raise UsageError(f"no role {name!r} in this session's workflow (its roles: {', '.join(known)})")
         chosen_models[name] = ModelRef.parse(ref)

@@ -248,6 +248,6 @@ async def drive(
 
 def known_workflows(recorded: Workflow | None) -> list[Workflow]:
     """The workflows a replay can take its panes' titles and icons from."""
-    from facilitair_tui.core.workflow import load_workflow
+    from facilitair_tui.core.workflow import packaged_workflows
 
-    return [*([recorded] if recorded is not None else []), load_workflow()]
+    return [*([recorded] if recorded is not None else []), *packaged_workflows()]

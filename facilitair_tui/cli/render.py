@@ -40,7 +40,8 @@ class LiveRenderer:
             r.name: _AgentView(r.display_name, r.icon) for r in workflow.roles
         }
         syn = workflow.synthesizer
-        self.agents[syn.name] = _AgentView(syn.title, syn.icon)
+        if syn is not None:
+            self.agents[syn.name] = _AgentView(syn.title, syn.icon)
         self._last_speaker: str | None = None
         self._chunk_costs: dict[int, float | None] = {}
         self._syntheses_shown = 0

@@ -189,6 +189,8 @@ class BudgetGuard:
                 reads = base + len(role.system_prompt) // 4 + PROMPT_FRAME_TOKENS + upstream
             calls.append(CallEstimate(role.name, models[role.name], reads, out_of[role.name]))
         syn = wf.synthesizer
+        if syn is None:  # a code workflow: its chunks end with a test run, not a model call
+            return calls
         syn_reads = last_input.get(syn.name, base + len(syn.system_prompt) // 4 + PROMPT_FRAME_TOKENS)
         syn_reads += sum(out_of.values()) + written_since
         syn_out = spec.max_tokens or syn.max_tokens

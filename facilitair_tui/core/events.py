@@ -155,6 +155,32 @@ class Synthesis(Event, tag="synthesis"):
     confidence_parts: ConfidenceParts | None = None
 
 
+class CodeTest(msgspec.Struct, kw_only=True):
+    name: str
+    passed: bool
+    message: str = ""  # why it failed
+    # Where the test came from: "task" (an example the task states), "tester" (an agent wrote it).
+    origin: str = "tester"
+
+
+class CodeRun(Event, tag="code_run"):
+    """The code an agent wrote was run with its tests in the sandbox (or the user refused it)."""
+
+    agent: str
+    chunk: int
+    passed: int
+    failed: int
+    duration_ms: float
+    # What the code printed, and why it did not load or finish (a bounded excerpt).
+    output: str
+    # "ran", "error" (the code did not load), "timeout", "memory" (a limit stopped it), or
+    # "skipped" (the user did not allow the run; nothing ran).
+    status: str = "ran"
+    tests: list[CodeTest] = msgspec.field(default_factory=list)
+    # Which of the agent's candidates in this chunk (1-based) was run.
+    candidate: int = 1
+
+
 class Paused(Event, tag="paused"):
     pass
 
@@ -217,6 +243,7 @@ AnyEvent = (
     | Token
     | AgentFinished
     | Synthesis
+    | CodeRun
     | Paused
     | Resumed
     | Feedback

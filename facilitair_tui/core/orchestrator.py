@@ -399,7 +399,8 @@ class Collaboration:
                     raise
                 # Feedback "now": keep what each agent wrote, add the feedback, start over.
                 own = {name: text for name, text in router.snapshot().items() if text.strip()}
-                own.pop(self.workflow.synthesizer.name, None)
+                if self.workflow.synthesizer is not None:
+                    own.pop(self.workflow.synthesizer.name, None)
                 feedback = [*feedback, *self._feedback_now]
                 self._feedback_now = []
             finally:

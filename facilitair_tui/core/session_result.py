@@ -49,7 +49,8 @@ class Stage:
 def agent_titles(workflow: Workflow) -> dict[str, str]:
     """Role and synthesizer names -> the titles the user reads."""
     titles = {r.name: r.display_name for r in workflow.roles}
-    titles[workflow.synthesizer.name] = workflow.synthesizer.title
+    if workflow.synthesizer is not None:
+        titles[workflow.synthesizer.name] = workflow.synthesizer.title
     return titles
 
 

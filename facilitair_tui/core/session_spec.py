@@ -81,6 +81,6 @@ class SessionSpec:
 
     def models(self) -> dict[str, ModelRef]:
         if self.model_override is not None:
-            names = [r.name for r in self.workflow.roles] + [self.workflow.synthesizer.name]
+            names = self.workflow.member_names
             return dict.fromkeys(names, self.model_override)
         return {**self.workflow.models_for(self.strategy), **self.role_models}

@@ -69,6 +69,8 @@ class Role(_RunsOnModels):
     system_prompt: str = Field(min_length=1)
     reads: tuple[str, ...] = ()
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
+    # This role's sampling temperature (the workflow's default when unset); 0 is greedy.
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
 
     @property
     def display_name(self) -> str:
@@ -89,6 +91,26 @@ class Chunk(_Strict):
     goal: str = Field(min_length=1)
 
 
+class CodeLoop(_Strict):
+    """A workflow whose team writes a Python function and proves it by running tests
+    (``core.code_loop``): the first chunk writes the code and the tests, each later chunk is a
+    repair round, run only while tests fail. Chunks are chosen by the tests, not by a model, so
+    such a workflow needs no synthesizer."""
+
+    coder: str
+    tester: str | None = None
+    # Candidates per repair round: the coder's repair of the best one so far, and fresh samples
+    # of the first prompt at ``sample_temperature`` beside it. The one that passes most tests
+    # (the task's own examples first, then the tester's) is kept.
+    candidates: int = Field(default=2, ge=1, le=8)
+    sample_temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    timeout_s: float = Field(default=10.0, gt=0.0, le=600.0)
+    test_timeout_s: float = Field(default=3.0, gt=0.0, le=600.0)
+    memory_mb: int = Field(default=512, ge=64, le=65536)
+    # The tester's tests that count (the first ones it writes).
+    max_tests: int = Field(default=10, ge=1, le=100)
+
+
 class Defaults(_Strict):
     # A reader starts once each upstream has produced this many deltas (or has finished).
     read_after_tokens: int = Field(default=24, ge=0, le=100_000)
@@ -106,16 +128,24 @@ class Workflow(_Strict):
     default_strategy: str = "local"
     defaults: Defaults = Defaults()
     roles: tuple[Role, ...] = Field(min_length=1)
-    synthesizer: Synthesizer
+    # Merges each chunk; None only in a code workflow, whose chunks the tests settle.
+    synthesizer: Synthesizer | None = None
     chunks: tuple[Chunk, ...] = Field(min_length=1)
+    code: CodeLoop | None = None
 
     @model_validator(mode="after")
     def _check_graph(self) -> Workflow:
         names = [r.name for r in self.roles]
         if len(set(names)) != len(names):
             raise ValueError(f"role names must be unique, got {names}")
-        if self.synthesizer.name in names:
+        if self.synthesizer is None and self.code is None:
+            raise ValueError("a [synthesizer] is needed (only a workflow with a [code] loop goes without)")
+        if self.synthesizer is not None and self.synthesizer.name in names:
             raise ValueError(f"the synthesizer's name {self.synthesizer.name!r} is also a role's name")
+        if self.code is not None:
+            for what, name in (("coder", self.code.coder), ("tester", self.code.tester)):
+                if name is not None and name not in names:
+                    raise ValueError(f"code.{what} names unknown role {name!r} (roles: {names})")
         chunk_ids = [c.id for c in self.chunks]
         if len(set(chunk_ids)) != len(chunk_ids):
             raise ValueError(f"chunk ids must be unique, got {chunk_ids}")
@@ -127,8 +157,7 @@ class Workflow(_Strict):
                     raise ValueError(f"role {role.name!r} reads unknown role {upstream!r} (roles: {names})")
         self._check_acyclic()
         strategies = self.strategies
-        everyone: tuple[_RunsOnModels, ...] = (*self.roles, self.synthesizer)
-        for member in everyone:
+        for member in self.members:
             missing = [s for s in strategies if s not in member.models]
             if missing:
                 raise ValueError(f"role {member.name!r} has no model for strategy {', '.join(missing)}")
@@ -155,11 +184,28 @@ class Workflow(_Strict):
             visit(name, [])
 
     @property
+    def members(self) -> tuple[Role | Synthesizer, ...]:
+        """Everyone who calls a model: the roles, then the synthesizer if there is one."""
+        return self.roles if self.synthesizer is None else (*self.roles, self.synthesizer)
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    @property
+    def merger(self) -> Synthesizer:
+        """The synthesizer of a workflow that merges its chunks with one (every workflow without
+        a [code] loop)."""
+        if self.synthesizer is None:
+            raise RuntimeError(f"workflow {self.name!r} has no synthesizer: its chunks are settled by tests")
+        return self.synthesizer
+
+    @property
     def strategies(self) -> tuple[str, ...]:
         """Every strategy named anywhere, in first-seen order (validation makes each role define all)."""
         seen: dict[str, None] = {}
-        for role in (*self.roles, self.synthesizer):
-            seen.update(dict.fromkeys(role.models))
+        for member in self.members:
+            seen.update(dict.fromkeys(member.models))
         return tuple(seen)
 
     def role(self, name: str) -> Role:
@@ -189,8 +235,7 @@ class Workflow(_Strict):
             raise UsageError(
                 f"unknown strategy {strategy!r}; this workflow offers: {', '.join(self.strategies)}"
             )
-        members = (*self.roles, self.synthesizer)
-        return {m.name: tuple(ModelRef.parse(spec) for spec in m.models[key]) for m in members}
+        return {m.name: tuple(ModelRef.parse(spec) for spec in m.models[key]) for m in self.members}
 
     def with_strategies(self, overrides: Mapping[str, Mapping[str, object]]) -> Workflow:
         """This workflow with the config file's ``[strategies.NAME]`` tables applied: each sets
@@ -199,7 +244,8 @@ class Workflow(_Strict):
         if not overrides:
             return self
         data = self.model_dump()
-        members = {m["name"]: m for m in (*data["roles"], data["synthesizer"])}
+        merger = [data["synthesizer"]] if data["synthesizer"] is not None else []
+        members = {m["name"]: m for m in (*data["roles"], *merger)}
         for strategy, table in overrides.items():
             for name, models in table.items():
                 if name not in members:
@@ -237,18 +283,31 @@ def parse_workflow(data: Mapping[str, Any], source: str) -> Workflow:
         raise WorkflowError("invalid workflow\n  " + "\n  ".join(problems)) from None
 
 
+def packaged_names() -> list[str]:
+    """The workflows that ship with Facilitair, by name (``default``, ``code``)."""
+    folder = resources.files("facilitair_tui") / "data" / "workflows"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def packaged_workflows() -> list[Workflow]:
+    return [load_workflow(name) for name in packaged_names()]
+
+
 def load_workflow(path: str | Path | None = None) -> Workflow:
-    """Load a workflow file, or the packaged default when ``path`` is None."""
-    if path is None:
-        ref = resources.files("facilitair_tui") / "data" / "workflows" / f"{DEFAULT_WORKFLOW}.toml"
-        return parse_workflow(
-            tomllib.loads(ref.read_text(encoding="utf-8")), f"<packaged {DEFAULT_WORKFLOW}>"
-        )
-    p = Path(path)
+    """Load a workflow: the packaged default when ``path`` is None, a packaged one by name
+    (``code``), or any file."""
+    name = DEFAULT_WORKFLOW if path is None else str(path)
+    if name in packaged_names() and not Path(name).exists():
+        ref = resources.files("facilitair_tui") / "data" / "workflows" / f"{name}.toml"
+        return parse_workflow(tomllib.loads(ref.read_text(encoding="utf-8")), f"<packaged {name}>")
+    p = Path(name)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WorkflowError(f"workflow file {p} does not exist") from None
+        raise WorkflowError(
+            f"workflow file {p} does not exist; give a .toml file or a packaged workflow "
+            f"({', '.join(packaged_names())})"
+        ) from None
     except IsADirectoryError:
         raise WorkflowError(f"workflow file {p} is a directory; give the path of a .toml file") from None
     except (OSError, UnicodeDecodeError) as exc:

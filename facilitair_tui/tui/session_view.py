@@ -21,6 +21,9 @@ from facilitair_tui.core.session_result import SessionResult, Stage, shown_as, s
 from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.summaries import CUT_WORDS
 
+# Where a code workflow's chunk results (its test runs) show: the synthesizer's panel, by this name.
+TESTS_PANEL = ("tests", "Tests", "🧪")
+
 Phase = Literal["idle", "waiting", "generating", "done", "failed", "cancelled"]
 # "budget": waiting for the user's answer to the budget guard.
 SessionState = Literal["starting", "running", "paused", "budget", "done", "stopped", "failed"]
@@ -109,11 +112,13 @@ class SessionView:
             for role in workflow.roles
         }
         syn = workflow.synthesizer
-        # The synthesizer reads finished outputs, never partial ones: it only ever "waits".
-        agents[syn.name] = AgentView(syn.name, syn.title, syn.icon)
+        # The synthesizer reads finished outputs, never partial ones: it only ever "waits". A
+        # code workflow has none: its chunks end with the tests, shown in the same panel.
+        name, title, icon = (TESTS_PANEL if syn is None else (syn.name, syn.title, syn.icon))
+        agents[name] = AgentView(name, title, icon)
         return cls(
             agents=agents,
-            synthesizer=syn.name,
+            synthesizer=name,
             total_chunks=len(workflow.chunks),
             chunk_titles=[c.title for c in workflow.chunks],
             stages=stages_of(workflow),

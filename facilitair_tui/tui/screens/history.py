@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
-from facilitair_tui.core.workflow import Workflow, load_workflow
+from facilitair_tui.core.workflow import Workflow, packaged_workflows
 from facilitair_tui.library import (
     ContinueRequest,
     SessionHistory,
@@ -206,7 +206,7 @@ class HistoryScreen(Screen[None]):
         try:
             events = self.history.events(session.id)
             # The workflow it ran gives the panes their titles and icons; else they are rebuilt.
-            known = [*self.workflows, load_workflow()]
+            known = [*self.workflows, *packaged_workflows()]
             replay = Replay(events, replay_workflow(events, known), speed=self.speed)
         except (KeyError, ReplayError) as exc:
             self.notify(
