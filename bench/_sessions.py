@@ -86,7 +86,7 @@ async def run_session(
 ) -> SessionOutcome:
     prepared = prepare(task, context=context, model=model, workflow=workflow, no_cache=True)
     agents = [r.name for r in prepared.collaboration.workflow.roles]
-    synthesizer = prepared.collaboration.workflow.synthesizer.name
+    synthesizer = prepared.collaboration.workflow.merger.name
     raw: dict[int, str] = {}
     stops: dict[int, str] = {}
     outcome = SessionOutcome(model, task, "failed", 0.0, 0)

@@ -99,11 +99,14 @@ class AgentCaller:
         ready: asyncio.Event | None = None,
         *,
         output_schema: OutputSchema | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> AgentResult:
         """Stream one model call into token events; never raises a provider failure.
 
         ``ready`` is set once the agent has streamed ``read_after_tokens`` deltas: the agents that
-        read this one may start. ``output_schema``: the JSON the answer must be."""
+        read this one may start. ``output_schema``: the JSON the answer must be. ``temperature``
+        (the workflow's default when None) and ``seed``: how the model samples."""
         stream = self._stream
         sid = stream.session_id
         ref = self._models[agent]
@@ -111,8 +114,9 @@ class AgentCaller:
             model=ref.model,
             messages=messages,
             max_tokens=max_tokens,
-            temperature=self._temperature,
+            temperature=self._temperature if temperature is None else temperature,
             output_schema=output_schema,
+            seed=seed,
         )
         threshold = self._read_after_tokens
         result = AgentResult()

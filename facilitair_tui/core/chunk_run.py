@@ -99,7 +99,7 @@ class ChunkRunner:
             )
             max_tokens = self._spec.max_tokens or role.max_tokens or self._workflow.defaults.max_tokens
             results[role.name] = await self._caller.call(
-                index, role.name, messages, max_tokens, reads, ready[role.name]
+                index, role.name, messages, max_tokens, reads, ready[role.name], temperature=role.temperature
             )
         finally:
             ready[role.name].set()
@@ -118,14 +118,14 @@ class ChunkRunner:
             outputs=outputs,
             feedback=feedback,
         )
-        max_tokens = self._spec.max_tokens or wf.synthesizer.max_tokens
+        max_tokens = self._spec.max_tokens or wf.merger.max_tokens
         agents = [r.name for r in wf.roles]
         # The agents' agreement needs only their outputs: measured while the synthesizer writes.
         agreement = asyncio.create_task(measure_agreement(self._embed, list(outputs.values())))
         try:
             result = await self._caller.call(
                 index,
-                wf.synthesizer.name,
+                wf.merger.name,
                 messages,
                 max_tokens,
                 list(outputs),

@@ -38,6 +38,8 @@ from .budget_guard import BudgetGuard
 from .cache import CachedAnswer, SolutionCache
 from .cache_step import CacheStep
 from .chunk_run import ChunkRunner
+from .code_loop import CodeLoopRunner
+from .code_run import ApproveRun, CodeRunner
 from .confidence import Embed
 from .cost import PriceTable
 from .event_stream import TOKEN_BUFFER, EventStream
@@ -71,6 +73,9 @@ class Collaboration:
         cache: SolutionCache | None = None,
         cache_pace_s: float = 0.0,
         embed: Embed | None = None,
+        runner: CodeRunner | None = None,
+        approve: ApproveRun | None = None,
+        seed: int | None = None,
     ) -> None:
         """``usable`` tells whether a model can run here (its key set, its file installed); the
         budget guard uses it to offer a cheaper strategy. Without it every model counts.
@@ -79,7 +84,9 @@ class Collaboration:
         chunks, 0 for all at once) instead of calling a model, and a session that finishes
         ``done`` is stored in it. ``embed``: text -> vectors, to measure how far the agents
         agree (a part of each synthesis's computed confidence); without it that part is not
-        measured."""
+        measured. ``runner`` runs the code the agents write (the code workflow's tests, a
+        chunk's code where the workflow says so), ``approve`` is asked before each run, and
+        ``seed`` makes sampled answers repeatable; without a runner no code runs."""
         self.spec = spec
         self.workflow = spec.workflow
         self.models = spec.models()
@@ -117,6 +124,13 @@ class Collaboration:
         self._flaws: list[str] = []
         self._chunks = ChunkRunner(
             spec, self._stream, caller, self._history, self._syntheses, self._flaws, embed
+        )
+        self._code = (
+            None
+            if spec.workflow.code is None
+            else CodeLoopRunner(
+                spec, self._stream, caller, self._history, self._syntheses, self._flaws, runner, approve, seed
+            )
         )
         self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
@@ -303,6 +317,7 @@ class Collaboration:
             self._current_chunk = index
             stream.emit(ev.ChunkStarted(session_id=sid, chunk=index, title=chunk.title, total=len(wf.chunks)))
             outputs = await self._run_chunk_until_settled(index, chunk)
+            settled = self._code is not None and self._code.settled
             if not any(text.strip() for text in outputs.values()):
                 stream.emit(
                     ev.Error(
@@ -314,6 +329,8 @@ class Collaboration:
                     )
                 )
                 return "failed"
+            if settled:  # the code workflow's tests pass: no repair round is needed
+                break
         return "done"
 
     def _final(self, status: ev.SessionStatus) -> ev.SessionFinished:
@@ -390,7 +407,8 @@ class Collaboration:
         router = self._stream.router
         while True:
             router.clear()
-            self._chunk_task = asyncio.create_task(self._chunks.run(index, chunk, feedback, own))
+            run = self._chunks.run if self._code is None else self._code.run
+            self._chunk_task = asyncio.create_task(run(index, chunk, feedback, own))
             try:
                 return await self._chunk_task
             except asyncio.CancelledError:

@@ -133,7 +133,7 @@ def synthesis_messages(
         workflow, chunk.title, chunk.goal, _header(task, context, history), outputs, feedback
     )
     return (
-        ChatMessage("system", workflow.synthesizer.system_prompt.strip()),
+        ChatMessage("system", workflow.merger.system_prompt.strip()),
         ChatMessage("user", example_request),
         ChatMessage("assistant", synthesis_example([r.name for r in workflow.roles])),
         ChatMessage("user", request),

@@ -47,6 +47,8 @@ class ChatRequest:
     temperature: float = 0.7
     # When set, the answer is this JSON object, streamed as its text.
     output_schema: OutputSchema | None = None
+    # Makes sampling repeatable where the backend allows it (llama.cpp, OpenAI).
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,7 +249,10 @@ class LocalModelProvider:
                     prompt=tokens,
                     max_tokens=min(request.max_tokens, room),
                     temperature=request.temperature,
-                    repeat_penalty=ctx.repeat_penalty,
+                    # Greedy decoding asks for the model's own most likely answer (code, tests):
+                    # the penalty that keeps free prose from looping would bend it.
+                    repeat_penalty=ctx.repeat_penalty if request.temperature > 0 else 1.0,
+                    seed=request.seed,
                     stop=ctx.stop,
                     stream=True,
                     grammar=_grammar(request.output_schema),

@@ -222,6 +222,7 @@ class OpenAICompatibleProvider:
             stream=True,
             stream_options={"include_usage": True} if self._send_usage_option else openai.omit,
             response_format=response_format,
+            seed=openai.omit if request.seed is None else request.seed,
         )
 
     # -- chunk reading -------------------------------------------------------------------
