@@ -101,12 +101,15 @@ class AgentCaller:
         output_schema: OutputSchema | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        continue_cut: int | None = None,
     ) -> AgentResult:
         """Stream one model call into token events; never raises a provider failure.
 
         ``ready`` is set once the agent has streamed ``read_after_tokens`` deltas: the agents that
         read this one may start. ``output_schema``: the JSON the answer must be. ``temperature``
-        (the workflow's default when None) and ``seed``: how the model samples."""
+        (the workflow's default when None) and ``seed``: how the model samples. ``continue_cut``:
+        how often a cut answer is continued (the workflow's default when None; a --max-tokens
+        of the user's always turns it off)."""
         stream = self._stream
         sid = stream.session_id
         ref = self._models[agent]
@@ -147,7 +150,10 @@ class AgentCaller:
             return None
 
         try:
-            await self._gateway.call(models, request, on_item, continue_cut=self._continue_cut)
+            continuing = (
+                self._continue_cut if continue_cut is None or not self._continue_cut else continue_cut
+            )
+            await self._gateway.call(models, request, on_item, continue_cut=continuing)
         except asyncio.CancelledError:
             result.status = "cancelled"
             raise

@@ -12,9 +12,12 @@ from collections.abc import Mapping, Sequence
 
 from . import events as ev
 from .agent_call import AgentCaller, AgentResult
+from .code_exec import CodeExecutor, run_note, written_checks
+from .code_run import RunReport
 from .confidence import Embed, confidence, measure_agreement
 from .event_stream import EventStream
 from .prompts import ChunkRecord, agent_messages, strip_example, synthesis_messages
+from .python_code import extract_code
 from .session_output import agent_titles
 from .session_spec import SessionSpec
 from .synthesis import ParsedSynthesis, fallback_synthesis, parse_synthesis, synthesis_schema
@@ -34,10 +37,12 @@ class ChunkRunner:
         syntheses: list[ev.Synthesis],
         flaws: list[str],
         embed: Embed | None = None,
+        executor: CodeExecutor | None = None,
     ) -> None:
         """``flaws``: what makes this session's answer unfit to serve again from the cache (a
         synthesis cut short or never written), in words; the runner adds to it. ``embed``
-        measures how far the agents agree (a part of the computed confidence)."""
+        measures how far the agents agree (a part of the computed confidence). ``executor``
+        runs the code of a chunk whose workflow says so (``Chunk.run_code``)."""
         self._spec = spec
         self._embed = embed
         self._flaws = flaws
@@ -46,6 +51,7 @@ class ChunkRunner:
         self._caller = caller
         self._history = history
         self._syntheses = syntheses
+        self._executor = executor
 
     async def run(
         self, index: int, chunk: Chunk, feedback: list[str], own: Mapping[str, str]
@@ -63,8 +69,24 @@ class ChunkRunner:
                 )
         outputs = {r.name: results[r.name].text for r in roles if r.name in results}
         if any(text.strip() for text in outputs.values()):
-            await self._synthesize(index, chunk, outputs, feedback)
+            ran = await self._run_code(index, chunk, outputs)
+            await self._synthesize(index, chunk, outputs, feedback, ran)
         return outputs
+
+    async def _run_code(
+        self, index: int, chunk: Chunk, outputs: Mapping[str, str]
+    ) -> tuple[RunReport, str] | None:
+        """Run the chunk's code with the tests the agents wrote, when the workflow asks for it:
+        the report and what it showed, in words."""
+        role = chunk.run_code
+        if role is None or self._executor is None or not outputs.get(role, "").strip():
+            return None
+        code = extract_code(outputs[role])
+        if code is None:
+            return None  # prose only: nothing to run, and nothing to report
+        tests = written_checks(outputs)
+        report, status = await self._executor.run(role, index, code, tests)
+        return report, run_note(self._workflow.role(role).display_name, report, status)
 
     async def _await_upstream(self, role: Role, ready: Mapping[str, asyncio.Event]) -> list[str]:
         for upstream in role.reads:
@@ -99,13 +121,25 @@ class ChunkRunner:
             )
             max_tokens = self._spec.max_tokens or role.max_tokens or self._workflow.defaults.max_tokens
             results[role.name] = await self._caller.call(
-                index, role.name, messages, max_tokens, reads, ready[role.name], temperature=role.temperature
+                index,
+                role.name,
+                messages,
+                max_tokens,
+                reads,
+                ready[role.name],
+                temperature=role.temperature,
+                continue_cut=role.continue_cut,
             )
         finally:
             ready[role.name].set()
 
     async def _synthesize(
-        self, index: int, chunk: Chunk, outputs: dict[str, str], feedback: list[str]
+        self,
+        index: int,
+        chunk: Chunk,
+        outputs: dict[str, str],
+        feedback: list[str],
+        ran: tuple[RunReport, str] | None = None,
     ) -> None:
         wf = self._workflow
         await self._stream.wait_unpaused()
@@ -117,6 +151,7 @@ class ChunkRunner:
             history=self._history,
             outputs=outputs,
             feedback=feedback,
+            code_run=ran[1] if ran else "",
         )
         max_tokens = self._spec.max_tokens or wf.merger.max_tokens
         agents = [r.name for r in wf.roles]
@@ -146,11 +181,15 @@ class ChunkRunner:
             self._flaws.append(f"the synthesizer failed in chunk {index}")
         if result.status == "done" and result.stop_reason != "end":
             self._flaws.append(f"the synthesis of chunk {index} was {ev.CUT_WORDS[result.stop_reason]}")
-        self._history.append(ChunkRecord(chunk.title, parsed.text))
+        # The run's results reach the chunks after this one with the synthesis they shaped.
+        record = parsed.text if ran is None else f"{parsed.text}\n\n{ran[1]}"
+        self._history.append(ChunkRecord(chunk.title, record))
         parts = ev.ConfidenceParts(
             agreement=await agreement,
             agreed=len(parsed.agreed) if parsed.parsed else 0,
             debated=len(parsed.debated) if parsed.parsed else 0,
+            passed=ran[0].passed if ran else 0,
+            failed=ran[0].failed if ran else 0,
         )
         synthesis = ev.Synthesis(
             session_id=self._stream.session_id,

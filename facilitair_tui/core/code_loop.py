@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from . import events as ev
 from .agent_call import AgentCaller, AgentResult
+from .code_exec import CodeExecutor
 from .code_prompts import coder_messages, repair_messages, tester_messages
-from .code_run import ApproveRun, CodeRunner, RunLimits, RunReport, RunRequest, TestCase, TestOutcome
+from .code_run import ApproveRun, CodeRunner, RunLimits, RunReport, TestCase
 from .code_tests import stated_examples, written_tests
 from .confidence import confidence
 from .event_stream import EventStream
@@ -48,11 +49,6 @@ class Candidate:
     @property
     def score(self) -> tuple[int, int]:
         return self.report.count("task")[0], self.report.count("tester")[0]
-
-
-def _skipped(reason: str, tests: tuple[TestCase, ...]) -> RunReport:
-    outcomes = tuple(TestOutcome(t.name, False, reason, t.origin) for t in tests)
-    return RunReport(status="error", outcomes=outcomes, output=reason)
 
 
 class CodeLoopRunner:
@@ -82,19 +78,18 @@ class CodeLoopRunner:
         self._history = history
         self._syntheses = syntheses
         self._flaws = flaws
-        self._runner = runner
-        self._approve = approve
+        self._executor = CodeExecutor(stream, runner, approve, self.limits_of(workflow.code))
         self._seed = seed
         self._coder: Role = workflow.role(self._loop.coder)
         self._tester: Role | None = workflow.role(self._loop.tester) if self._loop.tester else None
         self._name = spec.context.get("function") or entry_point(spec.task)
         self._tests: tuple[TestCase, ...] = ()
         self._best: Candidate | None = None
+        self._asked: list[tuple[ChatMessage, ...]] = []  # the repair prompts sent so far
         self.settled = False
 
-    @property
-    def limits(self) -> RunLimits:
-        loop = self._loop
+    @staticmethod
+    def limits_of(loop: CodeLoop) -> RunLimits:
         return RunLimits(
             timeout_s=loop.timeout_s, test_timeout_s=loop.test_timeout_s, memory_mb=loop.memory_mb
         )
@@ -149,12 +144,14 @@ class CodeLoopRunner:
         texts: list[str] = []
         for number in range(1, loop.candidates + 1):
             await self._stream.wait_unpaused()
+            repair = None
             if number == 1 and best.code is not None:
                 sources = {t.name: t.source for t in self._tests}
-                messages = repair_messages(
-                    coder, spec.task, best.code, best.report, sources, context, feedback
-                )
-                temperature = coder.temperature
+                repair = repair_messages(coder, spec.task, best.code, best.report, sources, context, feedback)
+            if repair is not None and repair not in self._asked:
+                # Asked once: the same greedy prompt would give the same answer again.
+                self._asked.append(repair)
+                messages, temperature = repair, coder.temperature
             else:  # a fresh answer to the first prompt, sampled
                 messages = coder_messages(coder, spec.task, context, feedback)
                 temperature = loop.sample_temperature
@@ -177,7 +174,14 @@ class CodeLoopRunner:
         seed: int | None = None,
     ) -> AgentResult:
         return await self._caller.call(
-            index, role.name, messages, self._max_tokens(role), [], temperature=temperature, seed=seed
+            index,
+            role.name,
+            messages,
+            self._max_tokens(role),
+            [],
+            temperature=temperature,
+            seed=seed,
+            continue_cut=role.continue_cut,
         )
 
     # ----------------------------------------------------------------- running a candidate
@@ -191,42 +195,9 @@ class CodeLoopRunner:
             self._best = candidate
 
     async def _run(self, index: int, number: int, code: str | None) -> RunReport:
-        agent, tests = self._coder.name, self._tests
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        status = "ran"
-        if code is None:
-            report = _skipped("the answer has no Python code that parses", tests)
-            status = "error"
-        elif self._runner is None:
-            report = _skipped("code is not run in this session", tests)
-            status = "skipped"
-        else:
-            request = RunRequest(agent=agent, chunk=index, code=code, tests=tests)
-            await self._stream.wait_unpaused()
-            if self._approve is not None and not await self._approve(request):
-                report = _skipped("the run was not allowed", tests)
-                status = "skipped"
-            else:
-                report = await self._runner.run(program(self._spec.task, code), tests, limits=self.limits)
-                status = report.status
-        duration_ms = report.duration_ms or round((loop.time() - started) * 1000, 3)
-        self._stream.emit(
-            ev.CodeRun(
-                session_id=self._stream.session_id,
-                agent=agent,
-                chunk=index,
-                passed=report.passed,
-                failed=report.failed,
-                duration_ms=duration_ms,
-                output=report.output,
-                status=status,
-                tests=[
-                    ev.CodeTest(name=_shown(o, tests), passed=o.passed, message=o.message, origin=o.origin)
-                    for o in report.outcomes
-                ],
-                candidate=number,
-            )
+        runnable = None if code is None else program(self._spec.task, code)
+        report, status = await self._executor.run(
+            self._coder.name, index, runnable, self._tests, candidate=number
         )
         if status == "skipped":
             self.settled = True  # nothing can be tested, so no round could do better
@@ -292,11 +263,3 @@ class CodeLoopRunner:
             parsed=True,
             confidence_parts=parts,
         )
-
-
-def _shown(outcome: TestOutcome, tests: tuple[TestCase, ...]) -> str:
-    """A test's name as shown: its source when it is one line."""
-    for test in tests:
-        if test.name == outcome.name and "\n" not in test.source:
-            return test.source
-    return outcome.name

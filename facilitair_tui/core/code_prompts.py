@@ -41,17 +41,44 @@ def coder_messages(
     return (ChatMessage("system", role.system_prompt.strip()), ChatMessage("user", request))
 
 
+# The tester's worked example, shown as an earlier exchange: a small model asked for tests of a
+# function whose stub it can see writes the function instead; shown one exchange where the answer
+# is asserts only, it answers the same way.
+_EXAMPLE_TASK = '''Complete the following Python function.
+```python
+def count_vowels(word: str) -> int:
+    """Return how many vowels (a, e, i, o, u, either case) the word has.
+    >>> count_vowels("Banana")
+    3
+    """
+```'''
+_EXAMPLE_TESTS = """```python
+assert count_vowels("Banana") == 3
+assert count_vowels("") == 0
+assert count_vowels("rhythm") == 0
+assert count_vowels("AEIOU") == 5
+assert count_vowels("queue") == 4
+```"""
+
+
+def _tester_request(task: str, name: str) -> str:
+    return (
+        f"{task}\n\n"
+        f"Do not write `{name}`. Write at most six tests for it as assert statements, one per line, "
+        "in one ```python code block: first the examples the task states, then edge cases it "
+        "implies, each comparing the result with the exact value the task requires."
+    )
+
+
 def tester_messages(
     role: Role, task: str, name: str, context: Mapping[str, str] | None = None, feedback: Sequence[str] = ()
 ) -> tuple[ChatMessage, ...]:
-    request = (
-        f"{_task_part(task, context or {}, feedback)}\n\n"
-        f"Write tests for `{name}` as plain assert statements, one per line, in one ```python "
-        f"code block: first every example the task states, then the edge cases it implies. Call "
-        f"`{name}` directly and compare its result with the exact value the task requires. Do "
-        f"not write `{name}` itself."
+    return (
+        ChatMessage("system", role.system_prompt.strip()),
+        ChatMessage("user", _tester_request(_EXAMPLE_TASK, "count_vowels")),
+        ChatMessage("assistant", _EXAMPLE_TESTS),
+        ChatMessage("user", _tester_request(_task_part(task, context or {}, feedback), name)),
     )
-    return (ChatMessage("system", role.system_prompt.strip()), ChatMessage("user", request))
 
 
 def _failure_line(outcome: TestOutcome, source: str) -> str:

@@ -172,10 +172,18 @@ def _asserts(tree: ast.Module) -> list[ast.Assert]:
     return found
 
 
+def same_test_key(source: str) -> str:
+    """Two tests with this key are one test written twice (parentheses, spacing apart)."""
+    try:
+        return ast.dump(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return source.strip()
+
+
 def written_tests(text: str, name: str, limit: int, skip: set[str] | None = None) -> list[TestCase]:
     """The asserts a tester wrote that call ``name`` (its first ``limit``), each a test of its
     own; ``skip``: sources already among the tests (the task's own examples)."""
-    skip = set(skip or ())
+    skip = {same_test_key(source) for source in skip or ()}
     tests: list[TestCase] = []
     blocks = code_blocks(text) or [text]
     for block in blocks:
@@ -193,9 +201,10 @@ def written_tests(text: str, name: str, limit: int, skip: set[str] | None = None
             if not _calls(node.test, name):
                 continue
             source = ast.unparse(node)
-            if source in skip:
+            key = same_test_key(source)
+            if key in skip:
                 continue
-            skip.add(source)
+            skip.add(key)
             tests.append(TestCase(name=f"test {len(tests) + 1}", source=source, origin="tester"))
             if len(tests) >= limit:
                 return tests

@@ -38,6 +38,7 @@ from .budget_guard import BudgetGuard
 from .cache import CachedAnswer, SolutionCache
 from .cache_step import CacheStep
 from .chunk_run import ChunkRunner
+from .code_exec import CodeExecutor
 from .code_loop import CodeLoopRunner
 from .code_run import ApproveRun, CodeRunner
 from .confidence import Embed
@@ -123,7 +124,14 @@ class Collaboration:
         # What makes this session's answer unfit for the cache (a synthesis cut or missing).
         self._flaws: list[str] = []
         self._chunks = ChunkRunner(
-            spec, self._stream, caller, self._history, self._syntheses, self._flaws, embed
+            spec,
+            self._stream,
+            caller,
+            self._history,
+            self._syntheses,
+            self._flaws,
+            embed,
+            CodeExecutor(self._stream, runner, approve) if runner is not None else None,
         )
         self._code = (
             None

@@ -95,12 +95,15 @@ def _synthesis_request(
     header: list[str],
     outputs: Mapping[str, str],
     feedback: Sequence[str],
+    code_run: str = "",
 ) -> str:
     parts = [*header, f"Stage to merge: {chunk_title}. {chunk_goal}"]
     for name, text in outputs.items():
         parts.append(
             f"The {workflow.role(name).display_name} ({name}) wrote:\n{_clip(text) or '(no output)'}"
         )
+    if code_run:
+        parts.append(code_run)
     if feedback:
         parts.append("The user's feedback:\n" + "\n".join(f"- {f}" for f in feedback))
     parts.append(synthesis_instruction([r.name for r in workflow.roles]))
@@ -116,11 +119,13 @@ def synthesis_messages(
     history: Sequence[ChunkRecord],
     outputs: Mapping[str, str],
     feedback: Sequence[str] = (),
+    code_run: str = "",
 ) -> tuple[ChatMessage, ...]:
     """The synthesizer's messages: a worked example as an earlier exchange (an example request
     on another task and its answer), then this stage's request. A small model shown an example
     inside the request copies it; shown as a finished exchange about another task, it follows
-    its form and answers the new request."""
+    its form and answers the new request. ``code_run``: what running the stage's code showed,
+    in words."""
     example_request = _synthesis_request(
         workflow,
         EXAMPLE_STAGE[0],
@@ -130,7 +135,7 @@ def synthesis_messages(
         (),
     )
     request = _synthesis_request(
-        workflow, chunk.title, chunk.goal, _header(task, context, history), outputs, feedback
+        workflow, chunk.title, chunk.goal, _header(task, context, history), outputs, feedback, code_run
     )
     return (
         ChatMessage("system", workflow.merger.system_prompt.strip()),

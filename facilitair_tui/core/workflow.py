@@ -71,6 +71,8 @@ class Role(_RunsOnModels):
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
     # This role's sampling temperature (the workflow's default when unset); 0 is greedy.
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # How often this role's cut answer is continued (the workflow's default when unset).
+    continue_cut: int | None = Field(default=None, ge=0, le=3)
 
     @property
     def display_name(self) -> str:
@@ -89,6 +91,9 @@ class Chunk(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     title: str = Field(min_length=1)
     goal: str = Field(min_length=1)
+    # The role whose Python is run (with the tests the agents wrote) once the chunk's agents are
+    # done; what it showed reaches the synthesis and the chunks after it.
+    run_code: str | None = None
 
 
 class CodeLoop(_Strict):
@@ -156,6 +161,9 @@ class Workflow(_Strict):
                 if upstream not in names:
                     raise ValueError(f"role {role.name!r} reads unknown role {upstream!r} (roles: {names})")
         self._check_acyclic()
+        for chunk in self.chunks:
+            if chunk.run_code is not None and chunk.run_code not in names:
+                raise ValueError(f"chunk {chunk.id!r}: run_code names unknown role {chunk.run_code!r}")
         strategies = self.strategies
         for member in self.members:
             missing = [s for s in strategies if s not in member.models]

@@ -114,7 +114,7 @@ class SessionView:
         syn = workflow.synthesizer
         # The synthesizer reads finished outputs, never partial ones: it only ever "waits". A
         # code workflow has none: its chunks end with the tests, shown in the same panel.
-        name, title, icon = (TESTS_PANEL if syn is None else (syn.name, syn.title, syn.icon))
+        name, title, icon = TESTS_PANEL if syn is None else (syn.name, syn.title, syn.icon)
         agents[name] = AgentView(name, title, icon)
         return cls(
             agents=agents,
