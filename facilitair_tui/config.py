@@ -82,6 +82,14 @@ class CacheConfig(_Section):
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
+class SandboxSettings(_Section):
+    """Running the code the agents write (``facilitair_tui.sandbox``). ``run``: "ask" before
+    each run (the TUI asks; the CLI asks on a terminal and runs nothing without one), "auto"
+    runs without asking, "never" runs nothing (the code workflow then tests nothing)."""
+
+    run: Literal["ask", "auto", "never"] = "ask"
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
@@ -95,6 +103,7 @@ class Settings(_Section):
     budget: BudgetSettings = BudgetSettings()
     reliability: ReliabilitySettings = ReliabilitySettings()
     cache: CacheConfig = CacheConfig()
+    sandbox: SandboxSettings = SandboxSettings()
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

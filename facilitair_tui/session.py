@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
 from .cache.store import DAY_S
 from .config import Settings, load_settings
 from .core.budget import Budget
+from .core.code_run import ApproveRun, CodeRunner
 from .core.context import parse_context
 from .core.gateway import RetryPolicy
 from .core.orchestrator import Collaboration, Continuation, SessionSpec
@@ -32,6 +33,25 @@ from .providers.token_count import count_tokens
 from .store import SessionStore, StoredSession, spend
 
 BALANCED = "balanced"
+
+
+RunCode = Literal["ask", "auto", "never"]
+
+
+@dataclass(frozen=True)
+class CodeRunning:
+    """May the session run the agents' code, and who is asked first."""
+
+    run: RunCode
+    approve: ApproveRun | None = None
+    seed: int | None = None
+
+    def runner(self) -> CodeRunner | None:
+        if self.run == "never" or (self.run == "ask" and self.approve is None):
+            return None
+        from .sandbox import Sandbox
+
+        return Sandbox()
 
 
 @dataclass
@@ -65,8 +85,15 @@ def prepare(
     settings: Settings | None = None,
     no_cache: bool = False,
     cache: SemanticCache | None = None,
+    run_code: RunCode | None = None,
+    approve: ApproveRun | None = None,
+    seed: int | None = None,
 ) -> Prepared:
-    """Raises ConfigurationError (with a message saying what to do) for anything that can't run.
+    """``run_code`` ("ask", "auto", "never"; the config file's ``[sandbox] run`` when None): may
+    the agents' code run in the sandbox, and is ``approve`` asked first ("ask" without an
+    ``approve`` runs nothing). ``seed`` makes sampled answers repeatable.
+
+    Raises ConfigurationError (with a message saying what to do) for anything that can't run.
 
     The semantic cache is asked first unless ``no_cache`` or ``[cache] enabled = false``: the
     shared ``cache`` when given (the TUI keeps one open), else the default one, opened here."""
@@ -102,7 +129,16 @@ def prepare(
             role_models={name: chain[0] for name, chain in chains.items()},
             fallbacks={name: chain[1:] for name, chain in chains.items()},
         )
-    return _assemble(spec, registry, settings, budget_usd, request, no_cache=no_cache, cache=cache)
+    return _assemble(
+        spec,
+        registry,
+        settings,
+        budget_usd,
+        request,
+        no_cache=no_cache,
+        cache=cache,
+        code=CodeRunning(run_code or settings.sandbox.run, approve, seed),
+    )
 
 
 def _assemble(
@@ -114,6 +150,7 @@ def _assemble(
     *,
     no_cache: bool,
     cache: SemanticCache | None,
+    code: CodeRunning,
 ) -> Prepared:
     registry.check_all(spec.models().values())
     budget = Budget(
@@ -144,6 +181,9 @@ def _assemble(
         cache=None if no_cache or not settings.cache.enabled else cache,
         cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
         embed=embed_texts if embedded_models.MINILM.installed() else None,
+        runner=code.runner(),
+        approve=code.approve if code.run == "ask" else None,
+        seed=code.seed,
     )
     return Prepared(collaboration, registry, own_cache=own_cache, notes=notes, request=request)
 
@@ -160,6 +200,8 @@ def prepare_continuation(
     settings: Settings | None = None,
     no_cache: bool = False,
     cache: SemanticCache | None = None,
+    run_code: RunCode | None = None,
+    approve: ApproveRun | None = None,
 ) -> Prepared:
     """A session that goes on from a recorded one, reusing its first ``at_chunk`` chunks.
 
@@ -238,7 +280,16 @@ def prepare_continuation(
         ),
     )
     request = {"continues": summary.id, "at_chunk": at_chunk}
-    return _assemble(spec, registry, settings, budget_usd, request, no_cache=no_cache, cache=cache)
+    return _assemble(
+        spec,
+        registry,
+        settings,
+        budget_usd,
+        request,
+        no_cache=no_cache,
+        cache=cache,
+        code=CodeRunning(run_code or settings.sandbox.run, approve),
+    )
 
 
 def cache_settings(settings: Settings) -> CacheSettings:

@@ -76,3 +76,23 @@ def confidence_words(event: ev.Synthesis) -> str:
     if parts.passed + parts.failed:
         shown.append(f"tests {parts.passed} of {parts.passed + parts.failed} passed")
     return f"{words} ({', '.join(shown)})" if shown else words
+
+
+CODE_RUN_STATUS = {
+    "error": "did not load",
+    "timeout": "passed its time limit",
+    "memory": "passed its memory limit",
+    "skipped": "was not run",
+}
+
+
+def code_run_words(e: ev.CodeRun, title: str) -> str:
+    """One line on a code run: whose code, which candidate, what the tests said."""
+    whose = f"{title}'s code" + (f", candidate {e.candidate}" if e.candidate > 1 else "")
+    total = e.passed + e.failed
+    if e.status == "ran":
+        said = f"{e.passed} of {total} tests passed" if total else "it loads; no tests to run"
+    else:
+        said = CODE_RUN_STATUS.get(e.status, e.status)
+    took = "" if e.status == "skipped" else f" ({e.duration_ms / 1000:.2f}s)"
+    return f"🧪 {whose}: {said}{took}"

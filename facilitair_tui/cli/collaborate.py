@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from facilitair_tui.cli.headless import open_store_or_fail, run_prepared
+from facilitair_tui.cli.headless import code_approval, open_store_or_fail, run_prepared
 from facilitair_tui.cli.options import OneLineUsageErrors, fail, out_options, run_options
 from facilitair_tui.cli.out_dir import check_out_dir, writer_for
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, session_options
 from facilitair_tui.core.provider import ConfigurationError, UsageError
+
+if TYPE_CHECKING:
+    from facilitair_tui.session import RunCode
 
 
 @click.command(cls=OneLineUsageErrors)
@@ -31,6 +35,13 @@ from facilitair_tui.core.provider import ConfigurationError, UsageError
     help="A role that reads another starts after N of its tokens.",
 )
 @run_options
+@click.option(
+    "--run-code",
+    type=click.Choice(["ask", "auto", "never"]),
+    default=None,
+    help="May the agents' code run in the sandbox: ask first (on a terminal; without one, never), "
+    "run it without asking, or never. Default: the config file's [sandbox] run, else ask.",
+)
 @out_options
 def collaborate(
     task: str,
@@ -44,6 +55,7 @@ def collaborate(
     as_json: bool,
     on_budget: str,
     no_cache: bool,
+    run_code: str | None,
     out_dir: Path | None,
     force: bool,
 ) -> None:
@@ -58,6 +70,7 @@ def collaborate(
     if task == "-":
         task = sys.stdin.read()
     store = open_store_or_fail(as_json=as_json)
+    approval = code_approval(run_code, as_json)
     try:
         prepared = prepare(
             task,
@@ -69,6 +82,8 @@ def collaborate(
             read_after_tokens=read_after,
             budget_usd=budget_usd,
             no_cache=no_cache,
+            run_code=cast("RunCode | None", run_code),
+            approve=approval,
         )
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json)
@@ -77,4 +92,4 @@ def collaborate(
     on_end = None
     if out_dir is not None:
         on_end = writer_for(prepared.collaboration.workflow, out_dir, force=force, as_json=as_json)
-    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget, on_end=on_end)
+    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget, on_end=on_end, approval=approval)

@@ -24,6 +24,7 @@ from facilitair_tui.cli.render import LiveRenderer
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, keep_unwritten
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.budget import BudgetChoice
+from facilitair_tui.core.code_run import RunRequest
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.replay import Replay
@@ -77,6 +78,7 @@ def run_prepared(
     as_json: bool,
     on_budget: str,
     on_end: Callable[[Sequence[ev.Event]], None] | None = None,
+    approval: TerminalApproval | None = None,
 ) -> None:
     """Run the session to its end, recorded in ``store``; exits with the session's exit code.
 
@@ -100,6 +102,8 @@ def run_prepared(
             )
         else:
             renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
+            if approval is not None:
+                approval.renderer = renderer
             with renderer:
                 answer = budget_answer(on_budget, True, renderer)
                 show = keeping(renderer.handle, kept, on_end is not None)
@@ -200,6 +204,45 @@ def budget_answer(policy: str, human: bool, renderer: LiveRenderer | None = None
     if policy == "ask" and human and sys.stdin.isatty():
         return ask
     return fixed
+
+
+class TerminalApproval:
+    """Asks on the terminal before the agents' code runs: [y]es, [n]o, or [a]lways (for the rest
+    of the session). The renderer, once there is one, steps aside while the user answers."""
+
+    def __init__(self) -> None:
+        self.renderer: LiveRenderer | None = None
+        self._always = False
+
+    async def __call__(self, request: RunRequest) -> bool:
+        if self._always:
+            return True
+        lines = request.code.count("\n") + 1
+        prompt = (
+            f"Run the {request.agent}'s code ({lines} lines, {len(request.tests)} tests) in the "
+            "sandbox? [y]es, [n]o, [a]lways"
+        )
+        if self.renderer is not None:
+            self.renderer.pause_live()
+        try:
+            answer = await asyncio.to_thread(
+                click.prompt, prompt, type=click.Choice(["y", "n", "a"]), show_choices=False, err=True
+            )
+        except (click.Abort, EOFError):
+            answer = "n"
+        finally:
+            if self.renderer is not None:
+                self.renderer.resume_live()
+        self._always = answer == "a"
+        return answer in ("y", "a")
+
+
+def code_approval(run_code: str | None, as_json: bool) -> TerminalApproval | None:
+    """Who is asked before code runs: the terminal, when there is one to ask ("ask" without one
+    runs nothing)."""
+    if run_code == "never" or as_json or not sys.stdin.isatty():
+        return None
+    return TerminalApproval()
 
 
 async def drive(

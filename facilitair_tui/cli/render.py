@@ -21,7 +21,17 @@ from rich.text import Text
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.cost import add_costs
 from facilitair_tui.core.workflow import Workflow
-from facilitair_tui.summaries import CUT_WORDS, budget_question, cache_summary, clock, confidence_words, money
+from facilitair_tui.summaries import (
+    CUT_WORDS,
+    budget_question,
+    cache_summary,
+    clock,
+    code_run_words,
+    confidence_words,
+    money,
+)
+
+MAX_FAILED_SHOWN = 5
 
 
 @dataclass
@@ -204,6 +214,16 @@ class LiveRenderer:
                 border_style="green",
             )
         )
+
+    def _on_CodeRun(self, e: ev.CodeRun) -> None:
+        title = self.agents[e.agent].title if e.agent in self.agents else e.agent
+        good = e.status == "ran" and not e.failed
+        self._note(e.t, code_run_words(e, title), "green" if good else "yellow")
+        for test in [t for t in e.tests if not t.passed][:MAX_FAILED_SHOWN]:
+            why = test.message.strip().splitlines()[-1] if test.message.strip() else "failed"
+            self._note(e.t, f"   ✗ {test.name}: {why}", "dim")
+        if e.status not in ("ran", "skipped") and e.output.strip():
+            self._note(e.t, "   " + e.output.strip().splitlines()[-1], "dim")
 
     def _on_Paused(self, e: ev.Paused) -> None:
         self._note(e.t, "⏸ paused: no new model call starts; output is held until resume", "yellow")
