@@ -13,6 +13,7 @@ import click
 from facilitair_tui import __version__
 from facilitair_tui.cli.cache import cache_group
 from facilitair_tui.cli.collaborate import collaborate
+from facilitair_tui.cli.eval import eval_command
 from facilitair_tui.cli.models import models_group
 from facilitair_tui.cli.sessions import sessions_group
 
@@ -27,6 +28,7 @@ main.add_command(collaborate)
 main.add_command(sessions_group)
 main.add_command(cache_group)
 main.add_command(models_group)
+main.add_command(eval_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -150,7 +150,40 @@ _V3 = """
 ALTER TABLE syntheses ADD COLUMN confidence_parts TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: eval runs (``facilitair eval``) and each problem's result, committed as soon as it is
+# known, so an interrupted run goes on where it stopped.
+_V4 = """
+CREATE TABLE eval_runs (
+    id          TEXT PRIMARY KEY,
+    created     REAL NOT NULL,
+    source      TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    mode        TEXT NOT NULL CHECK (mode IN ('team', 'single')),
+    workflow    TEXT NOT NULL,
+    strategy    TEXT,
+    model       TEXT,
+    seed        INTEGER,
+    limit_n     INTEGER,
+    total       INTEGER NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE eval_results (
+    run_id        TEXT NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+    task_id       TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    passed        INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd      REAL,
+    duration_s    REAL NOT NULL,
+    session_id    TEXT,
+    message       TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, task_id)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

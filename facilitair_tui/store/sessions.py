@@ -37,6 +37,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
+from .evals import EvalRuns
 from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, stored_events
 
 # Aliases: ``list`` is also a method name of SessionStore (the SessionHistory protocol).
@@ -286,6 +287,11 @@ class SessionStore:
         handle.close()
 
     # ------------------------------------------------------------------ recording
+
+    @property
+    def evals(self) -> EvalRuns:
+        """The eval runs kept in this store (``facilitair eval``)."""
+        return EvalRuns(self._conn)
 
     def recorder(self, spec: SessionSpec | None, session_id: str) -> SessionRecorder:
         """The sink for one live session's events (nothing is written before its first event).
