@@ -113,15 +113,17 @@ def _doctests(text: str, name: str) -> list[tuple[str, str]]:
         if not stripped.startswith(">>>"):
             continue
         call = _without_comment(stripped[3:].strip())
-        expected_lines = []
+        # The output is the shortest run of the lines after the call that is a whole value (a
+        # long list may take several lines; prose may follow without a blank line).
+        expected_lines: list[str] = []
         for following in lines[index + 1 :]:
             out = following.strip()
             if not out or out.startswith(">>>") or out.startswith('"""') or out.startswith("'''"):
                 break
             expected_lines.append(_without_comment(out))
-        expected = " ".join(expected_lines)
-        if expected:
-            pairs.append((call, expected))
+            if _expression(" ".join(expected_lines)) is not None:
+                pairs.append((call, " ".join(expected_lines)))
+                break
     return pairs
 
 
@@ -138,8 +140,13 @@ def _inline_examples(text: str, name: str) -> list[tuple[str, str]]:
         # The expected value runs to the end of the line; a sentence's full stop or a comma before
         # the next example is cut off until what remains parses.
         for cut in range(len(rest), 0, -1):
+            if cut < len(rest) and (rest[cut].isalnum() or rest[cut] in "_.'\""):
+                continue  # never inside a number, a word or a string
             candidate = rest[:cut].strip().rstrip(".,;")
-            if _expression(candidate) is not None:
+            value = _expression(candidate)
+            # "f(x) -> 19 - 5 - 6 = 8" states a computation, not the value 19.
+            goes_on = rest[cut:].lstrip()[:1] in set("+-*/%=<>([.^")
+            if value is not None and _literal(value) and not goes_on:
                 pairs.append((text[match.start() : end], candidate))
                 break
     return pairs
