@@ -77,7 +77,10 @@ def test_the_block_that_defines_the_function_wins_and_demo_code_is_left_out() ->
 
 
 def test_an_answer_cut_mid_line_keeps_its_complete_definitions() -> None:
-    answer = "```python\ndef pick(values, n):\n    return sorted(values)[::-1][:n]\n\ndef other(x):\n    return (x +"
+    answer = (
+        "```python\ndef pick(values, n):\n    return sorted(values)[::-1][:n]\n\n"
+        "def other(x):\n    return (x +"
+    )
     code = extract_code(answer, "pick")
     assert code is not None and "sorted(values)" in code
 
