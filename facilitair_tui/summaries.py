@@ -96,3 +96,14 @@ def code_run_words(e: ev.CodeRun, title: str) -> str:
         said = CODE_RUN_STATUS.get(e.status, e.status)
     took = "" if e.status == "skipped" else f" ({e.duration_ms / 1000:.2f}s)"
     return f"🧪 {whose}: {said}{took}"
+
+
+def code_run_note(e: ev.CodeRun, title: str, failures: int = 5) -> str:
+    """A code run in a few lines: its headline, the tests that failed and why, what stopped it."""
+    lines = [code_run_words(e, title)]
+    for test in [t for t in e.tests if not t.passed][:failures]:
+        why = test.message.strip().splitlines()[-1] if test.message.strip() else "failed"
+        lines.append(f"✗ {test.name}: {why}")
+    if e.status not in ("ran", "skipped") and e.output.strip():
+        lines.append(e.output.strip().splitlines()[-1])
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ from facilitair_tui.summaries import (
     budget_question,
     cache_summary,
     clock,
-    code_run_words,
+    code_run_note,
     confidence_words,
     money,
 )
@@ -218,12 +218,10 @@ class LiveRenderer:
     def _on_CodeRun(self, e: ev.CodeRun) -> None:
         title = self.agents[e.agent].title if e.agent in self.agents else e.agent
         good = e.status == "ran" and not e.failed
-        self._note(e.t, code_run_words(e, title), "green" if good else "yellow")
-        for test in [t for t in e.tests if not t.passed][:MAX_FAILED_SHOWN]:
-            why = test.message.strip().splitlines()[-1] if test.message.strip() else "failed"
-            self._note(e.t, f"   ✗ {test.name}: {why}", "dim")
-        if e.status not in ("ran", "skipped") and e.output.strip():
-            self._note(e.t, "   " + e.output.strip().splitlines()[-1], "dim")
+        headline, *details = code_run_note(e, title, MAX_FAILED_SHOWN).splitlines()
+        self._note(e.t, headline, "green" if good else "yellow")
+        for line in details:
+            self._note(e.t, f"   {line}", "dim")
 
     def _on_Paused(self, e: ev.Paused) -> None:
         self._note(e.t, "⏸ paused: no new model call starts; output is held until resume", "yellow")

@@ -86,6 +86,10 @@ def main(
         _fail(str(exc), EXIT_CONFIG)
     try:
         settings = load_settings()
+        from facilitair_tui.tui.screens.run_code import RunApproval
+
+        # Asks in the app before the agents' code runs ([sandbox] run = "ask", the default).
+        approval = RunApproval(auto=settings.sandbox.run == "auto")
         # One cache for the whole app: the inspector browses it and every session asks it.
         cache = open_cache(settings, notes) if settings.cache.enabled else None
         if task is None:
@@ -111,6 +115,7 @@ def main(
                 no_cache=no_cache,
                 settings=settings,
                 cache=cache,
+                approve=approval,
             )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -128,11 +133,14 @@ def main(
             prepared=prepared,
             keymap=settings.keys,
             catalog=cache,
-            prepare=functools.partial(prepare, settings=settings, cache=cache),
-            prepare_continuation=functools.partial(prepare_continuation, settings=settings, cache=cache),
+            prepare=functools.partial(prepare, settings=settings, cache=cache, approve=approval),
+            prepare_continuation=functools.partial(
+                prepare_continuation, settings=settings, cache=cache, approve=approval
+            ),
             store=store,
             notes=notes,
         )
+        approval.app = app
         if cache is not None:  # the embedder and index load while the user types
             threading.Thread(target=cache.warm, name="cache-warm", daemon=True).start()
         tune_gc_for_streaming()

@@ -42,7 +42,7 @@ from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.replay import Replay, speed_label
-from facilitair_tui.summaries import cache_summary, finished_summary
+from facilitair_tui.summaries import cache_summary, code_run_note, finished_summary
 from facilitair_tui.tui.command_palette import SessionCommands
 from facilitair_tui.tui.messages import SessionCrashed, SessionEvents
 from facilitair_tui.tui.screens.budget import BudgetScreen
@@ -391,6 +391,10 @@ class MainScreen(Screen[None]):
                     view.total_chunks,
                     view.chunk_costs.get(event.chunk, 0.0),
                 )
+            elif isinstance(event, ev.CodeRun):
+                target = self._target(event.agent)
+                if target is not None:
+                    target.add_note(code_run_note(event, view.agents[event.agent].title))
             elif isinstance(event, ev.Error):
                 self._show_error(event)
             elif isinstance(event, ev.BudgetExceeded):
