@@ -42,7 +42,7 @@ def asking(app: FacilitairApp) -> bool:
 
 
 async def test_the_app_asks_then_shows_each_run_in_the_coders_pane() -> None:
-    app, approval = app_for({"coder": [WRONG], "tester": [TESTS], "repair": [RIGHT]})
+    app, _ = app_for({"coder": [WRONG], "tester": [TESTS], "repair": [RIGHT]})
     async with app.run_test(size=WIDE) as pilot:
         await wait_until(pilot, lambda: asking(app), "the app asks before the first run")
         question = app.screen
