@@ -78,13 +78,35 @@ def _short(value: object) -> str:
     return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
 
 
-def _explain(source: str, namespace: dict[str, Any]) -> str | None:
-    """For a failing ``assert LEFT <op> RIGHT``: what LEFT gave and what was expected."""
-    try:
-        node = ast.parse(source).body[-1]
-    except (SyntaxError, IndexError):
+def _failing_assert(
+    exc: BaseException, source: str, filename: str
+) -> tuple[ast.Assert, dict[str, Any]] | None:
+    """The assert that failed (in a test function too) and the names it saw there."""
+    frame, line = None, None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            frame, line = tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+    if frame is None:
         return None
-    if not isinstance(node, ast.Assert) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.lineno == line:
+            return node, {**frame.f_globals, **frame.f_locals}
+    return None
+
+
+def _explain(exc: BaseException, source: str, filename: str) -> str | None:
+    """For a failing ``assert LEFT <op> RIGHT``: what LEFT gave and what was expected."""
+    found = _failing_assert(exc, source, filename)
+    if found is None:
+        return None
+    node, namespace = found
+    if not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
         return None
     left, right = node.test.left, node.test.comparators[0]
     try:
@@ -95,11 +117,11 @@ def _explain(source: str, namespace: dict[str, Any]) -> str | None:
     return f"{ast.unparse(left)} returned {_short(got)}, expected {_short(want)}"
 
 
-def _failure(exc: BaseException, source: str, namespace: dict[str, Any]) -> str:
+def _failure(exc: BaseException, source: str, filename: str) -> str:
     if isinstance(exc, TestTimeout):
         return "did not finish within its time limit"
     if isinstance(exc, AssertionError):
-        explained = _explain(source, namespace)
+        explained = _explain(exc, source, filename)
         detail = str(exc).strip()
         return explained or (f"AssertionError: {detail}" if detail else "the assertion failed")
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -149,7 +171,7 @@ def main() -> None:
         except MemoryError:
             record = {"kind": "test", "name": test["name"], "passed": False, "message": "MemoryError"}
         except BaseException as exc:
-            message = _failure(exc, test["source"], namespace)
+            message = _failure(exc, test["source"], f"<{test['name']}>")
             record = {"kind": "test", "name": test["name"], "passed": False, "message": message}
         results.write(json.dumps(record) + "\n")
         if len(captured.getvalue()) > MAX_CAPTURE:

@@ -154,3 +154,44 @@ def test_an_answer_without_code_that_parses_is_reported_as_such(bad: str) -> Non
     runs = of(events, ev.CodeRun)
     assert runs[0].status == "error" and runs[0].passed == 0
     assert of(events, ev.SessionFinished)[0].status == "done"
+
+
+def test_the_default_workflow_runs_the_implementation_and_the_review_reads_the_result() -> None:
+    code = (
+        "```python\ndef slug(text):\n    return text.lower().replace(' ', '-')\n\n\n"
+        "def test_slug():\n    assert slug('A B') == 'a-b'\n\n\ndef test_empty():\n    assert slug('') == 'x'\n```"
+    )
+
+    def reply(request: ChatRequest) -> Reply:
+        last = request.messages[-1].content
+        if "Current stage: Implementation." in last and "coder" in request.messages[0].content.lower():
+            return Reply(deltas=[code])
+        return Reply(deltas=["- a point"])
+
+    provider = ScriptedProvider(reply)
+    spec = SessionSpec(
+        task="Make slugs",
+        workflow=load_workflow(),
+        strategy="local",
+        model_override=ModelRef.parse("scripted:m"),
+    )
+    events = run(Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY, runner=Sandbox()))
+    (ran,) = of(events, ev.CodeRun)
+    assert (ran.chunk, ran.agent, ran.passed, ran.failed) == (3, "coder", 1, 1)
+    assert "slug('') returned '', expected 'x'" in [t.message for t in ran.tests]
+    synthesis = of(events, ev.Synthesis)[2]
+    assert synthesis.confidence_parts is not None and synthesis.confidence_parts.failed == 1
+    review = [c.request for c in provider.calls if "Current stage: Review." in c.request.messages[-1].content]
+    assert review and all("1 of 2 tests passed" in r.messages[-1].content for r in review)
+
+
+def test_without_a_runner_the_default_workflow_runs_nothing() -> None:
+    spec = SessionSpec(
+        task="Make slugs",
+        workflow=load_workflow(),
+        strategy="local",
+        model_override=ModelRef.parse("scripted:m"),
+    )
+    provider = ScriptedProvider(lambda request: Reply(deltas=["```python\nx = 1\n```"]))
+    events = run(Collaboration(spec, SingleProviderResolver(provider), retry=NO_RETRY))
+    assert of(events, ev.CodeRun) == []
