@@ -27,6 +27,8 @@ RunStatus = Literal["ran", "error", "timeout", "memory"]
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
+    __test__ = False  # a test's description, not a pytest class
+
     name: str
     source: str
     origin: TestOrigin = "tester"
@@ -34,6 +36,8 @@ class TestCase:
 
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
+    __test__ = False
+
     name: str
     passed: bool
     # Why it failed, in one or a few lines ("f(2) returned 5, expected 4", the exception); "" when passed.
