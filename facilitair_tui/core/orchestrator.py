@@ -140,6 +140,10 @@ class Collaboration:
                 spec, self._stream, caller, self._history, self._syntheses, self._flaws, runner, approve, seed
             )
         )
+        # The cache keys an answer by task and context only: a code workflow's tested function
+        # must not be served for (or replaced by) a default session's answer to the same words.
+        if spec.workflow.code is not None:
+            cache = None
         self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
