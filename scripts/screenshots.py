@@ -26,7 +26,7 @@ from textual.pilot import Pilot  # noqa: E402
 
 from facilitair_tui.core.events import AnyEvent, from_json  # noqa: E402
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec  # noqa: E402
-from facilitair_tui.core.workflow import load_workflow  # noqa: E402
+from facilitair_tui.core.workflow import packaged_workflows  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
 from facilitair_tui.replay import Replay, replay_workflow  # noqa: E402
 from facilitair_tui.tui.app import FacilitairApp  # noqa: E402
@@ -287,7 +287,7 @@ def recorded_events(recording: Path) -> list[AnyEvent]:
 
 async def shoot_recording(recording: Path, name: str, size: tuple[int, int] = (160, 50)) -> None:
     events = recorded_events(recording)
-    replay = Replay(events, replay_workflow(events, [load_workflow(None)]), speed=10_000)
+    replay = Replay(events, replay_workflow(events, packaged_workflows()), speed=10_000)
     # As the history screen plays a recording: its main screen over the task entry.
     app = FacilitairApp(entry=EntryOptions(strategies=("local",), default_strategy="local"), live_clock=False)
     async with app.run_test(size=size) as pilot:
