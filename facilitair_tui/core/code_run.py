@@ -19,9 +19,11 @@ from typing import Literal, Protocol
 # tester agent wrote, the checks of an eval (never shown to any agent).
 TestOrigin = Literal["task", "tester", "hidden"]
 
-# "ran": the code loaded and every test ran (each passed or failed on its own); "error": the code
-# itself did not load (a syntax error, an exception at import), so no test could run; "timeout":
-# the whole run passed its time limit and was killed; "memory": it passed its memory limit.
+# "ran": the code loaded and every test ran (each passed or failed on its own; a test that passes
+# its own time or memory limit fails alone); "error": the code itself did not load (a syntax
+# error, an exception or an exit at import), or the process ended before the tests did;
+# "timeout": the whole run passed its time limit and was killed, or loading the code took longer
+# than a test may; "memory": the code, not one test, passed its memory limit.
 RunStatus = Literal["ran", "error", "timeout", "memory"]
 
 
