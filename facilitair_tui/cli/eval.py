@@ -164,7 +164,8 @@ class _ProgressLines:
         used = f"{r.input_tokens:,} + {r.output_tokens:,} tokens, {r.duration_s:.1f}s"
         self.console.print(
             f"{escape(r.task_id)}: {mark}, {used}  ·  {progress.done}/{progress.total}, "
-            f"pass@1 {progress.passed / progress.done:.1%}{eta}"
+            f"pass@1 {progress.passed / progress.done:.1%}{eta}",
+            soft_wrap=True,
         )
 
 
@@ -191,7 +192,8 @@ def _show_summary(summary: Summary, as_json: bool) -> None:
         Console(highlight=False).print(
             f"{summary.mode}: {passed}, "
             f"{summary.input_tokens:,} tokens in, {summary.output_tokens:,} out, {clock(summary.duration_s)}"
-            + ("" if summary.stopped is None else f"; {summary.problems} of {summary.total} problems done")
+            + ("" if summary.stopped is None else f"; {summary.problems} of {summary.total} problems done"),
+            soft_wrap=True,
         )
     if summary.stopped is not None:
         why = "the budget stopped it" if summary.stopped != "stopped" else "stopped"
@@ -267,5 +269,6 @@ def report(as_json: bool) -> None:
         console.print(
             f"team {c['team_run']} vs single {c['single_run']} on {c['problems']} problems: "
             f"pass@1 {c['team_pass_at_1']:.1%} vs {c['single_pass_at_1']:.1%} ({c['points']:+.1f} points), "
-            f"{ratio} the tokens"
+            f"{ratio} the tokens",
+            soft_wrap=True,
         )
