@@ -33,6 +33,17 @@ if TYPE_CHECKING:  # the evaluation package assembles sessions: imported when an
 
 REPORT = "report"
 DEFAULT_WORKFLOW = "code"
+MESSAGE_CHARS = 80  # of why a problem failed, on its progress line
+
+
+def about(seconds: float) -> str:
+    """A time left, as roughly as it is known: "about 40 s", "about 12 min", "about 2 h 5 min"."""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60} min"
 
 
 @click.command("eval", cls=OneLineUsageErrors)
@@ -155,12 +166,14 @@ class _ProgressLines:
         if progress.resumed and not self._said_kept:
             self._said_kept = True
             self.console.print("[dim]continuing an unfinished run; kept from before:[/]")
-        mark = "[green]passed[/]" if r.passed else f"[red]failed[/] ({escape(r.status)})"
-        eta = (
-            f", about {clock(progress.eta_s)} left"
-            if progress.eta_s and progress.done < progress.total
-            else ""
-        )
+        if r.passed:
+            mark = "[green]passed[/]"
+        else:
+            why = [r.status] if r.status != "failed" else []
+            why += [r.message.strip().splitlines()[0][:MESSAGE_CHARS]] if r.message.strip() else []
+            mark = "[red]failed[/]" + (f" ({escape(': '.join(why))})" if why else "")
+        left = progress.eta_s if progress.done < progress.total else None
+        eta = f", {about(left)} left" if left is not None else ""
         used = f"{r.input_tokens:,} + {r.output_tokens:,} tokens, {r.duration_s:.1f}s"
         self.console.print(
             f"{escape(r.task_id)}: {mark}, {used}  ·  {progress.done}/{progress.total}, "
