@@ -60,7 +60,7 @@ async def _run(source: str, limit: int | None, seed: int | None, model: str) -> 
     try:
         summaries = []
         for mode in ("single", "team"):
-            params = params_for(source, problems, mode, setup, limit)
+            params = params_for(source, mode, setup, limit)
             summaries.append(await run_eval(store, chosen, params, setup, on_progress=_progress(mode)))
         return summaries[0], summaries[1]
     finally:

@@ -105,7 +105,7 @@ def eval_command(
     try:
         problems = load_problems(source)
         chosen = select(problems, limit, seed)
-        params = params_for(source, problems, mode, setup, limit)
+        params = params_for(source, mode, setup, limit)
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json)
     show = _json_line if as_json else _ProgressLines(Console(highlight=False))

@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -77,12 +76,11 @@ def load_problems(source: str) -> list[Problem]:
     return problems
 
 
-def problems_hash(problems: Sequence[Problem]) -> str:
-    """A fingerprint of a whole set of problems: an eval of a changed file is another run."""
-    digest = hashlib.sha256()
-    for problem in problems:
-        digest.update(json.dumps([getattr(problem, name) for name in FIELDS]).encode("utf-8") + b"\n")
-    return digest.hexdigest()[:16]
+def source_hash(source: str) -> str:
+    """A fingerprint of the source's text: an eval of a changed file is another run (a renamed or
+    moved one is the same run)."""
+    text, _ = _read_source(source)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def select(problems: list[Problem], limit: int | None, seed: int | None) -> list[Problem]:

@@ -16,7 +16,7 @@ from facilitair_tui.store.evals import EvalParams, EvalResult
 
 from .attempts import BUDGET, DONE, STOPPED, Attempt, Setup, Stop, check_setup, single_attempt, team_attempt
 from .check import final_check
-from .problems import HUMANEVAL, Problem, problems_hash
+from .problems import HUMANEVAL, Problem, source_hash
 
 MODES = ("team", "single")
 
@@ -67,11 +67,9 @@ def summarize(
     )
 
 
-def params_for(
-    source: str, problems: Sequence[Problem], mode: str, setup: Setup, limit: int | None
-) -> EvalParams:
-    """What identifies a run: an unfinished run with the same is continued. ``problems`` are all
-    of the source's (a changed file is another run); a file is known by its absolute path."""
+def params_for(source: str, mode: str, setup: Setup, limit: int | None) -> EvalParams:
+    """What identifies a run: an unfinished run with the same is continued. The source is known
+    by its text (a changed file is another run) and shown by its absolute path."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     shown = HUMANEVAL if source.lower() == HUMANEVAL else str(Path(source).resolve())
@@ -79,7 +77,7 @@ def params_for(
     if Path(workflow).is_file():  # a workflow file, wherever the eval is started from
         workflow = str(Path(workflow).resolve())
     return EvalParams(
-        shown, problems_hash(problems), mode, workflow, setup.strategy, setup.model, setup.seed, limit
+        shown, source_hash(source), mode, workflow, setup.strategy, setup.model, setup.seed, limit
     )
 
 
@@ -111,6 +109,10 @@ async def run_eval(
     runs = store.evals
     run_id, _ = runs.start(params, len(problems), fresh=fresh)
     known = {r.task_id: r for r in runs.results(run_id)}
+    if not known.keys() <= {p.task_id for p in problems}:
+        # The same parameters, other problems (a sample picked another way): not this run.
+        run_id, _ = runs.start(params, len(problems), fresh=True)
+        known = {}
     results: list[EvalResult] = []
     spent, ran = 0.0, 0
     stopped: str | None = None

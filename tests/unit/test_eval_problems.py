@@ -12,8 +12,8 @@ from facilitair_tui.core.provider import UsageError
 from facilitair_tui.evaluation.problems import (
     Problem,
     load_problems,
-    problems_hash,
     select,
+    source_hash,
     task_text,
 )
 from tests.support.eval_problems import MARK, write_problems
@@ -100,9 +100,11 @@ def test_the_task_text_has_the_prompt_and_never_the_test() -> None:
     )
 
 
-def test_a_changed_problem_changes_the_hash() -> None:
-    problems = load_problems("humaneval")[:3]
-    changed = [problems[0], problems[1], Problem(*vars(problems[2]).values())]
-    assert problems_hash(problems) == problems_hash(changed)
-    edited = Problem(problems[2].task_id, problems[2].prompt, problems[2].entry_point, "def check(c): pass")
-    assert problems_hash([*problems[:2], edited]) != problems_hash(problems)
+def test_the_source_is_known_by_its_text(tmp_path: Path) -> None:
+    first = write_problems(tmp_path / "toy.jsonl")
+    moved = tmp_path / "elsewhere.jsonl"
+    moved.write_bytes(first.read_bytes())
+    assert source_hash(str(first)) == source_hash(str(moved))
+    changed = write_problems(tmp_path / "changed.jsonl", count=2)
+    assert source_hash(str(changed)) != source_hash(str(first))
+    assert source_hash("humaneval") == source_hash("HumanEval")

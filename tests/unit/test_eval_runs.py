@@ -47,7 +47,7 @@ async def test_progress_a_stop_part_way_and_the_rest_on_the_next_start(
 ) -> None:
     problems = load_problems(str(write_problems(tmp_path / "toy.jsonl")))
     setup = Setup("code", model=MODEL)
-    params = params_for(str(tmp_path / "toy.jsonl"), problems, "single", setup, None)
+    params = params_for(str(tmp_path / "toy.jsonl"), "single", setup, None)
     stop = Stop()
     seen: list[Progress] = []
 
@@ -126,3 +126,19 @@ def test_report_pairs_each_team_run_with_the_newest_single_run_on_the_same_model
         model_label(replace(team, params=replace(team.params, model=None, strategy="cheap")))
         == "strategy cheap"
     )
+
+
+async def test_the_same_parameters_over_other_problems_are_another_run(
+    server: OpenAISSEServer, store: SessionStore, tmp_path: Path
+) -> None:
+    problems = load_problems(str(write_problems(tmp_path / "toy.jsonl")))
+    setup = Setup("code", model=MODEL)
+    params = params_for(str(tmp_path / "toy.jsonl"), "single", setup, 2)
+    stop = Stop()
+    first = await run_eval(
+        store, problems[:2], params, setup, stop=stop, on_progress=lambda p: stop.request()
+    )
+    assert first.stopped == "stopped" and first.problems == 1  # add, kept in an unfinished run
+    other = await run_eval(store, problems[1:], params, setup)  # picked another way: mul and neg
+    assert other.run_id != first.run_id
+    assert (other.problems, other.passed) == (2, 0)  # add's result is not counted here
