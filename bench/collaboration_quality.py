@@ -94,9 +94,10 @@ def main() -> None:
     _row("pass@1", f"{single.pass_at_1:.1%}", f"{team.pass_at_1:.1%}")
     _row("input tokens", f"{single.input_tokens:,}", f"{team.input_tokens:,}")
     _row("output tokens", f"{single.output_tokens:,}", f"{team.output_tokens:,}")
-    _row("wall time (s)", f"{single.duration_s:.0f}", f"{team.duration_s:.0f}")
+    _row("wall time (s)", f"{single.duration_s:.1f}", f"{team.duration_s:.1f}")
     ratio = f"{t_tokens / s_tokens:.2f}x" if s_tokens else "n/a"
-    print(f"\nteam - single: {points:+.1f} points; team tokens / single tokens: {ratio}")
+    slower = f"{team.duration_s / single.duration_s:.2f}x" if single.duration_s else "n/a"
+    print(f"\nteam - single: {points:+.1f} points; team tokens / single tokens: {ratio}; wall time: {slower}")
     sys.stdout.flush()
 
 
