@@ -176,7 +176,8 @@ class _ProgressLines:
         eta = f", {about(left)} left" if left is not None else ""
         used = f"{r.input_tokens:,} + {r.output_tokens:,} tokens, {r.duration_s:.1f}s"
         self.console.print(
-            f"{escape(r.task_id)}: {mark}, {used}  ·  {progress.done}/{progress.total}, "
+            f"{escape(r.task_id)}: {mark}, {used}{' (kept)' if progress.resumed else ''}"
+            f"  ·  {progress.done}/{progress.total}, "
             f"pass@1 {progress.passed / progress.done:.1%}{eta}",
             soft_wrap=True,
         )
