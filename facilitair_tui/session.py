@@ -172,12 +172,7 @@ def _assemble(
         budget=budget,
         usable=registry.usable,
         count_tokens=count_tokens,
-        retry=RetryPolicy(
-            attempts_per_model=settings.reliability.attempts_per_model,
-            base_delay_s=settings.reliability.base_delay_s,
-            max_delay_s=settings.reliability.max_delay_s,
-            stall_s=settings.reliability.stall_s,
-        ),
+        retry=retry_policy(settings),
         cache=None if no_cache or not settings.cache.enabled else cache,
         cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
         embed=embed_texts if embedded_models.MINILM.installed() else None,
@@ -186,6 +181,17 @@ def _assemble(
         seed=code.seed,
     )
     return Prepared(collaboration, registry, own_cache=own_cache, notes=notes, request=request)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """How a model call is retried: the config file's ``[reliability]``."""
+    section = settings.reliability
+    return RetryPolicy(
+        attempts_per_model=section.attempts_per_model,
+        base_delay_s=section.base_delay_s,
+        max_delay_s=section.max_delay_s,
+        stall_s=section.stall_s,
+    )
 
 
 def prepare_continuation(

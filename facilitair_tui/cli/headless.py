@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
+from facilitair_tui import recording
 from facilitair_tui.cli.options import fail
 from facilitair_tui.cli.render import LiveRenderer
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, keep_unwritten
@@ -27,16 +28,12 @@ from facilitair_tui.core.budget import BudgetChoice
 from facilitair_tui.core.code_run import RunRequest
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.recording import BudgetAnswer, Feed, Sink, recorded
 from facilitair_tui.replay import Replay
-from facilitair_tui.store import SessionRecorder, SessionStore, StoreError
+from facilitair_tui.store import SessionStore, StoreError
 
 if TYPE_CHECKING:  # the session module imports the cache: only when a session runs
     from facilitair_tui.session import Prepared
-
-Sink = Callable[[ev.Event], None]
-# What ``drive`` feeds: a sink, or one that returns what to await before the next event (a barrier).
-Feed = Callable[[ev.Event], Awaitable[None] | None]
-BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
 
 
 def open_store_or_fail(*, as_json: bool = False) -> SessionStore:
@@ -64,6 +61,10 @@ def session_id_or_fail(store: SessionStore, prefix: str, *, as_json: bool = Fals
         return store.resolve(prefix)
     except StoreError as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json)
+
+
+def warn(problem: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
 
 
 def json_sink(event: ev.Event) -> None:
@@ -95,7 +96,7 @@ def run_prepared(
             status = asyncio.run(
                 drive(
                     collaboration,
-                    recorded(recorder, keeping(show, kept, on_end is not None)),
+                    recorded(recorder, keeping(show, kept, on_end is not None), warn),
                     prepared.aclose,
                     budget_answer(on_budget, False),
                 )
@@ -107,7 +108,9 @@ def run_prepared(
             with renderer:
                 answer = budget_answer(on_budget, True, renderer)
                 show = keeping(renderer.handle, kept, on_end is not None)
-                status = asyncio.run(drive(collaboration, recorded(recorder, show), prepared.aclose, answer))
+                status = asyncio.run(
+                    drive(collaboration, recorded(recorder, show, warn), prepared.aclose, answer)
+                )
     finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
         keep_unwritten(store.close())
     if on_end is not None:
@@ -123,30 +126,6 @@ def keeping(show: Sink, kept: list[ev.Event], keep: bool) -> Sink:
     def sink(event: ev.Event) -> None:
         if isinstance(event, (ev.SessionStarted, ev.Synthesis, ev.SessionFinished)):
             kept.append(event)
-        show(event)
-
-    return sink
-
-
-def recorded(recorder: SessionRecorder, show: Sink) -> Feed:
-    """Record each event, then show it. A store that cannot write never stops the session (the
-    writer keeps the events and retries, or puts them in the session's unsaved file); each
-    problem is said once."""
-    said: set[str] = set()
-    recording: SessionRecorder | None = recorder
-
-    async def sink(event: ev.Event) -> None:
-        nonlocal recording
-        problem = None
-        if recording is not None:
-            try:
-                await recording.record_async(event)  # Ctrl-C still works while a barrier waits
-                problem = recording.problem
-            except StoreError as exc:
-                problem, recording = f"{exc}; this session is not recorded", None
-        if problem and problem not in said:
-            said.add(problem)
-            err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
         show(event)
 
     return sink
@@ -251,7 +230,15 @@ async def drive(
     aclose: Callable[[], object],
     answer: BudgetAnswer | None,
 ) -> ev.SessionFinished | None:
-    """Feed every event to ``sink``; Ctrl-C stops the session cleanly, a second one hard."""
+    """``recording.drive`` on the terminal: Ctrl-C stops the session cleanly, a second one hard."""
+    with ctrl_c_stops(source.stop):
+        return await recording.drive(source, sink, aclose, answer)
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(stop: Callable[[], None]) -> Iterator[None]:
+    """Within the running event loop: the first Ctrl-C calls ``stop`` (which ends the work
+    cleanly, keeping what is done), a second raises KeyboardInterrupt (a hard stop)."""
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -259,34 +246,16 @@ async def drive(
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            source.stop()
+            stop()
         else:
             raise KeyboardInterrupt
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-    final: ev.SessionFinished | None = None
     try:
-        async for event in source.events():
-            if (shown := sink(event)) is not None:
-                await shown
-            if (
-                isinstance(event, ev.BudgetExceeded)
-                and isinstance(source, Collaboration)
-                and source.awaiting_budget
-                and answer is not None
-            ):
-                source.decide_budget(await answer(event))
-            if isinstance(event, ev.SessionFinished):
-                final = event
-    except BrokenPipeError:
-        source.stop()
+        yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-        result = aclose()
-        if asyncio.iscoroutine(result):
-            await result
-    return final
 
 
 def known_workflows(recorded: Workflow | None) -> list[Workflow]:

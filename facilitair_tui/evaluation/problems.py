@@ -44,31 +44,43 @@ def _read_source(source: str) -> tuple[str, str]:
     return text, str(path)
 
 
-def load_problems(source: str) -> tuple[list[Problem], str]:
-    """The problems of ``source`` and a hash of them (a changed file is another run)."""
+def load_problems(source: str) -> list[Problem]:
+    """The problems of ``source`` (``humaneval`` or a JSONL file), in file order. Raises
+    UsageError naming the file, the line and the field for anything that is not a problem."""
     text, shown = _read_source(source)
     problems: list[Problem] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"{shown}, line {number}"
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{shown}, line {number}: not JSON ({exc.msg})") from None
+            raise UsageError(f"{where}: not JSON ({exc.msg})") from None
         if not isinstance(data, dict):
-            raise UsageError(f"{shown}, line {number}: expected an object with {', '.join(FIELDS)}")
+            raise UsageError(f"{where}: expected a JSON object with {', '.join(FIELDS)}")
         for name in FIELDS:
-            if not isinstance(data.get(name), str) or not data[name].strip():
-                raise UsageError(f"{shown}, line {number}: field {name!r} must be a non-empty string")
+            if name not in data:
+                raise UsageError(f"{where}: missing field {name!r} (a problem has {', '.join(FIELDS)})")
+            if not isinstance(data[name], str) or not data[name].strip():
+                raise UsageError(f"{where}: field {name!r} must be a non-empty string")
         if data["task_id"] in seen:
-            raise UsageError(f"{shown}, line {number}: task_id {data['task_id']!r} appears twice")
+            raise UsageError(f"{where}: task_id {data['task_id']!r} appears twice")
+        if not data["entry_point"].isidentifier():
+            raise UsageError(f"{where}: entry_point {data['entry_point']!r} is not a Python name")
         seen.add(data["task_id"])
         problems.append(Problem(*(data[name] for name in FIELDS)))
     if not problems:
-        raise UsageError(f"{shown} has no problems")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return problems, digest
+        raise UsageError(f"{shown} has no problems (one JSON object per line: {', '.join(FIELDS)})")
+    return problems
+
+
+def source_hash(source: str) -> str:
+    """A fingerprint of the source's text: an eval of a changed file is another run (a renamed or
+    moved one is the same run)."""
+    text, _ = _read_source(source)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def select(problems: list[Problem], limit: int | None, seed: int | None) -> list[Problem]:

@@ -4,10 +4,16 @@ is started again."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sessions.py opens the store and imports this module
+    from .sessions import StoreError
 
 
 @dataclass(frozen=True)
@@ -62,15 +68,29 @@ _RESULT_COLUMNS = (
 
 
 class EvalRuns:
-    """The eval tables of one store's connection (autocommit: each write is its own transaction)."""
+    """The eval tables of one store's connection (autocommit: each write is its own transaction).
+    A database error is raised as the ``StoreError`` ``failure`` makes of it (what to do)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, failure: Callable[[sqlite3.Error], StoreError]) -> None:
         self._conn = conn
+        self._failure = failure
+
+    @contextlib.contextmanager
+    def _sql(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
 
     def start(self, params: EvalParams, total: int, *, fresh: bool = False) -> tuple[str, bool]:
         """The run to record into and whether it continues an unfinished one with ``params``."""
+        with self._sql() as conn:
+            return self._start(conn, params, total, fresh)
+
+    @staticmethod
+    def _start(conn: sqlite3.Connection, params: EvalParams, total: int, fresh: bool) -> tuple[str, bool]:
         if not fresh:
-            row = self._conn.execute(
+            row = conn.execute(
                 "SELECT id FROM eval_runs WHERE finished_at IS NULL AND source_hash = ? AND mode = ? "
                 "AND workflow = ? AND strategy IS ? AND model IS ? AND seed IS ? AND limit_n IS ? "
                 "AND total = ? ORDER BY created DESC LIMIT 1",
@@ -88,7 +108,7 @@ class EvalRuns:
             if row is not None:
                 return str(row[0]), True
         run_id = uuid.uuid4().hex[:16]
-        self._conn.execute(
+        conn.execute(
             f"INSERT INTO eval_runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             (
                 run_id,
@@ -107,31 +127,34 @@ class EvalRuns:
         return run_id, False
 
     def record(self, run_id: str, result: EvalResult) -> None:
-        self._conn.execute(
-            f"INSERT OR REPLACE INTO eval_results (run_id, {_RESULT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                result.task_id,
-                result.position,
-                int(result.passed),
-                result.status,
-                result.input_tokens,
-                result.output_tokens,
-                result.cost_usd,
-                result.duration_s,
-                result.session_id,
-                result.message,
-            ),
-        )
+        with self._sql() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO eval_results (run_id, {_RESULT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    result.task_id,
+                    result.position,
+                    int(result.passed),
+                    result.status,
+                    result.input_tokens,
+                    result.output_tokens,
+                    result.cost_usd,
+                    result.duration_s,
+                    result.session_id,
+                    result.message,
+                ),
+            )
 
     def finish(self, run_id: str) -> None:
-        self._conn.execute("UPDATE eval_runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
+        with self._sql() as conn:
+            conn.execute("UPDATE eval_runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
 
     def results(self, run_id: str) -> tuple[EvalResult, ...]:
-        rows = self._conn.execute(
-            f"SELECT {_RESULT_COLUMNS} FROM eval_results WHERE run_id = ? ORDER BY position", (run_id,)
-        ).fetchall()
+        with self._sql() as conn:
+            rows = conn.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM eval_results WHERE run_id = ? ORDER BY position", (run_id,)
+            ).fetchall()
         return tuple(
             EvalResult(
                 task_id=row[0],
@@ -149,7 +172,8 @@ class EvalRuns:
         )
 
     def runs(self) -> list[EvalRun]:
-        rows = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM eval_runs ORDER BY created").fetchall()
+        with self._sql() as conn:
+            rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM eval_runs ORDER BY created").fetchall()
         return [
             EvalRun(
                 id=row[0],

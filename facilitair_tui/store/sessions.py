@@ -291,7 +291,7 @@ class SessionStore:
     @property
     def evals(self) -> EvalRuns:
         """The eval runs kept in this store (``facilitair eval``)."""
-        return EvalRuns(self._conn)
+        return EvalRuns(self._conn, lambda exc: _failure(self.path, exc))
 
     def recorder(self, spec: SessionSpec | None, session_id: str) -> SessionRecorder:
         """The sink for one live session's events (nothing is written before its first event).

@@ -42,3 +42,13 @@ def test_the_two_front_ends_load_nothing_of_each_other() -> None:
 
 def test_the_tui_entry_point_loads_the_session_store_only_when_it_runs() -> None:
     assert _loaded("facilitair_tui.tui.main", ("facilitair_tui.store",)) == []
+
+
+def test_the_eval_loads_no_ui() -> None:
+    modules = (
+        "facilitair_tui.evaluation.runs",
+        "facilitair_tui.evaluation.report",
+        "facilitair_tui.recording",
+    )
+    for module in modules:
+        assert _loaded(module, ("textual", "rich", "click", "facilitair_tui.cli", "facilitair_tui.tui")) == []
