@@ -278,14 +278,22 @@ async def shoot(name: str, size: tuple[int, int], hold: Hold, steps: Steps) -> N
 
 
 # Recordings of real sessions -> the screenshot of their end.
-RECORDINGS = {"url-shortener-qwen2.5-coder-0.5b.jsonl": "real-session-qwen.svg"}
+# Recording -> (screenshot, keys pressed once it has played).
+RECORDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "url-shortener-qwen2.5-coder-0.5b.jsonl": ("real-session-qwen.svg", ()),
+    # A real team session of bench/collaboration_quality.py: HumanEval/9, whose first answer
+    # failed the task's examples and was repaired; "o" shows the agents' panes and their runs.
+    "humaneval-9-team-qwen2.5-coder-0.5b.jsonl": ("code-session-qwen.svg", ("o",)),
+}
 
 
 def recorded_events(recording: Path) -> list[AnyEvent]:
     return [from_json(line) for line in recording.read_bytes().splitlines() if line.strip()]
 
 
-async def shoot_recording(recording: Path, name: str, size: tuple[int, int] = (160, 50)) -> None:
+async def shoot_recording(
+    recording: Path, name: str, size: tuple[int, int] = (160, 50), keys: tuple[str, ...] = ()
+) -> None:
     events = recorded_events(recording)
     replay = Replay(events, replay_workflow(events, packaged_workflows()), speed=10_000)
     # As the history screen plays a recording: its main screen over the task entry.
@@ -299,6 +307,9 @@ async def shoot_recording(recording: Path, name: str, size: tuple[int, int] = (1
 
         await wait_until(pilot, done, "the replay finished", attempts=3000)
         await pilot.pause(0.3)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause(0.3)
         app.save_screenshot(filename=name, path=str(OUT))
     print(f"wrote {(OUT / name).relative_to(ROOT)}")
 
@@ -307,8 +318,8 @@ async def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, size, hold, steps in SHOTS:
         await shoot(name, size, hold, steps)
-    for recording, name in RECORDINGS.items():
-        await shoot_recording(OUT / "sessions" / recording, name)
+    for recording, (name, keys) in RECORDINGS.items():
+        await shoot_recording(OUT / "sessions" / recording, name, keys=keys)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,8 @@ def test_an_answer_without_code_that_parses_is_reported_as_such(bad: str) -> Non
 def test_the_default_workflow_runs_the_implementation_and_the_review_reads_the_result() -> None:
     code = (
         "```python\ndef slug(text):\n    return text.lower().replace(' ', '-')\n\n\n"
-        "def test_slug():\n    assert slug('A B') == 'a-b'\n\n\ndef test_empty():\n    assert slug('') == 'x'\n```"
+        "def test_slug():\n    assert slug('A B') == 'a-b'\n\n\n"
+        "def test_empty():\n    assert slug('') == 'x'\n```"
     )
 
     def reply(request: ChatRequest) -> Reply:
