@@ -69,11 +69,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Candidate", "Embed", "MatchSettings", "TaskMatcher", "Verdict"]
+from .proof import proven_same
+from .quantities import quantities
+
+__all__ = ["Candidate", "Decision", "Embed", "MatchSettings", "TaskMatcher", "Verdict"]
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
 
@@ -110,15 +114,24 @@ class Candidate:
     similarity: float
 
 
+Decision = Literal["serve", "offer", "miss"]
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The check's answer: served or not, a machine word for why, and a sentence for users."""
+    """The check's answer: serve (proven the same task), offer (close; the user decides) or
+    miss, a machine word for why, and a sentence for users."""
 
-    hit: bool
+    decision: Decision
     kind: str
     reason: str
     entry_id: str | None = None
     similarity: float | None = None
+
+    @property
+    def hit(self) -> bool:
+        """Served: proven the same task."""
+        return self.decision == "serve"
 
 
 # ------------------------------------------------------------------------------- vocabulary
@@ -182,6 +195,8 @@ _OPPOSITES = (
 #: saying the same ("verify the email before activating" = "active only after confirming";
 #: "private bucket" = "block public access"), so they veto only a small edit.
 _RELATIVE_OPPOSITES = (
+    ("to", "from"), ("into", "from"), ("in", "out"), ("into", "out"), ("over", "under"),
+    ("up", "down"), ("on", "off"), ("promote", "rollback"), ("forward", "back"),
     ("before", "after"), ("above", "below"), ("higher", "lower"), ("more", "less"),
     ("more", "fewer"), ("top", "bottom"), ("public", "private"), ("internal", "external"),
     ("client", "server"), ("input", "output"), ("read", "write"), ("send", "receive"),
@@ -262,7 +277,6 @@ class _Words:
             bare = low.replace("'", "")
             words.raw.append(token)
             words.low.append(low)
-            words.numbers.update(_numbers(low))
             if _is_name(token, sentence_start) and bare not in _STOP and bare not in _NEGATIONS:
                 words.names.add(low.rstrip("%"))
             sentence_start = False
@@ -291,6 +305,7 @@ class _Words:
             if negated_here:
                 words.negated.add(stem)
                 reach -= 1
+        words.numbers = quantities(text)
         return words
 
     @cached_property
@@ -310,16 +325,6 @@ class _Words:
 
 
 _AUXILIARIES = _wordset("do does did is are was were should must wo ca could would has have")
-
-
-def _numbers(token: str) -> list[str]:
-    if token in _NUMBER_WORDS:
-        return [str(float(_NUMBER_WORDS[token]))]
-    found = []
-    for match in _NUMBER.finditer(token.rstrip("%")):
-        text = match.group(0)
-        found.append(str(float(text)) if text.count(".") <= 1 else text)
-    return found
 
 
 def _next_to_name(tokens: Sequence[str], i: int) -> bool:
@@ -347,7 +352,26 @@ def _number_veto(a: _Words, b: _Words) -> str | None:
 
 
 def _fmt_numbers(numbers: Counter[str]) -> str:
-    return ", ".join(n.removesuffix(".0") for n in sorted(numbers))
+    return ", ".join(_fmt_quantity(n) for n in sorted(numbers))
+
+
+def _fmt_quantity(quantity: str) -> str:
+    unit, _, value = quantity.partition(":")
+    if not value:
+        return unit
+    amount = float(value)
+    if unit == "%":
+        return f"{value}%"
+    if unit == "B":
+        return _scaled(amount, ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "bytes")))
+    return _scaled(amount, ((86_400, "days"), (3600, "h"), (60, "min"), (1, "s"), (0.001, "ms")))
+
+
+def _scaled(amount: float, scale: tuple[tuple[float, str], ...]) -> str:
+    for size, name in scale:
+        if amount >= size and (amount / size) == int(amount / size):
+            return f"{int(amount / size)} {name}"
+    return f"{amount:g} {scale[-1][1]}"
 
 
 def _negation_veto(a: _Words, b: _Words) -> str | None:
@@ -355,11 +379,27 @@ def _negation_veto(a: _Words, b: _Words) -> str | None:
         if more.negations <= fewer.negations:
             continue
         plain = fewer.stems - fewer.negated
-        flipped = [w for w in dict.fromkeys(more.content) if w in more.negated and w in plain]
+        flipped = [w for w in dict.fromkeys(more.content) if w in more.negated and _related(w, plain)]
         if flipped:
             other = "query" if side == "cached" else "cached"
             return f"the {side} task negates what the {other} task asks for ({_word_for(flipped[0], more)})"
     return None
+
+
+def _related(stem: str, stems: frozenset[str]) -> bool:
+    """Is ``stem`` among ``stems``, or a word of one family with one ("explain", "explanation")?"""
+    if stem in stems:
+        return True
+    return any(_shared_prefix(stem, s) >= max(5, min(len(stem), len(s)) - 2) for s in stems)
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _direction_veto(a: _Words, b: _Words, pairs: Sequence[tuple[str, str]]) -> str | None:
@@ -456,25 +496,26 @@ class TaskMatcher:
         self.settings = settings
 
     def choose(self, query: str, candidates: Sequence[Candidate]) -> Verdict:
-        """The first candidate (best first) the check accepts, else why the nearest was refused.
+        """The best answer over a query's same-context candidates (best first): the first one
+        served, else the first one offered, else why the nearest was refused."""
+        verdicts = self.judge_all(query, candidates)
+        if not verdicts:
+            return Verdict("miss", "no_candidate", "no cached task in this context is similar enough")
+        for decision in ("serve", "offer"):
+            for verdict in verdicts:
+                if verdict.decision == decision:
+                    return verdict
+        return verdicts[0]
 
-        ``candidates`` are the same-context entries above ``candidate_floor``, sorted by
-        similarity, best first. Only the nearest may be served as a rewrite (paraphrase); the
-        others only as an edit (identical, cosmetic, reordered, synonym).
-        """
+    def judge_all(self, query: str, candidates: Sequence[Candidate]) -> list[Verdict]:
+        """A verdict for each candidate above ``candidate_floor``, in their order (best first).
+        Only the nearest may be offered as a rewrite (a paraphrase); the others only as an edit."""
         ordered = [c for c in candidates if c.similarity >= self.settings.candidate_floor]
-        if not ordered:
-            return Verdict(False, "no_candidate", "no cached task in this context is similar enough")
         asked = _Words.of(query)
         vectors: dict[str, npt.NDArray[np.float32]] = {}
-        first: Verdict | None = None
-        for rank, candidate in enumerate(ordered):
-            verdict = self._judge(_Words.of(candidate.task), asked, candidate, rank == 0, vectors)
-            if verdict.hit:
-                return verdict
-            first = first or verdict
-        assert first is not None
-        return first
+        return [
+            self._judge(_Words.of(c.task), asked, c, rank == 0, vectors) for rank, c in enumerate(ordered)
+        ]
 
     def check(self, cached: str, query: str, similarity: float, *, nearest: bool = True) -> Verdict:
         """The check on one pair of tasks (``similarity`` is their cosine)."""
@@ -491,84 +532,92 @@ class TaskMatcher:
         nearest: bool,
         vectors: dict[str, npt.NDArray[np.float32]],
     ) -> Verdict:
-        def verdict(hit: bool, kind: str, reason: str) -> Verdict:
-            return Verdict(hit, kind, reason, candidate.entry_id or None, candidate.similarity)
+        def verdict(decision: Decision, kind: str, reason: str) -> Verdict:
+            return Verdict(decision, kind, reason, candidate.entry_id or None, candidate.similarity)
 
         cosine = f"cosine {candidate.similarity:.2f}"
         if _normalised(cached.text) == _normalised(query.text):
-            return verdict(True, "identical", "the same task")
+            return verdict("serve", "identical", "the same task")
+        proof = proven_same(cached.text, query.text)
+        if proof == "cosmetic":
+            return verdict("serve", proof, "the same task, up to wording that does not change it")
+        if proof == "reordered":
+            return verdict("serve", proof, "the same phrases in another order, each in its role")
         for kind, veto in (
             ("number", _number_veto(cached, query)),
             ("negation", _negation_veto(cached, query)),
             ("direction", _direction_veto(cached, query, _OPPOSITE_STEMS)),
         ):
             if veto:
-                return verdict(False, kind, veto)
+                return verdict("miss", kind, veto)
 
         ratio = difflib.SequenceMatcher(None, cached.low, query.low, autojunk=False).ratio()
         if ratio >= self.settings.near_duplicate_ratio:
             relative = _direction_veto(cached, query, _RELATIVE_OPPOSITE_STEMS)
             if relative:
-                return verdict(False, "direction", relative)
+                return verdict("miss", "direction", relative)
             return self._judge_edit(cached, query, verdict, vectors)
 
         scope = _scope_veto(cached, query, self.settings)
         if scope:
-            return verdict(False, "scope", scope)
+            return verdict("miss", "scope", scope)
         entity = _entity_veto(cached, query)
         if entity:
-            return verdict(False, "entity", entity)
+            return verdict("miss", "entity", entity)
         if not nearest:
-            return verdict(False, "not_nearest", f"worded differently and not the nearest entry ({cosine})")
+            return verdict("miss", "not_nearest", f"worded differently and not the nearest entry ({cosine})")
         if candidate.similarity >= self.settings.paraphrase_min:
-            return verdict(True, "paraphrase", f"the same task, worded differently ({cosine})")
-        return verdict(False, "low_similarity", f"worded differently and not similar enough ({cosine})")
+            return verdict("offer", "paraphrase", f"maybe the same task, worded differently ({cosine})")
+        return verdict("miss", "low_similarity", f"worded differently and not similar enough ({cosine})")
 
     def _judge_edit(
         self,
         cached: _Words,
         query: _Words,
-        verdict: Callable[[bool, str, str], Verdict],
+        verdict: Callable[[Decision, str, str], Verdict],
         vectors: dict[str, npt.NDArray[np.float32]],
     ) -> Verdict:
         if cached.content == query.content:
-            return verdict(True, "cosmetic", "the same task, up to wording that does not change it")
+            return verdict("offer", "cosmetic", "maybe the same task: only small words differ")
         if sorted(cached.content) == sorted(query.content):
-            if _roles(cached) == _roles(query):
-                return verdict(True, "reordered", "the same words in another order")
-            return verdict(False, "direction", "the same words with their roles swapped")
+            return verdict(
+                "miss", "direction", "the same words in another order: who does what may have changed"
+            )
         matcher = difflib.SequenceMatcher(None, cached.content, query.content, autojunk=False)
         changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
         spans = [(cached.content_raw[i1:i2], query.content_raw[j1:j2]) for _, i1, i2, j1, j2 in changes]
         inserted = [words for (tag, *_), (_, words) in zip(changes, spans, strict=True) if tag == "insert"]
         deleted = [words for (tag, *_), (words, _) in zip(changes, spans, strict=True) if tag == "delete"]
         if all(tag == "insert" for tag, *_ in changes):
-            return verdict(False, "scope", f"the query asks for more: {_quote(_flat(inserted))}")
+            return verdict("miss", "scope", f"the query asks for more: {_quote(_flat(inserted))}")
         if all(tag == "delete" for tag, *_ in changes):
-            return verdict(False, "scope", f"the query asks for less: {_quote(_flat(deleted))} left out")
+            return verdict("miss", "scope", f"the query asks for less: {_quote(_flat(deleted))} left out")
         replaced = [(a, b) for (tag, *_), (a, b) in zip(changes, spans, strict=True) if tag == "replace"]
         if len(replaced) == len(changes) and len(replaced) <= self.settings.max_synonym_spans:
-            texts = [" ".join(a) for a, _ in replaced] + [" ".join(b) for _, b in replaced]
-            embedded = self._vectors(texts, vectors)
-            n = len(replaced)
-            closeness = [float(embedded[k] @ embedded[n + k]) for k in range(n)]
             for a, b in replaced:
+                narrower = _qualified(a, b)
+                if narrower:
+                    return verdict("miss", "entity", narrower)
                 # A name replaced by another name is a swap however close the two embed
                 # ("Spanish" -> "Portuguese").
                 only_a = [w for w in a if w.lower() in cached.names and not _mentions(w.lower(), query)]
                 only_b = [w for w in b if w.lower() in query.names and not _mentions(w.lower(), cached)]
                 if only_a and only_b:
-                    return verdict(False, "entity", f"different things named: {only_a[0]} vs {only_b[0]}")
+                    return verdict("miss", "entity", f"different things named: {only_a[0]} vs {only_b[0]}")
+            texts = [" ".join(a) for a, _ in replaced] + [" ".join(b) for _, b in replaced]
+            embedded = self._vectors(texts, vectors)
+            n = len(replaced)
+            closeness = [float(embedded[k] @ embedded[n + k]) for k in range(n)]
             if min(closeness) >= self.settings.synonym_min:
                 shown = ", ".join(f"{_quote(a)} -> {_quote(b)}" for a, b in replaced)
-                return verdict(True, "synonym", f"the same task with synonyms: {shown}")
+                return verdict("offer", "synonym", f"maybe the same task, with other words: {shown}")
             worst = int(np.argmin(closeness))
             a, b = replaced[worst]
             named = any(w.lower() in cached.names for w in a) or any(w.lower() in query.names for w in b)
             kind = "entity" if named else "edit"
-            return verdict(False, kind, f"{_quote(a)} became {_quote(b)}, not a synonym")
+            return verdict("miss", kind, f"{_quote(a)} became {_quote(b)}, not a synonym")
         a, b = spans[0]
-        return verdict(False, "edit", f"the task was changed: {_quote(a)} -> {_quote(b)}")
+        return verdict("miss", "edit", f"the task was changed: {_quote(a)} -> {_quote(b)}")
 
     def _vectors(
         self, texts: Sequence[str], cache: dict[str, npt.NDArray[np.float32]]
@@ -578,6 +627,18 @@ class TaskMatcher:
             for text, vector in zip(missing, self._embed(missing), strict=True):
                 cache[text] = np.asarray(vector, dtype=np.float32)
         return [cache[t] for t in texts]
+
+
+def _qualified(a: Sequence[str], b: Sequence[str]) -> str | None:
+    """Is one span the other with a qualifier added ("Levenshtein" -> "Damerau-Levenshtein",
+    "SHA-256" -> "HMAC-SHA256")? A narrower compound name names another thing."""
+    text_a, text_b = " ".join(a).lower(), " ".join(b).lower()
+    if not any(c in text_a + text_b for c in "-_/0123456789"):
+        return None
+    bare_a, bare_b = re.sub(r"[^a-z0-9]", "", text_a), re.sub(r"[^a-z0-9]", "", text_b)
+    if bare_a != bare_b and len(min(bare_a, bare_b, key=len)) >= 3 and (bare_a in bare_b or bare_b in bare_a):
+        return f"{_quote(a)} and {_quote(b)} name different things"
+    return None
 
 
 def _flat(spans: Sequence[Sequence[str]]) -> list[str]:

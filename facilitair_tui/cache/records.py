@@ -43,6 +43,8 @@ class EntryRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     input_tokens: int = 0
     output_tokens: int = 0
     session_id: str = ""
+    # The feedback that steered the run (and what a fork changed): never served to a plain run.
+    feedback: list[str] = []
     metadata: dict[str, Scalar] = {}
 
 

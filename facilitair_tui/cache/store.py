@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core import events as ev
-from ..core.cache import CachedAnswer, CacheMiss, SolvedSession
+from ..core.cache import DEFAULT_WORKFLOW, Answerer, CachedAnswer, CacheDecision, CacheMiss, SolvedSession
 from ..library import CachedSolution, age_words
 from ..paths import ensure_private_dir
 from . import records as rec
@@ -51,10 +51,11 @@ _LOOKUPS, _HITS, _SAVED_MICRO_USD, _SAVED_MS = (
     "stats:saved_uusd",
     "stats:saved_ms",
 )
+_OFFERS, _ACCEPTED, _DECLINED = "stats:offers", "stats:accepted", "stats:declined"
 # The put() keywords that fill the entry's own fields; any other keyword goes to ``metadata``.
 _FIELDS = frozenset(
     {"chunks", "syntheses", "models", "strategy", "workflow", "cost_usd", "duration_s"}
-    | {"input_tokens", "output_tokens", "session_id"}
+    | {"input_tokens", "output_tokens", "session_id", "feedback"}
 )
 
 
@@ -85,39 +86,48 @@ class CacheSettings:
 
 @dataclass(frozen=True)
 class Match:
-    """A cached solution served for a request."""
+    """A cached solution for a request: served (proven the same request, ``decision`` "serve")
+    or offered (close, but only the user can say it answers the request: "offer")."""
 
     entry_id: str
     similarity: float
     output: str
-    matched_on: str  # what matched and how, in one sentence
+    matched_on: str  # what matched and how, in one sentence; for an offer, what differs
     kind: str  # the matcher's word for it: identical, cosmetic, paraphrase, ...
     solution: CachedSolution
     chunks: list[str]
     syntheses: list[ev.Synthesis]
+    decision: CacheDecision = "serve"
 
 
 @dataclass(frozen=True)
 class Decision:
     """The answer to "would this request hit, and why" (``SemanticCache.explain``)."""
 
-    hit: bool
+    hit: bool  # served
     kind: str
     reason: str
     entry_id: str | None = None
     similarity: float | None = None
-    match: Match | None = None
+    match: Match | None = None  # the entry served or offered
     warnings: tuple[str, ...] = ()
+    task: str = ""  # the entry's task (served, offered, or the nearest turned down)
+
+    @property
+    def decision(self) -> str:
+        """ "serve", "offer" or "miss"."""
+        return self.match.decision if self.match else "miss"
 
     def as_dict(self) -> dict[str, Any]:
         found = self.match.solution if self.match else None
         return {
             "hit": self.hit,
+            "decision": self.decision,
             "kind": self.kind,
             "reason": self.reason,
             "entry_id": self.entry_id,
             "similarity": None if self.similarity is None else round(self.similarity, 4),
-            "task": found.task if found else None,
+            "task": found.task if found else (self.task or None),
             "context": found.context if found else None,
             "warnings": list(self.warnings),
         }
@@ -127,11 +137,14 @@ class Decision:
 class CacheStats:
     entries: int
     lookups: int
-    hits: int
+    hits: int  # served, and offers the user took
     saved_usd: float
     saved_s: float
     size_bytes: int
     directory: str
+    offers: int = 0  # lookups that offered a close entry
+    accepted: int = 0  # offers the user took
+    declined: int = 0  # offers the user turned down (ran fresh)
 
     @property
     def hit_rate(self) -> float | None:
@@ -143,11 +156,21 @@ class CacheStats:
             "lookups": self.lookups,
             "hits": self.hits,
             "hit_rate": self.hit_rate,
+            "offers": self.offers,
+            "accepted": self.accepted,
+            "declined": self.declined,
             "saved_usd": round(self.saved_usd, 6),
             "saved_s": round(self.saved_s, 3),
             "size_bytes": self.size_bytes,
             "directory": self.directory,
         }
+
+
+_NO_CANDIDATE = "no cached task in this context is similar enough"
+
+
+def _answerer_of(entry: rec.EntryRecord) -> Answerer:
+    return Answerer(entry.workflow or DEFAULT_WORKFLOW, dict(entry.models), tuple(entry.feedback))
 
 
 def model_id(embedder: TextEmbedder, name: str) -> str:
@@ -236,10 +259,16 @@ class SemanticCache:
         output: str,
         *,
         created_at: float | None = None,
+        workflow: str = DEFAULT_WORKFLOW,
+        models: Mapping[str, str] | None = None,
+        feedback: Sequence[str] = (),
         **metadata: Any,
     ) -> str:
-        """Store a solution; returns its entry id. The same task (same words) in the same profile
-        replaces the earlier entry. Raises ``CacheError`` when it can't be written (a full disk).
+        """Store a solution; returns its entry id. What it answers is the task, the context, and
+        who answered: the ``workflow``, the ``models`` of its roles (None: the default
+        strategy's) and the ``feedback`` that steered it. The same task (same words) answered
+        the same way replaces the earlier entry; a steered one is always its own entry. Raises
+        ``CacheError`` when it can't be written (a full disk).
 
         ``created_at`` (Unix time) keeps an imported solution's own age: it expires when it would
         have where it was made, and one already past the TTL is refused (``ValueError``)."""
@@ -256,12 +285,17 @@ class SemanticCache:
                 )
         profile = profile_of(context, self.settings.ignore_context)
         fields = {key: metadata.pop(key) for key in list(metadata) if key in _FIELDS}
+        fields.update(
+            workflow=workflow or DEFAULT_WORKFLOW, models=dict(models or {}), feedback=list(feedback)
+        )
+        answerer = Answerer(fields["workflow"], fields["models"], tuple(fields["feedback"]))
         extra = {key: value for key, value in metadata.items() if isinstance(value, rec.Scalar)}
         vector = self._embed([task])[0]
         made = now if created_at is None else created_at
         with self._lock, self._writing():
             self._sync()
-            entry_id = self._same_task(task, vector, profile) or uuid.uuid4().hex[:12]
+            replaced = None if answerer.feedback else self._same_task(task, vector, profile, answerer)
+            entry_id = replaced or uuid.uuid4().hex[:12]
             record = rec.EntryRecord(
                 id=entry_id,
                 task=task,
@@ -287,13 +321,33 @@ class SemanticCache:
             self._changed()
         return entry_id
 
-    def lookup(self, task: str, context: Mapping[str, object]) -> Match | None:
-        """The cached solution for this request, or None. A hit counts in the statistics."""
-        return self.explain(task, context, record=True).match
+    def lookup(
+        self,
+        task: str,
+        context: Mapping[str, object],
+        *,
+        workflow: str = DEFAULT_WORKFLOW,
+        models: Mapping[str, str] | None = None,
+        feedback: Sequence[str] = (),
+    ) -> Match | None:
+        """The cached solution for this request, served or offered (``Match.decision``), or None.
+        Who would answer it (``workflow``, ``models``, ``feedback``, as in ``put``) must be who
+        answered the entry for it to be served; another answerer's entry is at most offered.
+        The lookup counts in the statistics, and a served one as a hit."""
+        asking = Answerer(workflow, dict(models or {}), tuple(feedback))
+        return self.explain(task, context, answerer=asking, record=True).match
 
-    def explain(self, task: str, context: Mapping[str, object], *, record: bool = False) -> Decision:
-        """Whether this request would hit, and why, without running anything. With ``record``,
-        the lookup and a hit count in the statistics (what ``lookup`` does)."""
+    def explain(
+        self,
+        task: str,
+        context: Mapping[str, object],
+        *,
+        answerer: Answerer | None = None,
+        record: bool = False,
+    ) -> Decision:
+        """Whether this request would be served or offered, and why, without running anything.
+        With ``record``, the lookup counts in the statistics (what ``lookup`` does)."""
+        asking = answerer or Answerer()
         profile = profile_of(context, self.settings.ignore_context)
         vector = self._embed([task])[0]
         warnings_before = len(self.warnings)
@@ -311,29 +365,62 @@ class SemanticCache:
                     continue
                 entries[entry_id] = entry
                 candidates.append(Candidate(entry_id, entry.task, float(similarity)))
-            verdict = self._matcher_for().choose(task, candidates)
+            verdicts = self._matcher_for().judge_all(task, candidates)
+            match, verdict = self._decide(verdicts, entries, asking)
+            if verdict is None:
+                verdict = verdicts[0] if verdicts else Verdict("miss", "no_candidate", _NO_CANDIDATE)
             if not candidates:
                 verdict = self._elsewhere(vector, profile) or verdict
-            match = None
-            if verdict.hit and verdict.entry_id in entries:
-                match = self._match(verdict, entries[verdict.entry_id])
             if record:
                 self._count(match)
+        nearest = entries.get(verdict.entry_id or "")
         return Decision(
-            hit=match is not None,
+            hit=match is not None and match.decision == "serve",
             kind=verdict.kind,
-            reason=verdict.reason,
+            reason=match.matched_on if match is not None else verdict.reason,
             entry_id=verdict.entry_id,
             similarity=verdict.similarity,
             match=match,
             warnings=tuple(self.warnings[warnings_before:]),
+            task=nearest.task if nearest is not None else "",
         )
+
+    def _decide(
+        self, verdicts: Sequence[Verdict], entries: Mapping[str, rec.EntryRecord], asking: Answerer
+    ) -> tuple[Match | None, Verdict | None]:
+        """Serve the first entry proven the same task and answered as this request would be;
+        else offer the first one that is close (another answerer's proven task counts as close)."""
+        offer: tuple[Verdict, list[str]] | None = None
+        for verdict in verdicts:
+            entry = entries.get(verdict.entry_id or "")
+            if entry is None or verdict.decision == "miss":
+                continue
+            differs = asking.differences(_answerer_of(entry))
+            if verdict.decision == "serve" and not differs:
+                return self._match(verdict, entry, "serve", []), verdict
+            if offer is None:
+                offer = verdict, differs
+        if offer is None:
+            return None, None
+        verdict, differs = offer
+        return self._match(verdict, entries[verdict.entry_id or ""], "offer", differs), verdict
+
+    def answered(self, entry_id: str, accepted: bool) -> None:
+        """The user's answer to an offer of ``entry_id``: counted, and an accepted one as a hit."""
+        with self._lock:
+            try:
+                self._db.incr(_ACCEPTED if accepted else _DECLINED)
+                entry = self._entry(entry_id) if accepted else None
+                if entry is not None:
+                    self._count_hit(self._solution(entry))
+            except (sqlite3.Error, OSError, diskcache.Timeout) as exc:
+                self._warn(f"the cache's statistics could not be updated ({exc})")
 
     # ----------------------------------------------------------------- the engine's port
 
-    def check(self, task: str, context: Mapping[str, str]) -> CachedAnswer | CacheMiss:
+    def check(self, task: str, context: Mapping[str, str], answerer: Answerer) -> CachedAnswer | CacheMiss:
         """``core.cache.SolutionCache.check``: a lookup, answered in the engine's terms."""
-        decision = self.explain(task, context, record=True)
+        decision = self.explain(task, context, answerer=answerer, record=True)
         match = decision.match
         if match is None:
             return CacheMiss(
@@ -341,6 +428,7 @@ class SemanticCache:
                 entry_id=decision.entry_id,
                 similarity=decision.similarity,
                 notes=decision.warnings,
+                task=decision.task,
             )
         found = match.solution
         return CachedAnswer(
@@ -357,6 +445,8 @@ class SemanticCache:
             age_s=max(0.0, self._clock() - found.created_at.timestamp()),
             imported=found.imported,
             notes=decision.warnings,
+            decision=match.decision,
+            task=found.task,
         )
 
     def remember(self, solved: SolvedSession) -> str:
@@ -375,6 +465,7 @@ class SemanticCache:
             input_tokens=solved.input_tokens,
             output_tokens=solved.output_tokens,
             session_id=solved.session_id,
+            feedback=solved.feedback,
         )
 
     # ----------------------------------------------------------------- browsing (CacheCatalog)
@@ -433,6 +524,9 @@ class SemanticCache:
                 lookups=int(self._db.get(_LOOKUPS, 0)),
                 hits=int(self._db.get(_HITS, 0)),
                 saved_usd=int(self._db.get(_SAVED_MICRO_USD, 0)) / 1e6,
+                offers=int(self._db.get(_OFFERS, 0)),
+                accepted=int(self._db.get(_ACCEPTED, 0)),
+                declined=int(self._db.get(_DECLINED, 0)),
                 saved_s=int(self._db.get(_SAVED_MS, 0)) / 1e3,
                 size_bytes=int(self._db.volume()),
                 directory=str(self.directory),
@@ -534,11 +628,18 @@ class SemanticCache:
             if entry is not None:
                 yield entry
 
-    def _same_task(self, task: str, vector: npt.NDArray[np.float32], profile: Profile) -> str | None:
+    def _same_task(
+        self, task: str, vector: npt.NDArray[np.float32], profile: Profile, answerer: Answerer
+    ) -> str | None:
+        """The entry this one replaces: the same words, answered the same way, never steered."""
         words = " ".join(task.split()).casefold()
-        for entry_id, _ in self._index.search(vector, 3, 0.999, namespace=profile.key):
+        for entry_id, _ in self._index.search(vector, 8, 0.999, namespace=profile.key):
             entry = self._entry(entry_id)
-            if entry is not None and " ".join(entry.task.split()).casefold() == words:
+            if (
+                entry is not None
+                and " ".join(entry.task.split()).casefold() == words
+                and not answerer.differences(_answerer_of(entry))
+            ):
                 return str(entry_id)
         return None
 
@@ -620,7 +721,7 @@ class SemanticCache:
             if not lines:
                 continue
             return Verdict(
-                False,
+                "miss",
                 "context",
                 "a solution to this task is cached for another context ("
                 + "; ".join(lines[:3])
@@ -630,19 +731,25 @@ class SemanticCache:
             )
         return None
 
-    def _match(self, verdict: Verdict, entry: rec.EntryRecord) -> Match:
+    def _match(
+        self, verdict: Verdict, entry: rec.EntryRecord, decision: CacheDecision, differs: Sequence[str]
+    ) -> Match:
         similarity = verdict.similarity if verdict.similarity is not None else 1.0
         fields = ", ".join(key.replace("_", " ") for key in entry.context)
         shown = f"same {fields}" if fields else "no context on either side"
+        why = "; ".join([verdict.reason, *differs])
+        if decision == "offer" and verdict.decision == "serve":
+            why = "the same task, but " + "; ".join(differs)
         return Match(
             entry_id=entry.id,
             similarity=similarity,
             output=entry.output,
-            matched_on=f"{verdict.reason}; {shown}",
+            matched_on=f"{why}; {shown}",
             kind=verdict.kind,
             solution=self._solution(entry),
             chunks=list(entry.chunks),
             syntheses=list(entry.syntheses),
+            decision=decision,
         )
 
     def _count(self, match: Match | None) -> None:
@@ -650,17 +757,23 @@ class SemanticCache:
             self._db.incr(_LOOKUPS)
             if match is None:
                 return
-            entry = match.solution
-            remaining = max(1.0, entry.created_at.timestamp() + self.settings.ttl_s - self._clock())
-            self._db.incr(_HITS)
-            self._db.incr(f"hits:{entry.id}")
-            self._db.touch(f"hits:{entry.id}", expire=remaining)
-            self._db.set(f"last_hit:{entry.id}", self._clock(), expire=remaining)
-            if entry.cost_usd is not None:
-                self._db.incr(_SAVED_MICRO_USD, round(entry.cost_usd * 1e6))
-            self._db.incr(_SAVED_MS, round(entry.duration_s * 1e3))
+            if match.decision == "offer":
+                self._db.incr(_OFFERS)
+                return
+            self._count_hit(match.solution)
         except (sqlite3.Error, OSError, diskcache.Timeout) as exc:  # statistics must not cost a hit
             self._warn(f"the cache's statistics could not be updated ({exc})")
+
+    def _count_hit(self, entry: CachedSolution) -> None:
+        """A solution used (served, or offered and taken): its hits and what it saved."""
+        remaining = max(1.0, entry.created_at.timestamp() + self.settings.ttl_s - self._clock())
+        self._db.incr(_HITS)
+        self._db.incr(f"hits:{entry.id}")
+        self._db.touch(f"hits:{entry.id}", expire=remaining)
+        self._db.set(f"last_hit:{entry.id}", self._clock(), expire=remaining)
+        if entry.cost_usd is not None:
+            self._db.incr(_SAVED_MICRO_USD, round(entry.cost_usd * 1e6))
+        self._db.incr(_SAVED_MS, round(entry.duration_s * 1e3))
 
     def _solution(self, entry: rec.EntryRecord) -> CachedSolution:
         hits = self._db.get(f"hits:{entry.id}", 0)

@@ -68,10 +68,21 @@ class ChunkRunner:
                     name=f"{role.name}-{index}",
                 )
         outputs = {r.name: results[r.name].text for r in roles if r.name in results}
+        self._note_flaws(index, results)
         if any(text.strip() for text in outputs.values()):
             ran = await self._run_code(index, chunk, outputs)
             await self._synthesize(index, chunk, outputs, feedback, ran)
         return outputs
+
+    def _note_flaws(self, index: int, results: Mapping[str, AgentResult]) -> None:
+        """An agent that failed or was cut leaves the session's answer unfit for the cache."""
+        for role in self._workflow.roles:
+            result = results.get(role.name)
+            if result is None or result.status != "done":
+                self._flaws.append(f"{role.display_name} failed in chunk {index}")
+            elif result.stop_reason != "end":
+                cut = ev.CUT_WORDS[result.stop_reason]
+                self._flaws.append(f"{role.display_name}'s output in chunk {index} was {cut}")
 
     async def _run_code(
         self, index: int, chunk: Chunk, outputs: Mapping[str, str]

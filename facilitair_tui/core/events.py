@@ -80,6 +80,10 @@ class CacheChecked(Event, tag="cache_checked"):
     age_s: float | None = None  # how long ago the served solution was made
     imported: bool = False  # the served solution came from a file, not from a run here
     context: dict[str, str] = msgspec.field(default_factory=dict)  # the served solution's
+    # "serve" (proven the same request), "offer" (close: the user was asked; ``hit`` says whether
+    # they took it) or "miss"; "" in recordings older than offers (read ``hit``).
+    decision: str = ""
+    task: str = ""  # the cached entry's task (served, offered, or the nearest turned down)
 
 
 class ChunkStarted(Event, tag="chunk_started"):

@@ -35,7 +35,7 @@ from . import events as ev
 from .agent_call import AgentCaller, CallLedger
 from .budget import Budget, BudgetChoice
 from .budget_guard import BudgetGuard
-from .cache import CachedAnswer, SolutionCache
+from .cache import CachedAnswer, ChooseOffer, SolutionCache
 from .cache_step import CacheStep
 from .chunk_run import ChunkRunner
 from .code_exec import CodeExecutor
@@ -73,6 +73,7 @@ class Collaboration:
         token_buffer: int = TOKEN_BUFFER,
         cache: SolutionCache | None = None,
         cache_pace_s: float = 0.0,
+        choose_offer: ChooseOffer | None = None,
         embed: Embed | None = None,
         runner: CodeRunner | None = None,
         approve: ApproveRun | None = None,
@@ -82,8 +83,9 @@ class Collaboration:
         budget guard uses it to offer a cheaper strategy. Without it every model counts.
         ``token_buffer``: undelivered deltas at which the model calls wait for the consumer.
         ``cache``: asked before any agent starts; a hit is played (``cache_pace_s`` between its
-        chunks, 0 for all at once) instead of calling a model, and a session that finishes
-        ``done`` is stored in it. ``embed``: text -> vectors, to measure how far the agents
+        chunks, 0 for all at once) instead of calling a model, an offer is put to
+        ``choose_offer`` (without it, an offer is a miss), and a session that finishes ``done``
+        with nothing cut or failed is stored in it. ``embed``: text -> vectors, to measure how far the agents
         agree (a part of each synthesis's computed confidence); without it that part is not
         measured. ``runner`` runs the code the agents write (the code workflow's tests, a
         chunk's code where the workflow says so), ``approve`` is asked before each run, and
@@ -140,17 +142,18 @@ class Collaboration:
                 spec, self._stream, caller, self._history, self._syntheses, self._flaws, runner, approve, seed
             )
         )
-        # The cache keys an answer by task and context only: a code workflow's tested function
-        # must not be served for (or replaced by) a default session's answer to the same words.
-        if spec.workflow.code is not None:
-            cache = None
-        self._cache = None if cache is None else CacheStep(cache, spec, self.session_id, self._stream.emit)
+        self._cache = None
+        if cache is not None:
+            sid, emit = self.session_id, self._stream.emit
+            self._cache = CacheStep(cache, spec, sid, emit, models=self.models, choose=choose_offer)
         self._cache_pace_s = max(0.0, cache_pace_s)
         self._served: CachedAnswer | None = None
         self._feedback_next: list[str] = []
         # Feedback for a later chunk, known before the run (a continuation's), by chunk number.
         self._feedback_planned: dict[int, list[str]] = {}
         self._feedback_now: list[str] = []
+        # Every feedback text the user injected: a steered answer is its own cache entry.
+        self._feedback_given: list[str] = []
         self._chunk_task: asyncio.Task[dict[str, str]] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._current_chunk = 0
@@ -218,6 +221,7 @@ class Collaboration:
             ),
             control=True,
         )
+        self._feedback_given.append(text)
         if restart:
             assert self._chunk_task is not None
             self._feedback_now.append(text)
@@ -315,7 +319,7 @@ class Collaboration:
                 note = f"this solution was not cached: {'; '.join(self._flaws)}"
                 stream.emit(ev.Error(session_id=sid, message=note, recoverable=True))
             else:
-                await self._cache.remember(final, self._syntheses, self.models)
+                await self._cache.remember(final, self._syntheses, self.models, self._feedback_given)
         stream.emit(final)
 
     async def _run_chunks(self, first: int = 1) -> ev.SessionStatus:

@@ -13,7 +13,7 @@ import pytest
 from facilitair_tui.cache import SemanticCache
 from facilitair_tui.config import Settings
 from facilitair_tui.core import events as ev
-from facilitair_tui.core.cache import CachedAnswer, CacheMiss, SolutionCache, SolvedSession
+from facilitair_tui.core.cache import Answerer, CachedAnswer, CacheMiss, SolutionCache, SolvedSession
 from facilitair_tui.core.gateway import NO_RETRY
 from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.core.provider import ConfigurationError
@@ -55,14 +55,20 @@ class FakeCache:
     def __init__(self, reply: CachedAnswer | CacheMiss | Exception) -> None:
         self.reply = reply
         self.asked: list[tuple[str, dict[str, str]]] = []
+        self.answerers: list[Answerer] = []
+        self.answers: list[tuple[str, bool]] = []
         self.stored: list[SolvedSession] = []
         self.fail_store: Exception | None = None
 
-    def check(self, task: str, context: Mapping[str, str]) -> CachedAnswer | CacheMiss:
+    def check(self, task: str, context: Mapping[str, str], answerer: Answerer) -> CachedAnswer | CacheMiss:
         self.asked.append((task, dict(context)))
+        self.answerers.append(answerer)
         if isinstance(self.reply, Exception):
             raise self.reply
         return self.reply
+
+    def answered(self, entry_id: str, accepted: bool) -> None:
+        self.answers.append((entry_id, accepted))
 
     def remember(self, solved: SolvedSession) -> str:
         if self.fail_store is not None:
