@@ -1,32 +1,37 @@
-"""Semantic cache evaluation: does a lookup serve exactly what it should, on labelled pairs?
+"""Semantic cache evaluation: on labelled pairs, what does a lookup serve, offer or refuse?
 
-``tests/data/cache_dev.jsonl`` holds the development set of issue 6: records of a cached request
-and a query request (task and context each), labelled with a kind and whether the query must
-hit (paraphrase, cosmetic_context) or miss (context_swap, unrelated, and the traps: number,
-negation, direction, entity, scope). Each group of records shares one cached request.
+``tests/data/cache_pairs.jsonl`` holds records of a cached request and a query request (task and
+context each), labelled with a kind and whether the query is the same request (``expect`` hit:
+paraphrase, cosmetic_context) or not (miss: context_swap, unrelated, and the traps: number,
+negation, direction, entity, scope). Each group of records shares one cached request, and each
+record names its domain and its ``part``:
+
+* ``dev``: issue 6's development set (95 groups, the rules were written after reading it) and the
+  domains fintech, k8s-networking, embedded-iot, healthcare, text-processing, identity-access;
+* ``test``: the domains dev-tooling, game-dev, geo-logistics, media, ml-ops, search-ecommerce,
+  split off by domain before any rule of issue 18 was changed, and never read to write one.
+  Only this part's numbers are published.
+
+A lookup serves (proven the same request), offers (close; the user decides) or misses.
 
 1. End to end, through the public cache API (``SemanticCache.open``/``put``/``lookup``, the real
-   embedder, index and matcher, each cache in its own temporary directory):
+   embedder, index and matcher, each cache in its own temporary directory), per part:
 
-   - *alone*: one cache per group, holding only that group's cached request;
-   - *all loaded*: one cache holding every group's cached request at once. A hit on another
-     entry of the same group would count as right; a hit on another group's entry is a false
-     hit on a must-miss query and a miss on a must-hit one.
+   - *alone*: one cache per group, holding only that group's cached request (the targets' setting);
+   - *all loaded*: one cache holding every group's cached request of the part at once. A hit on
+     another entry of the same group would count as right; one on another group's entry is wrong.
 
-   The table gives the true-hit rate on expect=hit and the false-hit rate on expect=miss,
-   overall and per kind. Targets: false hits at most 1% overall and none on context swaps; true
-   hits at least 80% on paraphrases and at least 99% on cosmetic context changes.
-2. A threshold sweep of the matcher's settings (``paraphrase_min``, ``near_duplicate_ratio``,
-   ``synonym_min``), each alone around the defaults, on the same pairs. For speed it calls
-   ``TaskMatcher`` directly with the tasks embedded once; the candidates are chosen as the
-   cache chooses them (equal normalised context, cosine at least ``candidate_floor``, top 5).
-3. A split-half check of how the tuning carries over to tasks it has not seen: the groups are
-   split in two at random, the settings that do best on one half (true hits minus five times
-   false hits, all loaded) are measured on the other, for a few seeds.
-4. Why context is matched exactly and not by meaning: each context-swap pair (one context field
+   Per kind, how many queries were served and how many offered. The targets: served wrongly at
+   most 0.5% of expected misses and none of the context swaps; paraphrases served or offered at
+   least 95%; cosmetic context changes served at least 99%.
+2. A sweep of the offer threshold (``paraphrase_min``) and the edit regime's bounds, on the dev
+   part only, calling ``TaskMatcher`` directly with the tasks embedded once; the candidates are
+   chosen as the cache chooses them (equal normalised context, cosine at least
+   ``candidate_floor``, top 5).
+3. Why context is matched exactly and not by meaning: each context-swap pair (one context field
    changed) with its context written into the text, as the agents' prompts write it, embedded
-   as one text; the cosine between the cached request and the query, and how many of the pairs
-   reach ``paraphrase_min``, the similarity at which a rewritten task may be served.
+   as one text; the cosine between the cached request and the query, and how many reach
+   ``paraphrase_min``.
 
 Prints numbers; asserts nothing (this is not a test). ``--skip-e2e`` runs only 2 and 3.
 """
@@ -35,14 +40,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -57,22 +60,17 @@ from facilitair_tui.cache.matching import Candidate, MatchSettings, TaskMatcher 
 from facilitair_tui.cache.profile import display_context, profile_of  # noqa: E402
 from facilitair_tui.native import Embedder  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "cache_dev.jsonl"
+DATA = ROOT / "tests" / "data" / "cache_pairs.jsonl"
 TOP_K = 5
 HIT_KINDS = ("paraphrase", "cosmetic_context")
-SPLIT_SEEDS = 5
-# The grid the split-half check tunes over.
-GRID: dict[str, tuple[Any, ...]] = {
-    "paraphrase_min": (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
-    "near_duplicate_ratio": (0.4, 0.45, 0.5, 0.55, 0.6),
-    "synonym_min": (0.55, 0.62, 0.7),
-}
-# The one-at-a-time sweep around the defaults.
+PARTS = ("test", "dev")
+# The one-at-a-time sweep around the defaults (dev part only).
 SWEEP: dict[str, tuple[Any, ...]] = {
-    "paraphrase_min": (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85),
-    "near_duplicate_ratio": (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7),
-    "synonym_min": (0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.8),
-    "shorter_rewrite_max": (0.0, 0.5, 0.6, 0.65, 0.7, 0.8),
+    "paraphrase_min": (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7),
+    "doubtful_offer_min": (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 1.01),
+    "near_duplicate_ratio": (0.4, 0.5, 0.6, 0.7),
+    "synonym_min": (0.4, 0.5, 0.62, 0.7),
+    "shorter_rewrite_max": (0.0, 0.5, 0.65, 0.8),
     "scope_extra_words": (2, 3, 4, 100),
 }
 
@@ -84,6 +82,8 @@ class Record:
     id: str
     group: str
     kind: str
+    part: str
+    domain: str
     expect_hit: bool
     cached_task: str
     cached_context: Mapping[str, Any]
@@ -93,15 +93,19 @@ class Record:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One lookup: did it hit at all, and was the hit the record's own group?"""
+    """One lookup: served, offered or missed, and whether the entry was the record's own group's."""
 
     record: Record
-    hit: bool
+    decision: str
     right_entry: bool
 
     @property
-    def correct(self) -> bool:
-        return self.right_entry if self.record.expect_hit else not self.hit
+    def served(self) -> bool:
+        return self.decision == "serve"
+
+    @property
+    def offered(self) -> bool:
+        return self.decision == "offer"
 
 
 def load(path: Path = DATA) -> list[Record]:
@@ -115,6 +119,8 @@ def load(path: Path = DATA) -> list[Record]:
                 id=raw["id"],
                 group=raw["group"],
                 kind=raw["kind"],
+                part=raw["part"],
+                domain=raw["domain"],
                 expect_hit=raw["expect"] == "hit",
                 cached_task=raw["cached"]["task"],
                 cached_context=raw["cached"]["context"],
@@ -152,36 +158,36 @@ def run_end_to_end(records: list[Record], embedder: Embedder) -> tuple[list[Outc
             by_group[record.group].append(record)
         for group, members in by_group.items():
             entry = groups[group]
-            cache = SemanticCache.open(Path(tmp) / "alone" / group, embedder=embedder)
-            try:
-                own = cache.put(entry.cached_task, dict(entry.cached_context), output(group))
-                for record in members:
+            for record in members:  # each pair alone in a fresh cache
+                cache = SemanticCache.open(Path(tmp) / "alone" / record.id, embedder=embedder)
+                try:
+                    own = cache.put(entry.cached_task, dict(entry.cached_context), output(group))
                     match = cache.lookup(record.task, dict(record.context))
                     lookups += 1
-                    alone.append(
-                        Outcome(record, match is not None, match is not None and match.entry_id == own)
-                    )
-            finally:
-                cache.close()
+                    decision = "miss" if match is None else match.decision
+                    alone.append(Outcome(record, decision, match is not None and match.entry_id == own))
+                finally:
+                    cache.close()
 
         cache = SemanticCache.open(Path(tmp) / "loaded", embedder=embedder)
         try:
-            owner = {
-                cache.put(entry.cached_task, dict(entry.cached_context), output(group)): group
-                for group, entry in groups.items()
-            }
+            with cache.batch():
+                owner = {
+                    cache.put(entry.cached_task, dict(entry.cached_context), output(group)): group
+                    for group, entry in groups.items()
+                }
             for record in records:
                 match = cache.lookup(record.task, dict(record.context))
                 lookups += 1
                 right = match is not None and owner.get(match.entry_id) == record.group
-                loaded.append(Outcome(record, match is not None, right))
+                loaded.append(Outcome(record, "miss" if match is None else match.decision, right))
         finally:
             cache.close()
     per_lookup_ms = (time.perf_counter() - started) * 1e3 / max(1, lookups)
     return alone, loaded, per_lookup_ms
 
 
-# --------------------------------------------------------------- 2. and 3. the matcher directly
+# ------------------------------------------------------------------------- 2. the matcher directly
 
 
 def _normal(value: object) -> object:
@@ -221,14 +227,12 @@ class Direct:
         rows: Vector = np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
         return rows
 
-    def run(self, settings: MatchSettings, *, loaded: bool, only: set[str] | None = None) -> list[Outcome]:
+    def run(self, settings: MatchSettings, *, loaded: bool) -> list[Outcome]:
         matcher = TaskMatcher(self.embed, settings)
         outcomes = []
         for i, record in enumerate(self.records):
-            if only is not None and record.group not in only:
-                continue
             key = context_key(record.context)
-            pool = [g for g in self.names if only is None or g in only] if loaded else [record.group]
+            pool = self.names if loaded else [record.group]
             candidates = []
             for group in pool:
                 j = self.position[group]
@@ -237,81 +241,90 @@ class Direct:
                     candidates.append(Candidate(group, self.groups[group].cached_task, similarity))
             candidates.sort(key=lambda c: -c.similarity)
             verdict = matcher.choose(record.task, candidates[:TOP_K])
-            outcomes.append(Outcome(record, verdict.hit, verdict.hit and verdict.entry_id == record.group))
+            right = verdict.decision != "miss" and verdict.entry_id == record.group
+            outcomes.append(Outcome(record, verdict.decision, right))
         return outcomes
 
 
 # ------------------------------------------------------------------------------------ reports
 
 
+def _share(values: Sequence[bool]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
 @dataclass(frozen=True)
 class Rates:
-    true_hit: float
-    paraphrase: float
-    cosmetic: float
-    false_hit: float
-    swap: float
+    served_wrongly: float  # expected misses served (or a must-hit served another group's entry)
+    swap_served: float
+    paraphrase_found: float  # paraphrases served or offered (their own entry)
+    paraphrase_served: float
+    cosmetic_served: float
+    misses_offered: float  # expected misses offered: the user is asked for nothing
 
     def line(self) -> str:
         return (
-            f"true-hit {self.true_hit:6.1%} (paraphrase {self.paraphrase:6.1%},"
-            f" cosmetic {self.cosmetic:6.1%})"
-            f" | false-hit {self.false_hit:5.1%} (context swap {self.swap:4.1%})"
+            f"served wrongly {self.served_wrongly:5.1%} (swaps {self.swap_served:4.1%})"
+            f" | paraphrase served+offered {self.paraphrase_found:6.1%}"
+            f" (served {self.paraphrase_served:5.1%})"
+            f" | cosmetic ctx served {self.cosmetic_served:6.1%} | misses offered {self.misses_offered:5.1%}"
         )
-
-
-def _share(values: Sequence[bool]) -> float:
-    return sum(values) / len(values) if values else float("nan")
 
 
 def rates(outcomes: Sequence[Outcome]) -> Rates:
     def of(kind: str) -> list[Outcome]:
         return [o for o in outcomes if o.record.kind == kind]
 
+    misses = [o for o in outcomes if not o.record.expect_hit]
     return Rates(
-        true_hit=_share([o.right_entry for o in outcomes if o.record.expect_hit]),
-        paraphrase=_share([o.right_entry for o in of("paraphrase")]),
-        cosmetic=_share([o.right_entry for o in of("cosmetic_context")]),
-        false_hit=_share([o.hit for o in outcomes if not o.record.expect_hit]),
-        swap=_share([o.hit for o in of("context_swap")]),
+        served_wrongly=_share([o.served for o in misses]),
+        swap_served=_share([o.served for o in of("context_swap")]),
+        paraphrase_found=_share([o.right_entry for o in of("paraphrase")]),
+        paraphrase_served=_share([o.right_entry and o.served for o in of("paraphrase")]),
+        cosmetic_served=_share([o.right_entry and o.served for o in of("cosmetic_context")]),
+        misses_offered=_share([o.offered for o in misses]),
     )
 
 
 def table(alone: Sequence[Outcome], loaded: Sequence[Outcome]) -> None:
     kinds = sorted({o.record.kind for o in alone}, key=lambda k: (k not in HIT_KINDS, k))
-    print(f"  {'kind':<18} {'expect':<6} {'n':>3} | {'alone':>15} | {'all loaded':>15}   (rate, count)")
-    print("  " + "-" * 72)
+    print(f"  {'kind':<18} {'expect':<6} {'n':>4} | {'alone: served':>15} {'offered':>13} |"
+          f" {'all loaded: served':>19} {'offered':>13}")  # fmt: skip
+    print("  " + "-" * 100)
 
-    def cell(outcomes: Sequence[Outcome], expect_hit: bool) -> str:
-        chosen = [o.right_entry if expect_hit else o.hit for o in outcomes]
-        return f"{_share(chosen):7.1%} {sum(chosen):3d}/{len(chosen):<3d}"
+    def cell(outcomes: Sequence[Outcome], decision: str) -> str:
+        chosen = [o.decision == decision and (o.right_entry or not o.record.expect_hit) for o in outcomes]
+        return f"{_share(chosen):6.1%} {sum(chosen):3d}/{len(chosen):<3d}"
 
     for kind in kinds:
         a = [o for o in alone if o.record.kind == kind]
         b = [o for o in loaded if o.record.kind == kind]
-        expect_hit = a[0].record.expect_hit
-        measure = "true-hit" if expect_hit else "false-hit"
-        print(f"  {kind:<18} {'hit' if expect_hit else 'miss':<6} {len(a):3d} | {cell(a, expect_hit)} |"
-              f" {cell(b, expect_hit)}   {measure}")  # fmt: skip
-    print("  " + "-" * 72)
-    for expect_hit, label in ((True, "ALL expect=hit  true-hit"), (False, "ALL expect=miss false-hit")):
+        expect = "hit" if a[0].record.expect_hit else "miss"
+        print(f"  {kind:<18} {expect:<6} {len(a):4d} | {cell(a, 'serve'):>15} {cell(a, 'offer'):>13} |"
+              f" {cell(b, 'serve'):>19} {cell(b, 'offer'):>13}")  # fmt: skip
+    print("  " + "-" * 100)
+    for expect_hit, label in ((True, "ALL expect=hit"), (False, "ALL expect=miss")):
         a = [o for o in alone if o.record.expect_hit == expect_hit]
         b = [o for o in loaded if o.record.expect_hit == expect_hit]
-        print(f"  {label:<27} {len(a):3d} | {cell(a, expect_hit)} | {cell(b, expect_hit)}")
-    wrong = [o for o in loaded if o.hit and not o.right_entry]
+        print(f"  {label:<25} {len(a):4d} | {cell(a, 'serve'):>15} {cell(a, 'offer'):>13} |"
+              f" {cell(b, 'serve'):>19} {cell(b, 'offer'):>13}")  # fmt: skip
+    wrong = [o for o in loaded if o.decision != "miss" and o.record.expect_hit and not o.right_entry]
     if wrong:
+        print(f"  all loaded: {len(wrong)} must-hit quer(ies) matched another group's entry:"
+              f" {', '.join(o.record.id for o in wrong)}")  # fmt: skip
+    served = [o for o in alone if o.served and not o.record.expect_hit]
+    for o in served:
         print(
-            f"  all loaded: {len(wrong)} hit(s) on another group's entry:"
-            f" {', '.join(o.record.id for o in wrong)}"
+            f"  SERVED WRONGLY {o.record.id} ({o.record.kind}): {o.record.cached_task!r} -> {o.record.task!r}"
         )
 
 
 def targets(label: str, r: Rates) -> str:
     checks = [
-        ("false hits <= 1%", r.false_hit <= 0.01),
-        ("no context-swap hit", r.swap == 0),
-        ("paraphrase >= 80%", r.paraphrase >= 0.80),
-        ("cosmetic >= 99%", r.cosmetic >= 0.99),
+        ("served wrongly <= 0.5%", r.served_wrongly <= 0.005),
+        ("no context swap served", r.swap_served == 0),
+        ("paraphrases served or offered >= 95%", r.paraphrase_found >= 0.95),
+        ("cosmetic context served >= 99%", r.cosmetic_served >= 0.99),
     ]
     return f"  {label:<11} " + "  ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks)
 
@@ -325,37 +338,7 @@ def sweep(direct: Direct) -> None:
             settings = replace(base, **{name: value})
             mark = " <- default" if getattr(base, name) == value else ""
             alone = rates(direct.run(settings, loaded=False))
-            loaded = rates(direct.run(settings, loaded=True))
-            print(f"    {value!s:>5}  alone {alone.line()}\n           loaded {loaded.line()}{mark}")
-
-
-def _score(r: Rates) -> float:
-    return r.true_hit - 5 * r.false_hit
-
-
-def split_half(direct: Direct) -> None:
-    groups = sorted(direct.groups)
-    names = list(GRID)
-    grid = [dict(zip(names, values, strict=True)) for values in product(*GRID.values())]
-    base = MatchSettings()
-    for seed in range(SPLIT_SEEDS):
-        shuffled = groups[:]
-        random.Random(seed).shuffle(shuffled)
-        tune, held_out = set(shuffled[: len(groups) // 2]), set(shuffled[len(groups) // 2 :])
-        best_score, best = -np.inf, base
-        for values in grid:
-            settings = replace(base, **values)
-            score = _score(rates(direct.run(settings, loaded=True, only=tune)))
-            if score > best_score:
-                best_score, best = score, settings
-        tuned_on = rates(direct.run(best, loaded=True, only=tune))
-        unseen = rates(direct.run(best, loaded=True, only=held_out))
-        defaults = rates(direct.run(base, loaded=True, only=held_out))
-        chosen = ", ".join(f"{n}={getattr(best, n)}" for n in names)
-        print(f"  seed {seed}: tuned {chosen}")
-        print(f"    tuning half  {tuned_on.line()}")
-        print(f"    unseen half  {unseen.line()}")
-        print(f"    defaults on the unseen half: {defaults.line()}")
+            print(f"    {value!s:>5}  {alone.line()}{mark}")
 
 
 def written_out(task: str, context: Mapping[str, Any]) -> str:
@@ -392,31 +375,39 @@ def timed(label: str, call: Callable[[], None]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--skip-e2e", action="store_true", help="only the sweep and the split-half check")
+    parser.add_argument("--skip-e2e", action="store_true", help="only the sweep and the context check")
+    parser.add_argument("--part", choices=PARTS, action="append", help="the part(s) to run end to end")
     args = parser.parse_args()
     records = load()
     embedder = Embedder.load()
-    hits = sum(r.expect_hit for r in records)
-    print(
-        f"== Semantic cache evaluation: {len(records)} pairs in {len(cached_requests(records))} groups"
-        f" ({hits} expect hit, {len(records) - hits} expect miss), {DATA.relative_to(ROOT)} =="
-    )
-    if not args.skip_e2e:
+    for part in args.part or PARTS:
+        chosen = [r for r in records if r.part == part]
+        hits = sum(r.expect_hit for r in chosen)
+        domains = sorted({r.domain for r in chosen})
+        print(
+            f"== Semantic cache, {part} part: {len(chosen)} pairs in {len(cached_requests(chosen))} groups"
+            f" ({hits} expect hit, {len(chosen) - hits} expect miss), {DATA.relative_to(ROOT)} =="
+        )
+        print(f"  domains: {', '.join(domains)}")
+        if args.skip_e2e:
+            continue
         print("\n-- 1. End to end (SemanticCache put/lookup, default settings)")
-        alone, loaded, per_lookup_ms = run_end_to_end(records, embedder)
+        alone, loaded, per_lookup_ms = run_end_to_end(chosen, embedder)
         table(alone, loaded)
+        print(f"  alone      {rates(alone).line()}")
+        print(f"  all loaded {rates(loaded).line()}")
         print(targets("alone", rates(alone)))
         print(targets("all loaded", rates(loaded)))
-        print(f"  (about {per_lookup_ms:.1f} ms per put or lookup, cache opening included)")
+        print(f"  (about {per_lookup_ms:.1f} ms per put or lookup, cache opening included)\n")
 
-    direct = Direct(records, embedder)
-    print("\n-- 2. Threshold sweep (TaskMatcher on precomputed embeddings; one setting at a time)")
+    dev = [r for r in records if r.part == "dev"]
+    direct = Direct(dev, embedder)
+    print("\n-- 2. Sweep on the dev part only (TaskMatcher on precomputed embeddings, each pair alone)")
     timed("sweep", lambda: sweep(direct))
-    print(f"\n-- 3. Split-half: tuned on half the groups, measured on the other ({SPLIT_SEEDS} seeds)")
-    print(f"  grid: {', '.join(f'{k} {v}' for k, v in GRID.items())}; score = true hits - 5 x false hits")
-    timed("split-half", lambda: split_half(direct))
-    print("\n-- 4. Why context is matched exactly: the context swaps with their context in the embedded text")
-    context_in_the_embedding(records, embedder)
+    print(
+        "\n-- 3. Why context is matched exactly: the dev part's context swaps with their context in the text"
+    )
+    context_in_the_embedding(dev, embedder)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .proof import proven_same
-from .quantities import quantities
+from .quantities import is_quantity_word, quantities
 
 __all__ = ["Candidate", "Decision", "Embed", "MatchSettings", "TaskMatcher", "Verdict"]
 
@@ -88,8 +88,10 @@ class MatchSettings:
 
     #: The index's minimum cosine for an entry to be a candidate at all.
     candidate_floor: float = 0.5
-    #: The cosine a rewritten task (the rewrite regime) needs to be served.
+    #: The cosine a rewritten task (the rewrite regime) needs to be offered.
     paraphrase_min: float = 0.6
+    #: ...and to be offered although a veto doubts it (the offer says what the veto saw).
+    doubtful_offer_min: float = 0.75
     #: The word-level similarity (0..1) from which the query counts as an edit of the cached task.
     near_duplicate_ratio: float = 0.5
     #: The cosine between a replaced span and its replacement for them to count as synonyms.
@@ -176,6 +178,7 @@ _OPPOSITES = (
     ("serialize", "deserialize"), ("compress", "decompress"), ("pack", "unpack"),
     ("zip", "unzip"), ("lock", "unlock"), ("mount", "unmount"), ("install", "uninstall"),
     ("subscribe", "unsubscribe"), ("follow", "unfollow"), ("wrap", "unwrap"),
+    ("promote", "rollback"), ("deploy", "rollback"), ("upgrade", "rollback"), ("release", "rollback"),
     ("attach", "detach"), ("ascending", "descending"), ("asc", "desc"), ("first", "last"),
     ("oldest", "newest"), ("oldest", "latest"), ("oldest", "recent"), ("earliest", "latest"),
     ("add", "remove"), ("add", "drop"), ("add", "delete"), ("create", "delete"),
@@ -203,6 +206,9 @@ _RELATIVE_OPPOSITES = (
     ("start", "stop"), ("open", "close"), ("success", "failure"), ("online", "offline"),
     ("local", "remote"), ("light", "dark"), ("head", "tail"), ("nullable", "non-nullable"),
 )  # fmt: skip
+
+#: The vetoes that refuse a rewrite too (the others only make its offer say what they saw).
+_HARD_VETOES = frozenset({"number", "negation"})
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’._:/+#-][A-Za-z0-9]+)*%?|[,;:.!?()]")
 _NUMBER = re.compile(r"(?<![a-uw-z])\d+(?:\.\d+)*(?![a-z])")
@@ -299,6 +305,8 @@ class _Words:
             if low in _GENERIC_NOUNS and _next_to_name(tokens, i):
                 continue
             stem = "make" if low in _TASK_VERBS else _stem(low)
+            if stem == "roll" and "back" in (t.lower() for t in tokens[i + 1 : i + 5]):
+                stem = "rollback"  # "roll the release back" undoes it
             words.content.append(stem)
             words.content_raw.append(token)
             words.roles.append(preposition)
@@ -543,27 +551,31 @@ class TaskMatcher:
             return verdict("serve", proof, "the same task, up to wording that does not change it")
         if proof == "reordered":
             return verdict("serve", proof, "the same phrases in another order, each in its role")
-        for kind, veto in (
+        ratio = difflib.SequenceMatcher(None, cached.low, query.low, autojunk=False).ratio()
+        edit = ratio >= self.settings.near_duplicate_ratio
+        vetoes = [
             ("number", _number_veto(cached, query)),
             ("negation", _negation_veto(cached, query)),
             ("direction", _direction_veto(cached, query, _OPPOSITE_STEMS)),
-        ):
-            if veto:
-                return verdict("miss", kind, veto)
-
-        ratio = difflib.SequenceMatcher(None, cached.low, query.low, autojunk=False).ratio()
-        if ratio >= self.settings.near_duplicate_ratio:
-            relative = _direction_veto(cached, query, _RELATIVE_OPPOSITE_STEMS)
-            if relative:
-                return verdict("miss", "direction", relative)
+        ]
+        if edit:
+            vetoes.append(("direction", _direction_veto(cached, query, _RELATIVE_OPPOSITE_STEMS)))
+        else:
+            vetoes.append(("scope", _scope_veto(cached, query, self.settings)))
+            vetoes.append(("entity", _entity_veto(cached, query)))
+        for kind, veto in vetoes:
+            if not veto:
+                continue
+            # A small edit that trips a veto is a trap, and so is any task whose numbers differ or
+            # that negates what the other asks. A rewrite shares too few words for the other
+            # vetoes to be sure: a near one is offered with what the veto saw, for the user to judge.
+            soft = kind not in _HARD_VETOES
+            if soft and not edit and nearest and candidate.similarity >= self.settings.doubtful_offer_min:
+                doubt = f"perhaps the same task, worded differently ({cosine}), but {veto}"
+                return verdict("offer", kind, doubt)
+            return verdict("miss", kind, veto)
+        if edit:
             return self._judge_edit(cached, query, verdict, vectors)
-
-        scope = _scope_veto(cached, query, self.settings)
-        if scope:
-            return verdict("miss", "scope", scope)
-        entity = _entity_veto(cached, query)
-        if entity:
-            return verdict("miss", "entity", entity)
         if not nearest:
             return verdict("miss", "not_nearest", f"worded differently and not the nearest entry ({cosine})")
         if candidate.similarity >= self.settings.paraphrase_min:
@@ -586,6 +598,11 @@ class TaskMatcher:
         matcher = difflib.SequenceMatcher(None, cached.content, query.content, autojunk=False)
         changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
         spans = [(cached.content_raw[i1:i2], query.content_raw[j1:j2]) for _, i1, i2, j1, j2 in changes]
+        changed = [w for a, b in spans for w in (*a, *b)]
+        if cached.numbers and cached.numbers == query.numbers and all(map(is_quantity_word, changed)):
+            shown = ", ".join(f"{_quote(a)} -> {_quote(b)}" for a, b in spans)
+            why = f"maybe the same task, a quantity written another way: {shown}"
+            return verdict("offer", "quantity", why)
         inserted = [words for (tag, *_), (_, words) in zip(changes, spans, strict=True) if tag == "insert"]
         deleted = [words for (tag, *_), (words, _) in zip(changes, spans, strict=True) if tag == "delete"]
         if all(tag == "insert" for tag, *_ in changes):

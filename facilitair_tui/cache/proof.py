@@ -3,8 +3,11 @@
 A proof is an edit that general rules show harmless, never a similarity score:
 
 * *cosmetic*: the same words once case, punctuation, articles and fillers ("the", "a", "please",
-  "that"), a verb's "-ing" and "-ed" ("added", "adding") and the way a number is written ("three",
-  "3", "three-step" / "3-step") are set aside. Prepositions, particles, negations, quantifiers
+  "that"), inflections ("adds", "added", "adding"; "form", "forms") and the way a number is written ("three",
+  "3", "three-step" / "3-step", "daily" / "every day") and a generic noun beside an
+  identifier ("the InvoiceParser class") are set aside, and a few words that say the same in a
+  task are taken as one ("each", "every", "all"; "to", "into"; "in", "on"; "using", "with",
+  "that uses"). Prepositions, particles, negations, quantifiers
   and numbers always count: "copy the reports to S3" is not "from S3", "log the user in" is not
   "out", "over 80%" is not "under 80%";
 * *reordered*: the same phrases in another order, where every phrase keeps its role: a phrase
@@ -42,6 +45,22 @@ _PREPOSITIONS = _wordset("""from to into onto in on for with by at over under vi
 _PARTICLES = _wordset("up down out off back away")
 #: Words that state an order of steps: when present, nothing may move.
 _SEQUENCE = _wordset("then first next finally after before followed once until afterwards later")
+#: Words that end like an inflection but are not one.
+_UNINFLECTED = _wordset("news series species always perhaps sometimes various previous analysis status bias")
+#: Words that say the same in a task: one spelling each.
+_SAME = {
+    "each": "every", "all": "every", "into": "to", "on": "in", "using": "with", "via": "with",
+    "uses": "with", "use": "with",
+}  # fmt: skip
+#: A frequency written as one word is "every" and its unit.
+_FREQUENCY = {
+    "hourly": ("every", "hour"), "daily": ("every", "day"), "nightly": ("every", "night"),
+    "weekly": ("every", "week"), "monthly": ("every", "month"), "yearly": ("every", "year"),
+}  # fmt: skip
+
+#: Generic nouns that say nothing more right after or before an identifier ("the OrderService class").
+_GENERIC = _wordset("class function method component module file script object variable field helper package")
+_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z0-9]_[A-Za-z0-9]|[A-Za-z]\.[A-Za-z]")
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -80,29 +99,36 @@ def number_value(words: Sequence[str]) -> tuple[float, int] | None:
 
 
 def inflection(word: str) -> str:
-    """A verb without its "-ing" or "-ed": "adding", "added" -> "add"; "creating" -> "creat".
-
-    Deliberately light: a plural "-s" stays (one user is not all users), and no "-er", "-ly",
-    "-tion"; two words it makes equal are forms of one verb, never two words."""
-    if len(word) <= 4 or not word.isalpha():
+    """A word without its inflection: "adds", "added", "adding" -> "add"; "queries" -> "query";
+    "forms" -> "form". Deliberately light (no "-er", "-ly", "-tion"): two words it makes equal
+    are forms of one word, never two words ("news" is not "new")."""
+    if len(word) <= 3 or not word.isalpha() or word in _UNINFLECTED:
         return word
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]  # "stopped" -> "stop"
+    for suffix, replacement in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if not word.endswith(suffix) or len(word) - len(suffix) < 3:
+            continue
+        if suffix == "s" and word.endswith(("ss", "us", "is")):
             break
+        if suffix == "es" and not word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+            continue  # "creates": only its "-s" goes
+        word = word[: len(word) - len(suffix)] + replacement
+        if suffix in ("ing", "ed") and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]  # "stopped" -> "stop"
+        break
     if len(word) > 3 and word.endswith("e"):
-        word = word[:-1]  # "create" and "creating" -> "creat"
+        word = word[:-1]  # "create", "creating" -> "creat"
     return word
 
 
 def normal_tokens(text: str) -> list[str]:
     """The words of a task that count, normalised; clause breaks kept as ","."""
     raw: list[str] = []
-    for token in _TOKEN.findall(text.replace("’", "'")):
+    tokens = _TOKEN.findall(text.replace("’", "'"))
+    for k, token in enumerate(tokens):
         if token in _BREAKS:
             raw.append(",")
+            continue
+        if token.lower() in _GENERIC and _beside_identifier(tokens, k):
             continue
         for part in token.lower().split("-"):
             if part:
@@ -118,12 +144,23 @@ def normal_tokens(text: str) -> list[str]:
             continue
         word = raw[i]
         i += 1
-        if word in _DROP:
+        following = raw[i] if i < len(raw) else ""
+        if word in _DROP or (word == "while" and following.endswith("ing")):
+            continue  # "..., keeping" = "... while keeping"
+        if word == "over" and following in ("to", "into"):
+            continue  # "switch over to" = "switch to"
+        if word in _FREQUENCY:
+            out.extend(_FREQUENCY[word])
             continue
-        out.append(inflection(word))
+        word = _SAME.get(word, word)
+        out.append(_SAME.get(inflection(word), inflection(word)))
     while out and out[-1] == ",":
         out.pop()
     return out
+
+
+def _beside_identifier(tokens: Sequence[str], k: int) -> bool:
+    return any(0 <= j < len(tokens) and _IDENTIFIER.search(tokens[j]) for j in (k - 1, k + 1))
 
 
 def _number_text(value: float) -> str:

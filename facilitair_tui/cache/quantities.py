@@ -15,7 +15,7 @@ from collections import Counter
 
 from .proof import number_value
 
-__all__ = ["quantities"]
+__all__ = ["is_quantity_word", "quantities"]
 
 _SECOND, _MINUTE, _HOUR, _DAY = 1, 60, 3600, 86_400
 _DURATIONS = {
@@ -120,3 +120,18 @@ def quantities(text: str) -> Counter[str]:
             found[_shown(value)] += 1
             i += used
     return found
+
+
+def is_quantity_word(word: str) -> bool:
+    """Is ``word`` part of how a quantity is written (a number, a unit, "every", "hourly")?"""
+    low = word.lower()
+    return (
+        low[:1].isdigit()
+        or low in _DURATIONS
+        or low in _FREQUENCIES
+        or low in _SIZES
+        or low in _PERCENT
+        or low in _ONE
+        or low in _HALF
+        or number_value([low]) is not None
+    )
