@@ -271,3 +271,103 @@ async def test_a_session_whose_synthesis_was_cut_or_missing_is_not_stored(cut: s
         assert "cut at max tokens" in note.message
     else:
         assert "synthesizer failed" in note.message
+
+
+# ------------------------------------------------------------------------------ offers (issue 18)
+
+
+class Chooser:
+    """A ChooseOffer that answers as told and keeps what it was shown."""
+
+    def __init__(self, accept: bool) -> None:
+        self.accept = accept
+        self.shown: list[CachedAnswer] = []
+
+    async def __call__(self, offered: CachedAnswer) -> bool:
+        self.shown.append(offered)
+        return self.accept
+
+
+def offering(cache: SolutionCache, chooser: Chooser | None) -> tuple[Collaboration, ScriptedProvider]:
+    provider = ScriptedProvider(Script())
+    spec = SessionSpec(task=TASK, workflow=WORKFLOW, strategy="test", context={"language": "Python"})
+    collab = Collaboration(
+        spec, SingleProviderResolver(provider), retry=NO_RETRY, cache=cache, choose_offer=chooser
+    )
+    return collab, provider
+
+
+OFFER = answer(decision="offer", task="Make a link shortener", matched_on="maybe the same task (cosine 0.81)")
+
+
+async def test_an_offer_the_user_takes_is_played_and_kept_as_accepted() -> None:
+    cache, chooser = FakeCache(OFFER), Chooser(accept=True)
+    collab, provider = offering(cache, chooser)
+    events = await run(collab)
+    assert provider.calls == [] and chooser.shown == [OFFER]
+    (checked,) = of_type(events, ev.CacheChecked)
+    assert (checked.hit, checked.decision, checked.task) == (True, "offer", "Make a link shortener")
+    assert checked.saved_usd == 0.31
+    assert cache.answers == [("e1", True)]
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished) and final.from_cache and cache.stored == []
+
+
+async def test_an_offer_the_user_declines_runs_fresh_and_is_kept_as_declined() -> None:
+    cache, chooser = FakeCache(OFFER), Chooser(accept=False)
+    collab, provider = offering(cache, chooser)
+    events = await run(collab)
+    (checked,) = of_type(events, ev.CacheChecked)
+    assert (checked.hit, checked.decision, checked.saved_usd) == (False, "offer", None)
+    assert provider.calls and cache.answers == [("e1", False)]
+    final = events[-1]
+    assert isinstance(final, ev.SessionFinished) and not final.from_cache and len(cache.stored) == 1
+
+
+async def test_without_anyone_to_ask_an_offer_is_a_miss() -> None:
+    cache = FakeCache(OFFER)
+    collab, provider = offering(cache, None)
+    events = await run(collab)
+    (checked,) = of_type(events, ev.CacheChecked)
+    assert not checked.hit and checked.decision == "offer" and provider.calls and cache.answers == []
+
+
+async def test_the_cache_is_asked_for_what_is_about_to_run() -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    collab, _ = offering(cache, None)
+    await run(collab)
+    (asking,) = cache.answerers
+    assert asking.workflow == WORKFLOW.name and asking.feedback == ()
+    assert asking.models == {name: str(ref) for name, ref in collab.models.items()}
+
+
+async def test_a_steered_session_is_stored_with_its_feedback() -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    collab, _ = offering(cache, None)
+
+    def steer(event: ev.Event) -> None:
+        if isinstance(event, ev.ChunkStarted) and event.chunk == 1:
+            collab.inject_feedback("use PostgreSQL")
+
+    await run(collab, steer)
+    (stored,) = cache.stored
+    assert stored.feedback == ("use PostgreSQL",)
+
+
+async def test_a_session_whose_agent_was_cut_is_not_stored() -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    script = Script(replies={("coder", 2): Reply(["half an ans"], stop_reason="max_tokens")})
+    collab, _ = collaboration(cache, script=script)
+    events = await run(collab)
+    assert events[-1].status == "done"  # type: ignore[attr-defined]
+    assert cache.stored == []
+    assert any("not cached" in e.message and "chunk 2" in e.message for e in of_type(events, ev.Error))
+
+
+async def test_a_session_whose_agent_failed_is_not_stored() -> None:
+    cache = FakeCache(CacheMiss("empty"))
+    script = Script(replies={("reviewer", 1): Reply(["A"], fail_after=1)})
+    collab, _ = collaboration(cache, script=script)
+    events = await run(collab)
+    assert cache.stored == []
+    assert any("not cached" in e.message and "failed" in e.message for e in of_type(events, ev.Error))

@@ -29,38 +29,68 @@ def judge(matcher: TaskMatcher, minilm: Embedder, cached: str, query: str) -> Ve
 TRAPS = {
     "number": [
         # numbers written as words and in compounds
-        ("Design a four-stage approval workflow for expense claims.", "Design a six-stage approval workflow for expense claims."),
+        (
+            "Design a four-stage approval workflow for expense claims.",
+            "Design a six-stage approval workflow for expense claims.",
+        ),
         ("Split the import into a dozen parallel batches.", "Split the import into 20 parallel batches."),
-        ("Require two-factor sign-in for the billing console.", "Require three-factor sign-in for the billing console."),
+        (
+            "Require two-factor sign-in for the billing console.",
+            "Require three-factor sign-in for the billing console.",
+        ),
         # durations and units
-        ("Poll the shipping API every hour and update the order status.", "Poll the shipping API every 10 minutes and update the order status."),
+        (
+            "Poll the shipping API every hour and update the order status.",
+            "Poll the shipping API every 10 minutes and update the order status.",
+        ),
         ("Rotate the access logs daily.", "Rotate the access logs weekly."),
         ("Reject uploads larger than 25 MB.", "Reject uploads larger than 25 GB."),
         ("Expire idle sessions after 30 seconds.", "Expire idle sessions after 30 minutes."),
     ],
     "entity": [
         # a name that grows a prefix names another thing
-        ("Implement Jaro similarity between two product names.", "Implement Jaro-Winkler similarity between two product names."),
-        ("Sign the export files with SHA-256 checksums.", "Sign the export files with HMAC-SHA256 checksums."),
+        (
+            "Implement Jaro similarity between two product names.",
+            "Implement Jaro-Winkler similarity between two product names.",
+        ),
+        (
+            "Sign the export files with SHA-256 checksums.",
+            "Sign the export files with HMAC-SHA256 checksums.",
+        ),
     ],
     "negation": [
-        ("Show a summary of the changes before asking the user to confirm the merge.", "Ask the user to confirm the merge without any summary of the changes."),
+        (
+            "Show a summary of the changes before asking the user to confirm the merge.",
+            "Ask the user to confirm the merge without any summary of the changes.",
+        ),
         ("Cache the avatar images on the CDN.", "Never cache the avatar images on the CDN."),
         ("Send a receipt email after each payment.", "Send no receipt email after a payment."),
     ],
     "direction": [
         # prepositions and particles
-        ("Sync the product photos to Google Cloud Storage.", "Sync the product photos from Google Cloud Storage."),
-        ("Page the on-call engineer when disk usage is over 90%.", "Page the on-call engineer when disk usage is under 90%."),
+        (
+            "Sync the product photos to Google Cloud Storage.",
+            "Sync the product photos from Google Cloud Storage.",
+        ),
+        (
+            "Page the on-call engineer when disk usage is over 90%.",
+            "Page the on-call engineer when disk usage is under 90%.",
+        ),
         ("Add a button that signs the user in.", "Add a button that signs the user out."),
-        ("Scale the worker pool up when the queue grows.", "Scale the worker pool down when the queue grows."),
+        (
+            "Scale the worker pool up when the queue grows.",
+            "Scale the worker pool down when the queue grows.",
+        ),
         ("Move the archived invoices into cold storage.", "Move the archived invoices out of cold storage."),
         # swapped roles around "only X can Y"
-        ("Write a firewall rule so only the build agents can reach the artifact registry.", "Write a firewall rule so the artifact registry can only reach the build agents."),
+        (
+            "Write a firewall rule so only the build agents can reach the artifact registry.",
+            "Write a firewall rule so the artifact registry can only reach the build agents.",
+        ),
         # opposite actions
         ("Promote the staging release to production.", "Roll production back to the previous release."),
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
@@ -81,9 +111,12 @@ HARMLESS = [
     ("Poll the shipping API every hour.", "Poll the shipping API hourly."),
     ("Keep the logs for a day.", "Keep the logs for 24 hours."),
     ("Build a four-stage approval workflow.", "Build a 4-stage approval workflow!"),
-    ("Sync the product photos to GCS in the nightly job.", "In the nightly job, sync the product photos to GCS."),
+    (
+        "Sync the product photos to GCS in the nightly job.",
+        "In the nightly job, sync the product photos to GCS.",
+    ),
     ("Migrated the cron jobs to Kubernetes.", "Migrating the cron jobs to Kubernetes."),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("cached", "query"), HARMLESS)
@@ -97,7 +130,9 @@ def test_quantities_are_compared_in_one_unit() -> None:
     assert quantities("every hour") == quantities("hourly") == quantities("every 60 minutes")
     assert quantities("a day") == quantities("24 hours") == quantities("daily")
     assert quantities("every hour") != quantities("every 15 minutes")
-    assert quantities("a three-step wizard") == quantities("a 3-step wizard") != quantities("a five-step wizard")
+    assert (
+        quantities("a three-step wizard") == quantities("a 3-step wizard") != quantities("a five-step wizard")
+    )
     assert quantities("10 MB") != quantities("10 GB")
     assert quantities("a dozen retries") == quantities("12 retries")
     assert quantities("over 80%") == quantities("over 80 percent")
@@ -109,4 +144,5 @@ def test_a_proof_keeps_prepositions_negations_and_order_of_heads() -> None:
     assert proven_same("Only A can call B.", "B can only call A.") is None
     # a stated sequence fixes the order of its steps
     assert proven_same("Sort by name, then by age.", "Sort by age, then by name.") is None
-    assert proven_same("Send the invoice to the client from the billing address.", "Send the invoice from the billing address to the client.") == "reordered"  # fmt: skip
+    moved = "Send the invoice from the billing address to the client."
+    assert proven_same("Send the invoice to the client from the billing address.", moved) == "reordered"

@@ -285,3 +285,59 @@ def test_two_processes_share_one_cache(cache: SemanticCache, clock: Clock) -> No
     subprocess.run([sys.executable, "-c", script, str(cache.directory), TASK], check=True, timeout=120)
     match = cache.lookup(TASK, CONTEXT)
     assert match is not None and match.output == "from the other process"
+
+
+# ------------------------------------------------------------------- what an entry answers (issue 18)
+
+QWEN = {"architect": "local:qwen2.5-coder-1.5b", "coder": "local:qwen2.5-coder-1.5b"}
+SMOL = {"architect": "local:smollm2-135m", "coder": "local:smollm2-135m"}
+
+
+def test_an_answer_from_other_models_is_offered_never_served(cache: SemanticCache) -> None:
+    cache.put(TASK, CONTEXT, "written by SmolLM2", models=SMOL)
+    offered = cache.lookup(TASK, CONTEXT, models=QWEN)
+    assert offered is not None and offered.decision == "offer"
+    assert "written by other models (local:smollm2-135m)" in offered.matched_on
+    served = cache.lookup(TASK, CONTEXT, models=SMOL)
+    assert served is not None and served.decision == "serve"
+
+
+def test_another_workflow_s_answer_is_offered_never_served(cache: SemanticCache) -> None:
+    cache.put(TASK, CONTEXT, "a tested function", workflow="code")
+    offered = cache.lookup(TASK, CONTEXT)
+    assert offered is not None and offered.decision == "offer" and "code workflow" in offered.matched_on
+
+
+def test_a_steered_answer_is_its_own_entry_and_is_never_served_to_a_plain_run(cache: SemanticCache) -> None:
+    plain = cache.put(TASK, CONTEXT, "the plain answer")
+    steered = cache.put(TASK, CONTEXT, "the PostgreSQL answer", feedback=["use PostgreSQL"])
+    again = cache.put(TASK, CONTEXT, "another PostgreSQL answer", feedback=["use PostgreSQL"])
+    assert len({plain, steered, again}) == 3  # a steered run never replaces another entry
+    served = cache.lookup(TASK, CONTEXT)
+    assert served is not None and (served.entry_id, served.decision) == (plain, "serve")
+    assert served.output == "the plain answer"
+    # a plain run replaces only the plain entry
+    assert cache.put(TASK, CONTEXT, "a newer plain answer") == plain
+
+
+def test_only_a_steered_entry_is_offered_with_its_feedback(cache: SemanticCache) -> None:
+    cache.put(TASK, CONTEXT, "the PostgreSQL answer", feedback=["use PostgreSQL"])
+    offered = cache.lookup(TASK, CONTEXT)
+    assert offered is not None and offered.decision == "offer"
+    assert "steered by feedback: “use PostgreSQL”" in offered.matched_on
+
+
+def test_a_rewrite_is_offered_and_the_user_s_answers_are_counted(cache: SemanticCache) -> None:
+    entry = cache.put(TASK, CONTEXT, "the photo renamer")
+    offered = cache.lookup("I need a CLI that gives each photo a name from the date it was shot", CONTEXT)
+    assert offered is not None and (offered.entry_id, offered.decision) == (entry, "offer")
+    decision = cache.explain(
+        "Write a command-line tool which renames photos by the date they were taken.", CONTEXT
+    )
+    assert decision.hit and decision.decision == "serve"
+    cache.answered(entry, accepted=True)
+    cache.answered(entry, accepted=False)
+    stats = cache.stats()
+    assert (stats.lookups, stats.offers, stats.accepted, stats.declined) == (1, 1, 1, 1)
+    assert stats.hits == 1  # the accepted offer
+    assert stats.as_dict()["accepted"] == 1
