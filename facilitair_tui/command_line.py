@@ -97,10 +97,19 @@ def session_options(command: F) -> F:
         ),
         budget_option("the session's"),
         click.option(
+            "--cache",
+            "cache_mode",
+            type=click.Choice(["ask", "auto", "off"]),
+            default=None,
+            help="Serve a cached solution proven to answer this task, and ask about one that only "
+            "may (ask; without a terminal or with --json: auto), never ask (auto), or skip the cache "
+            "(off). Default: the config file's [cache] mode, else ask.",
+        ),
+        click.option(
             "--no-cache",
             "no_cache",
             is_flag=True,
-            help="Run the agents even when the cache holds a solution to this task.",
+            help="Run the agents even when the cache holds a solution to this task (--cache off).",
         ),
     ]
     for option in reversed(options):

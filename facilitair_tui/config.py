@@ -71,6 +71,9 @@ class CacheConfig(_Section):
     """The semantic cache (see facilitair_tui/cache)."""
 
     enabled: bool = True
+    # A close but unproven match: "ask" the user (the TUI asks; the CLI asks on a terminal),
+    # "auto" serves only what is proven the same and never asks, "off" neither asks nor stores.
+    mode: Literal["ask", "auto", "off"] = "ask"
     ttl_days: float = Field(default=7.0, gt=0, le=3650)
     size_limit_mb: int = Field(default=512, ge=1, le=1_000_000)
     # How a hit is played: all at once, or chunk by chunk ``pace_s`` apart.

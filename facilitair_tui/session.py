@@ -21,6 +21,7 @@ from .cache import CacheError, CacheSettings, MatchSettings, SemanticCache
 from .cache.store import DAY_S
 from .config import Settings, load_settings
 from .core.budget import Budget
+from .core.cache import ChooseOffer
 from .core.code_run import ApproveRun, CodeRunner
 from .core.context import parse_context
 from .core.gateway import RetryPolicy
@@ -36,6 +37,7 @@ BALANCED = "balanced"
 
 
 RunCode = Literal["ask", "auto", "never"]
+CacheMode = Literal["ask", "auto", "off"]
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,15 @@ def prepare(
     run_code: RunCode | None = None,
     approve: ApproveRun | None = None,
     seed: int | None = None,
+    cache_mode: CacheMode | None = None,
+    choose_offer: ChooseOffer | None = None,
 ) -> Prepared:
-    """``run_code`` ("ask", "auto", "never"; the config file's ``[sandbox] run`` when None): may
+    """``cache_mode`` ("ask", "auto", "off"; the config file's ``[cache] mode`` when None): is
+    ``choose_offer`` asked when the cache finds a close but unproven match ("ask"; without a
+    ``choose_offer`` only what is proven the same is served, as with "auto"), and is the cache
+    used at all ("off" is ``no_cache``).
+
+    ``run_code`` ("ask", "auto", "never"; the config file's ``[sandbox] run`` when None): may
     the agents' code run in the sandbox, and is ``approve`` asked first ("ask" without an
     ``approve`` runs nothing). ``seed`` makes sampled answers repeatable.
 
@@ -135,9 +144,10 @@ def prepare(
         settings,
         budget_usd,
         request,
-        no_cache=no_cache,
+        no_cache=no_cache or (cache_mode or settings.cache.mode) == "off",
         cache=cache,
         code=CodeRunning(run_code or settings.sandbox.run, approve, seed),
+        choose_offer=choose_offer if (cache_mode or settings.cache.mode) == "ask" else None,
     )
 
 
@@ -151,6 +161,7 @@ def _assemble(
     no_cache: bool,
     cache: SemanticCache | None,
     code: CodeRunning,
+    choose_offer: ChooseOffer | None = None,
 ) -> Prepared:
     registry.check_all(spec.models().values())
     budget = Budget(
@@ -175,6 +186,7 @@ def _assemble(
         retry=retry_policy(settings),
         cache=None if no_cache or not settings.cache.enabled else cache,
         cache_pace_s=settings.cache.pace_s if settings.cache.replay == "paced" else 0.0,
+        choose_offer=choose_offer,
         embed=embed_texts if embedded_models.MINILM.installed() else None,
         runner=code.runner(),
         approve=code.approve if code.run == "ask" else None,

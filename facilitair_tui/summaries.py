@@ -3,11 +3,26 @@ line, the cache's answer and the budget guard's question."""
 
 from __future__ import annotations
 
+import difflib
+import re
+
+from rich.text import Text
+
 from .core import events as ev
 from .core.events import CUT_WORDS
 from .library import age_words
 
-__all__ = ["CUT_WORDS", "budget_question", "cache_summary", "clock", "finished_summary", "money"]
+__all__ = [
+    "CUT_WORDS",
+    "budget_question",
+    "cache_summary",
+    "clock",
+    "differing_words",
+    "finished_summary",
+    "money",
+]
+
+_WORD = re.compile(r"\S+")
 
 
 def clock(t: float) -> str:
@@ -32,11 +47,14 @@ def finished_summary(event: ev.SessionFinished) -> str:
 def cache_summary(e: ev.CacheChecked) -> str:
     """The cache's answer in words (the CLI and the TUI), e.g. "Found a cached solution (94%
     match), cached 2 h ago, context: Python, FastAPI, small team; saves $0.0412 and 01:31.20"."""
+    if e.decision == "offer" and not e.hit:
+        return f"Cache: a close solution was offered and declined; the agents run. Offered: {e.matched_on}"
     if not e.hit:
         return f"Cache: no match ({e.matched_on})" if e.matched_on else "Cache: no match"
     match = f"{e.similarity:.0%} match" if e.similarity is not None else "match"
     origin = "an imported cached solution" if e.imported else "a cached solution"
-    parts = [f"Found {origin} ({match})"]
+    taken = ", offered and taken" if e.decision == "offer" else ""
+    parts = [f"Found {origin} ({match}{taken})"]
     if e.age_s is not None:
         parts.append(f"cached {age_words(e.age_s)}")
     parts.append(f"context: {', '.join(e.context.values()) or 'none given'}")
@@ -44,6 +62,30 @@ def cache_summary(e: ev.CacheChecked) -> str:
     if e.saved_s is not None:
         saved += f" and {clock(e.saved_s)}"
     return f"{', '.join(parts)}; {saved}. Why: {e.matched_on}"
+
+
+def differing_words(cached: str, asked: str) -> tuple[Text, Text]:
+    """The two tasks, each with the words the other lacks highlighted (removed in the cached one,
+    added in the new one), compared word by word ignoring case and punctuation around words."""
+    old, new = _WORD.findall(cached), _WORD.findall(asked)
+
+    def key(word: str) -> str:
+        return word.strip(".,;:!?()\"'").lower()
+
+    matcher = difflib.SequenceMatcher(None, [key(w) for w in old], [key(w) for w in new], autojunk=False)
+    left, right = Text(), Text()
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        changed = tag != "equal"
+        _append(left, old[i1:i2], "bold red strike" if changed else "")
+        _append(right, new[j1:j2], "bold green" if changed else "")
+    return left, right
+
+
+def _append(text: Text, words: list[str], style: str) -> None:
+    for word in words:
+        if text:
+            text.append(" ")
+        text.append(word, style=style)
 
 
 def budget_question(e: ev.BudgetExceeded) -> str:

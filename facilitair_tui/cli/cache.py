@@ -202,6 +202,7 @@ def cache_stats(as_json: bool) -> None:
     rate = "—" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
     out.print(f"entries   {stats.entries}")
     out.print(f"lookups   {stats.lookups} ({stats.hits} hits, hit rate {rate})")
+    out.print(f"offers    {stats.offers} ({stats.accepted} accepted, {stats.declined} declined)")
     out.print(f"saved     {money(stats.saved_usd)} and {clock(stats.saved_s)} of running time")
     out.print(f"size      {stats.size_bytes / 1e6:.1f} MB in {stats.directory}")
 
@@ -308,7 +309,8 @@ def cache_import(file: Path) -> None:
 @click.option("--context", "-c", "context", multiple=True, metavar="KEY=VALUE", help="Context (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="The answer as JSON.")
 def cache_lookup(task: str, context: tuple[str, ...], as_json: bool) -> None:
-    """Would TASK in this context be served from the cache, and why? Runs nothing, counts nothing."""
+    """Would TASK in this context be served from the cache, offered, or missed, and why? Runs
+    nothing, counts nothing."""
     try:
         parsed = parse_context(context)
     except UsageError as exc:
@@ -318,8 +320,9 @@ def cache_lookup(task: str, context: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(decision.as_dict(), indent=2))
         return
-    if decision.hit and decision.match is not None:
-        out.print(f"[bold green]hit[/] {decision.entry_id}: {escape(decision.match.solution.task)}")
+    if decision.match is not None:
+        word = "[bold green]serve[/]" if decision.hit else "[bold yellow]offer[/] (a session would ask you)"
+        out.print(f"{word} {decision.entry_id}: {escape(decision.match.solution.task)}")
         out.print(f"why: {escape(decision.match.matched_on)}")
     else:
         out.print(f"[bold]miss[/]: {escape(decision.reason)}")

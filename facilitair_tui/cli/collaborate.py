@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from facilitair_tui.cli.headless import code_approval, open_store_or_fail, run_prepared
+from facilitair_tui.cli.headless import code_approval, offer_chooser, open_store_or_fail, run_prepared
 from facilitair_tui.cli.options import OneLineUsageErrors, fail, out_options, run_options
 from facilitair_tui.cli.out_dir import check_out_dir, writer_for
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, session_options
 from facilitair_tui.core.provider import ConfigurationError, UsageError
 
 if TYPE_CHECKING:
-    from facilitair_tui.session import RunCode
+    from facilitair_tui.session import CacheMode, RunCode
 
 
 @click.command(cls=OneLineUsageErrors)
@@ -54,6 +54,7 @@ def collaborate(
     read_after: int | None,
     as_json: bool,
     on_budget: str,
+    cache_mode: str | None,
     no_cache: bool,
     run_code: str | None,
     out_dir: Path | None,
@@ -71,6 +72,7 @@ def collaborate(
         task = sys.stdin.read()
     store = open_store_or_fail(as_json=as_json)
     approval = code_approval(run_code, as_json)
+    offers = offer_chooser(cache_mode, as_json)
     try:
         prepared = prepare(
             task,
@@ -84,6 +86,8 @@ def collaborate(
             no_cache=no_cache,
             run_code=cast("RunCode | None", run_code),
             approve=approval,
+            cache_mode=cast("CacheMode | None", cache_mode),
+            choose_offer=offers,
         )
     except UsageError as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json)
@@ -92,4 +96,6 @@ def collaborate(
     on_end = None
     if out_dir is not None:
         on_end = writer_for(prepared.collaboration.workflow, out_dir, force=force, as_json=as_json)
-    run_prepared(prepared, store, as_json=as_json, on_budget=on_budget, on_end=on_end, approval=approval)
+    run_prepared(
+        prepared, store, as_json=as_json, on_budget=on_budget, on_end=on_end, approval=approval, offers=offers
+    )

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, cast
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
+from rich.text import Text
 
 from facilitair_tui import recording
 from facilitair_tui.cli.options import fail
@@ -25,12 +27,15 @@ from facilitair_tui.cli.render import LiveRenderer
 from facilitair_tui.command_line import EXIT_CONFIG, EXIT_USAGE, err_console, exit_code, keep_unwritten
 from facilitair_tui.core import events as ev
 from facilitair_tui.core.budget import BudgetChoice
+from facilitair_tui.core.cache import CachedAnswer
 from facilitair_tui.core.code_run import RunRequest
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.core.workflow import Workflow
+from facilitair_tui.library import age_words
 from facilitair_tui.recording import BudgetAnswer, Feed, Sink, recorded
 from facilitair_tui.replay import Replay
 from facilitair_tui.store import SessionStore, StoreError
+from facilitair_tui.summaries import clock, differing_words, money
 
 if TYPE_CHECKING:  # the session module imports the cache: only when a session runs
     from facilitair_tui.session import Prepared
@@ -80,6 +85,7 @@ def run_prepared(
     on_budget: str,
     on_end: Callable[[Sequence[ev.Event]], None] | None = None,
     approval: TerminalApproval | None = None,
+    offers: TerminalOffer | None = None,
 ) -> None:
     """Run the session to its end, recorded in ``store``; exits with the session's exit code.
 
@@ -105,6 +111,8 @@ def run_prepared(
             renderer = LiveRenderer(Console(highlight=False), collaboration.workflow)
             if approval is not None:
                 approval.renderer = renderer
+            if offers is not None:
+                offers.renderer = renderer
             with renderer:
                 answer = budget_answer(on_budget, True, renderer)
                 show = keeping(renderer.handle, kept, on_end is not None)
@@ -214,6 +222,57 @@ class TerminalApproval:
                 self.renderer.resume_live()
         self._always = answer == "a"
         return answer in ("y", "a")
+
+
+class TerminalOffer:
+    """``core.cache.ChooseOffer`` on the terminal: the cached task above the new one with the
+    words that differ highlighted, why it was offered, and the start of the cached answer; then
+    "Use the cached answer? [y/N]" (Enter, or no answer, runs the agents)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.renderer: LiveRenderer | None = None
+        self.console = console or err_console
+
+    async def __call__(self, asked: str, offered: CachedAnswer) -> bool:
+        if self.renderer is not None:
+            self.renderer.pause_live()
+        try:
+            self.console.print(offer_panel(asked, offered))
+            return bool(
+                await asyncio.to_thread(click.confirm, "Use the cached answer?", default=False, err=True)
+            )
+        except (click.Abort, EOFError):
+            return False
+        finally:
+            if self.renderer is not None:
+                self.renderer.resume_live()
+
+
+def offer_panel(asked: str, offered: CachedAnswer, preview_lines: int = 15) -> Panel:
+    """What the terminal shows of an offer (see ``TerminalOffer``)."""
+    cached, new = differing_words(offered.task, asked)
+    body = Text()
+    body.append("cached: ", style="bold")
+    body.append_text(cached)
+    body.append("\n  yours: ", style="bold")
+    body.append_text(new)
+    body.append(f"\n\nWhy offered: {offered.matched_on}\n", style="dim")
+    models = ", ".join(sorted(set(offered.models.values()))) or "models not recorded"
+    took = f"it took {clock(offered.duration_s)}, {money(offered.cost_usd)}"
+    body.append(f"Made {age_words(offered.age_s)} by {models}; {took}.\n\n", style="dim")
+    lines = offered.output.strip().splitlines()
+    body.append("\n".join(lines[:preview_lines]))
+    if len(lines) > preview_lines:
+        body.append(f"\n… {len(lines) - preview_lines} more lines", style="dim")
+    return Panel(body, title="A cached answer may fit this task", title_align="left", border_style="yellow")
+
+
+def offer_chooser(cache_mode: str | None, as_json: bool) -> TerminalOffer | None:
+    """Who is asked when the cache offers a close solution: the terminal, when there is one (and
+    the mode is "ask"); without one only what is proven the same is served."""
+    if cache_mode in ("auto", "off") or as_json or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+    return TerminalOffer()
 
 
 def code_approval(run_code: str | None, as_json: bool) -> TerminalApproval | None:

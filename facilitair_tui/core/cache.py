@@ -111,8 +111,9 @@ class SolvedSession:
     feedback: tuple[str, ...] = ()
 
 
-#: Asked when the cache offers a solution: True uses it, False runs the session fresh.
-ChooseOffer = Callable[[CachedAnswer], Awaitable[bool]]
+#: Asked when the cache offers a solution, with the task as the user asked it: True uses the
+#: offered solution, False runs the session fresh.
+ChooseOffer = Callable[[str, CachedAnswer], Awaitable[bool]]
 
 
 class SolutionCache(Protocol):

@@ -94,7 +94,7 @@ class CacheStep:
         """The user's choice on an offer (False without anyone to ask); kept by the cache."""
         if self._choose is None:
             return False
-        accepted = bool(await self._choose(answer))
+        accepted = bool(await self._choose(self._spec.task, answer))
         try:
             await asyncio.to_thread(self._cache.answered, answer.entry_id, accepted)
         except Exception as exc:  # only the statistics are lost

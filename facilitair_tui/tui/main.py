@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import click
 
@@ -26,6 +26,7 @@ from facilitair_tui.core.provider import ConfigurationError, UsageError
 
 if TYPE_CHECKING:
     from facilitair_tui.cache import SemanticCache
+    from facilitair_tui.session import CacheMode
 
 # Textual draws at most TEXTUAL_FPS frames a second, 60 unless set. At exactly 60, a frame that
 # comes a fraction of a millisecond late is a gap over 17 ms; with headroom, frames under a
@@ -64,6 +65,7 @@ def main(
     workflow: Path | None,
     max_tokens: int | None,
     budget_usd: float | None,
+    cache_mode: str | None,
     no_cache: bool,
 ) -> None:
     """Watch and steer a collaboration of LLM agents on your software task, live."""
@@ -90,6 +92,11 @@ def main(
 
         # Asks in the app before the agents' code runs ([sandbox] run = "ask", the default).
         approval = RunApproval(auto=settings.sandbox.run == "auto")
+        from facilitair_tui.tui.screens.cache_offer import OfferChooser
+
+        # Asks in the app when the cache offers a close solution ([cache] mode = "ask").
+        chooser = OfferChooser()
+        mode = cast("CacheMode | None", cache_mode)
         # One cache for the whole app: the inspector browses it and every session asks it.
         cache = open_cache(settings, notes) if settings.cache.enabled else None
         if task is None:
@@ -116,6 +123,8 @@ def main(
                 settings=settings,
                 cache=cache,
                 approve=approval,
+                cache_mode=mode,
+                choose_offer=chooser,
             )
     except UsageError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -133,7 +142,14 @@ def main(
             prepared=prepared,
             keymap=settings.keys,
             catalog=cache,
-            prepare=functools.partial(prepare, settings=settings, cache=cache, approve=approval),
+            prepare=functools.partial(
+                prepare,
+                settings=settings,
+                cache=cache,
+                approve=approval,
+                cache_mode=mode,
+                choose_offer=chooser,
+            ),
             prepare_continuation=functools.partial(
                 prepare_continuation, settings=settings, cache=cache, approve=approval
             ),
@@ -141,6 +157,7 @@ def main(
             notes=notes,
         )
         approval.app = app
+        chooser.app = app
         if cache is not None:  # the embedder and index load while the user types
             threading.Thread(target=cache.warm, name="cache-warm", daemon=True).start()
         tune_gc_for_streaming()

@@ -417,6 +417,8 @@ class MainScreen(Screen[None]):
 
     def _show_cache(self, event: ev.CacheChecked) -> None:
         if not event.hit:
+            if event.decision == "offer" and not self.replaying:
+                self.notify(cache_summary(event), title="Running fresh", markup=False)
             return  # a miss changes nothing on screen: the agents start as usual
         line = f"⚡ {cache_summary(event)}"
         if not self.replaying:
