@@ -283,7 +283,8 @@ class Chooser:
         self.accept = accept
         self.shown: list[CachedAnswer] = []
 
-    async def __call__(self, offered: CachedAnswer) -> bool:
+    async def __call__(self, task: str, offered: CachedAnswer) -> bool:
+        assert task == TASK
         self.shown.append(offered)
         return self.accept
 
