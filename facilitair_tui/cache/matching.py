@@ -89,7 +89,7 @@ class MatchSettings:
     #: The index's minimum cosine for an entry to be a candidate at all.
     candidate_floor: float = 0.5
     #: The cosine a rewritten task (the rewrite regime) needs to be offered.
-    paraphrase_min: float = 0.6
+    paraphrase_min: float = 0.55
     #: ...and to be offered although a veto doubts it (the offer says what the veto saw).
     doubtful_offer_min: float = 0.75
     #: The word-level similarity (0..1) from which the query counts as an edit of the cached task.
@@ -155,6 +155,9 @@ _SCOPE = _wordset("all every each only single any both either none entire whole 
 _NEGATIONS = _wordset("""not no never without nor neither none nothing cannot cant dont doesnt
     didnt isnt arent wasnt werent wont shouldnt mustnt couldnt wouldnt hasnt havent avoid except excluding""")
 _NEGATING_PREFIXES = ("non-", "un-")
+#: After "no" or "not" these make a bound ("no later than"), not a negation.
+_COMPARATIVES = _wordset("""later earlier more less fewer longer shorter bigger larger smaller greater
+    higher lower older newer faster slower""")
 #: Where a negation's reach ends.
 _CLAUSE_BREAKS = frozenset({",", ";", ":", ".", "!", "?", "(", ")", "and", "but", "or", "then", "so"})
 _NEGATION_REACH = 2
@@ -197,9 +200,15 @@ _OPPOSITES = (
 #: Opposites of relation rather than of action: a rewrite often turns one into the other while
 #: saying the same ("verify the email before activating" = "active only after confirming";
 #: "private bucket" = "block public access"), so they veto only a small edit.
+#: Prepositions that reverse what a word does when one replaces the other in its role: "copy the
+#: reports to S3" / "from S3", "CPU over 80%" / "under 80%".
+_OPPOSITE_ROLES = (
+    ("to", "from"), ("into", "from"), ("onto", "from"), ("into", "out"), ("over", "under"),
+    ("above", "below"), ("before", "after"),
+)  # fmt: skip
 _RELATIVE_OPPOSITES = (
-    ("to", "from"), ("into", "from"), ("in", "out"), ("into", "out"), ("over", "under"),
-    ("up", "down"), ("on", "off"), ("promote", "rollback"), ("forward", "back"),
+    ("in", "out"), ("into", "out"), ("up", "down"), ("on", "off"), ("promote", "rollback"),
+    ("forward", "back"),
     ("before", "after"), ("above", "below"), ("higher", "lower"), ("more", "less"),
     ("more", "fewer"), ("top", "bottom"), ("public", "private"), ("internal", "external"),
     ("client", "server"), ("input", "output"), ("read", "write"), ("send", "receive"),
@@ -288,6 +297,9 @@ class _Words:
             sentence_start = False
             if bare in _CLAUSE_BREAKS:
                 reach = 0
+            following = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+            if bare in ("no", "not") and following in _COMPARATIVES:
+                continue  # "no later than", "not more than": a bound, not a negation
             if bare in _NEGATIONS or (bare.endswith("nt") and bare[:-2] in _AUXILIARIES):
                 words.negations += 1
                 reach = _NEGATION_REACH
@@ -299,6 +311,7 @@ class _Words:
                     words.negated.add(_stem(low[len(prefix) :]))
             if low in _PREPOSITIONS:
                 preposition = low
+                reach = 0 if low not in ("to", "for") else reach  # a new phrase: the negation ends
                 continue
             if (low in _STOP or low in _NUMBER_WORDS) and low not in _SCOPE:
                 continue
@@ -408,6 +421,21 @@ def _shared_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+def _role_veto(a: _Words, b: _Words) -> str | None:
+    """A word both tasks name, governed by opposite prepositions ("to S3" / "from S3")."""
+    roles_a, roles_b = _roles(a), _roles(b)
+    for word in roles_a.keys() & roles_b.keys():
+        for x, y in _OPPOSITE_ROLES:
+            for p, q in ((x, y), (y, x)):
+                if roles_a[word] == {p} and roles_b[word] == {q}:
+                    return f"the direction is reversed: {p} {_raw_for(word, a)} vs {q} {_raw_for(word, b)}"
+    return None
+
+
+def _raw_for(stem: str, words: _Words) -> str:
+    return next((raw for raw, s in zip(words.content_raw, words.content, strict=True) if s == stem), stem)
 
 
 def _direction_veto(a: _Words, b: _Words, pairs: Sequence[tuple[str, str]]) -> str | None:
@@ -557,6 +585,7 @@ class TaskMatcher:
             ("number", _number_veto(cached, query)),
             ("negation", _negation_veto(cached, query)),
             ("direction", _direction_veto(cached, query, _OPPOSITE_STEMS)),
+            ("direction", _role_veto(cached, query)),
         ]
         if edit:
             vetoes.append(("direction", _direction_veto(cached, query, _RELATIVE_OPPOSITE_STEMS)))

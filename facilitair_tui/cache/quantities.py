@@ -25,7 +25,7 @@ _DURATIONS = {
     "h": _HOUR, "hr": _HOUR, "hrs": _HOUR, "hour": _HOUR, "hours": _HOUR,
     "day": _DAY, "days": _DAY, "night": _DAY, "nights": _DAY,
     "week": 7 * _DAY, "weeks": 7 * _DAY, "fortnight": 14 * _DAY,
-    "month": 30 * _DAY, "months": 30 * _DAY, "quarter": 91 * _DAY, "quarters": 91 * _DAY,
+    "month": 30 * _DAY, "months": 30 * _DAY,
     "year": 365 * _DAY, "years": 365 * _DAY,
 }  # fmt: skip
 _FREQUENCIES = {
@@ -42,7 +42,8 @@ _SIZES = {
 _PERCENT = frozenset({"%", "percent", "pct"})
 #: Words that mean "one" before a unit: "every hour", "an hour", "per second".
 _ONE = frozenset({"a", "an", "every", "per", "each", "one"})
-_HALF = frozenset({"half"})
+#: A share of the unit that follows: "half an hour", "a quarter of an hour".
+_SHARES = {"half": 0.5, "quarter": 0.25}
 
 _WORD = re.compile(r"\d+(?:\.\d+)*%?|[a-z]+|%")
 _GLUED = re.compile(r"(\d+(?:\.\d+)?)([a-z]+|%)")
@@ -98,14 +99,25 @@ def quantities(text: str) -> Counter[str]:
             value, used = float(word), 1
         else:
             spelled = number_value(words[i:])
+            if spelled is not None and word == "one" and spelled[1] == 1:
+                following = words[i + 1] if i + 1 < len(words) else ""
+                if _unit(following) is None:  # "from one airport to another": a pronoun
+                    i += 1
+                    continue
             if spelled is not None:
                 value, used = spelled
-            elif word in _ONE or word in _HALF:
+            elif word in _SHARES:  # "half an hour", "a quarter of an hour"
+                rest = [w for w in words[i + 1 : i + 4] if w not in ("of", "a", "an")]
+                unit = _unit(rest[0]) if rest else None
+                if unit is not None and unit[0] == "s":
+                    found[f"s:{_shown(_SHARES[word] * unit[1])}"] += 1
+                    i += 1 + words[i + 1 : i + 4].index(rest[0]) + 1
+                    continue
+            elif word in _ONE:
                 following = words[i + 1] if i + 1 < len(words) else ""
                 unit = _unit(following)
                 if unit is not None and unit[0] != "%":
-                    factor = 0.5 if word in _HALF else 1.0
-                    found[f"{unit[0]}:{_shown(factor * unit[1])}"] += 1
+                    found[f"{unit[0]}:{_shown(unit[1])}"] += 1
                     i += 2
                     continue
         if value is None:
@@ -132,6 +144,6 @@ def is_quantity_word(word: str) -> bool:
         or low in _SIZES
         or low in _PERCENT
         or low in _ONE
-        or low in _HALF
+        or low in _SHARES
         or number_value([low]) is not None
     )

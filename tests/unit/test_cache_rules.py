@@ -146,3 +146,44 @@ def test_a_proof_keeps_prepositions_negations_and_order_of_heads() -> None:
     assert proven_same("Sort by name, then by age.", "Sort by age, then by name.") is None
     moved = "Send the invoice from the billing address to the client."
     assert proven_same("Send the invoice to the client from the billing address.", moved) == "reordered"
+
+
+def test_a_bound_is_not_a_negation_and_a_negation_ends_at_its_phrase(
+    matcher: TaskMatcher, minilm: Embedder
+) -> None:
+    # "no later than" bounds a time; it negates nothing
+    verdict = judge(
+        matcher,
+        minilm,
+        "Archive closed tickets within 14 days.",
+        "Archive closed tickets no later than 14 days after.",
+    )
+    assert verdict.kind != "negation", verdict
+    # "don't ship on that route" negates the shipping, not the route named after it
+    verdict = judge(
+        matcher,
+        minilm,
+        "Estimate the late-delivery rate of each route.",
+        "Estimate how often parcels don't arrive on time on each route.",
+    )
+    assert verdict.kind != "negation", verdict
+
+
+def test_quantities_written_as_shares_and_one_as_a_pronoun() -> None:
+    assert quantities("a quarter of an hour") == quantities("15 minutes")
+    assert quantities("half an hour") == quantities("30 minutes")
+    assert quantities("from one warehouse to another") == quantities("between two warehouses") - quantities(
+        "two"
+    )
+
+
+def test_a_word_governed_by_opposite_prepositions_is_a_reversal(
+    matcher: TaskMatcher, minilm: Embedder
+) -> None:
+    verdict = judge(
+        matcher,
+        minilm,
+        "Every night, copy the audit logs to the cold bucket.",
+        "Each night, restore the audit logs from the cold bucket.",
+    )
+    assert verdict.decision == "miss" and verdict.kind == "direction", verdict
