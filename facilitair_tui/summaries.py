@@ -6,8 +6,6 @@ from __future__ import annotations
 import difflib
 import re
 
-from rich.text import Text
-
 from .core import events as ev
 from .core.events import CUT_WORDS
 from .library import age_words
@@ -64,28 +62,25 @@ def cache_summary(e: ev.CacheChecked) -> str:
     return f"{', '.join(parts)}; {saved}. Why: {e.matched_on}"
 
 
-def differing_words(cached: str, asked: str) -> tuple[Text, Text]:
-    """The two tasks, each with the words the other lacks highlighted (removed in the cached one,
-    added in the new one), compared word by word ignoring case and punctuation around words."""
+Marked = list[tuple[str, bool]]
+
+
+def differing_words(cached: str, asked: str) -> tuple[Marked, Marked]:
+    """The two tasks word by word, each word marked True where the other task lacks it (removed
+    from the cached one, added in the new one); compared ignoring case and the punctuation
+    around words. The front ends highlight the marked words."""
     old, new = _WORD.findall(cached), _WORD.findall(asked)
 
     def key(word: str) -> str:
         return word.strip(".,;:!?()\"'").lower()
 
     matcher = difflib.SequenceMatcher(None, [key(w) for w in old], [key(w) for w in new], autojunk=False)
-    left, right = Text(), Text()
+    left: Marked = []
+    right: Marked = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        changed = tag != "equal"
-        _append(left, old[i1:i2], "bold red strike" if changed else "")
-        _append(right, new[j1:j2], "bold green" if changed else "")
+        left += [(word, tag != "equal") for word in old[i1:i2]]
+        right += [(word, tag != "equal") for word in new[j1:j2]]
     return left, right
-
-
-def _append(text: Text, words: list[str], style: str) -> None:
-    for word in words:
-        if text:
-            text.append(" ")
-        text.append(word, style=style)
 
 
 def budget_question(e: ev.BudgetExceeded) -> str:

@@ -250,7 +250,12 @@ class TerminalOffer:
 
 def offer_panel(asked: str, offered: CachedAnswer, preview_lines: int = 15) -> Panel:
     """What the terminal shows of an offer (see ``TerminalOffer``)."""
-    cached, new = differing_words(offered.task, asked)
+    removed, added = differing_words(offered.task, asked)
+    cached, new = Text(), Text()
+    for words, shown, style in ((removed, cached, "bold red strike"), (added, new, "bold green")):
+        for word, marked in words:
+            shown.append(" " if shown else "")
+            shown.append(word, style=style if marked else "")
     body = Text()
     body.append("cached: ", style="bold")
     body.append_text(cached)

@@ -10,7 +10,7 @@ from facilitair_tui.core.orchestrator import Collaboration, SessionSpec
 from facilitair_tui.providers.scripted import ScriptedProvider, SingleProviderResolver
 from facilitair_tui.summaries import differing_words
 from facilitair_tui.tui.app import FacilitairApp
-from facilitair_tui.tui.screens.cache_offer import CacheOfferScreen, OfferChooser
+from facilitair_tui.tui.screens.cache_offer import CacheOfferScreen, OfferChooser, highlighted
 from facilitair_tui.tui.screens.main import MainScreen
 from tests.unit.test_cache_engine import FakeCache, answer
 
@@ -78,8 +78,9 @@ async def test_r_runs_the_agents_fresh() -> None:
 
 
 def test_the_words_that_differ_are_highlighted_on_both_sides() -> None:
-    cached, asked = differing_words(
-        "Copy the reports to S3 every hour.", "Copy the reports from S3 every hour."
-    )
-    assert [cached.plain[s.start : s.end] for s in cached.spans if s.style] == ["to"]
-    assert [asked.plain[s.start : s.end] for s in asked.spans if s.style] == ["from"]
+    removed, added = differing_words("Copy the reports to S3 hourly.", "Copy the reports from S3 hourly.")
+    assert [w for w, marked in removed if marked] == ["to"]
+    assert [w for w, marked in added if marked] == ["from"]
+    text = highlighted(added, "bold green")
+    assert text.plain == "Copy the reports from S3 hourly."
+    assert [text.plain[s.start : s.end] for s in text.spans if s.style] == ["from"]

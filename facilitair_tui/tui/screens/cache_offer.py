@@ -21,9 +21,19 @@ from textual.widgets import Button, Static
 
 from facilitair_tui.core.cache import CachedAnswer
 from facilitair_tui.library import age_words
-from facilitair_tui.summaries import differing_words, money
+from facilitair_tui.summaries import Marked, differing_words, money
 
 PREVIEW_LINES = 40
+
+
+def highlighted(words: Marked, style: str) -> Text:
+    """The words, those marked in ``style``."""
+    text = Text()
+    for word, marked in words:
+        if text:
+            text.append(" ")
+        text.append(word, style=style if marked else "")
+    return text
 
 
 class CacheOfferScreen(ModalScreen[bool]):
@@ -41,7 +51,8 @@ class CacheOfferScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         offered = self.offered
-        cached, new = differing_words(offered.task, self.asked)
+        removed, added = differing_words(offered.task, self.asked)
+        cached, new = highlighted(removed, "bold red strike"), highlighted(added, "bold green")
         cost = "unknown cost" if offered.cost_usd is None else money(offered.cost_usd)
         models = ", ".join(sorted(set(offered.models.values()))) or "models not recorded"
         made = f"made {age_words(offered.age_s)} by {models}"
