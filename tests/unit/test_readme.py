@@ -58,7 +58,7 @@ def _store_window() -> bool:
 def _paraphrase_min() -> bool:
     from facilitair_tui.cache.matching import MatchSettings
 
-    return MatchSettings().paraphrase_min == 0.6
+    return MatchSettings().paraphrase_min == 0.55
 
 
 def _frame_cap() -> bool:
@@ -86,7 +86,7 @@ SETTINGS: dict[str, Callable[[], bool]] = {
     "in batches at most every 8 ms": _event_batch,
     "up to 90 frames a second": _frame_cap,
     "Once 1,024 deltas wait": _token_buffer,
-    "a rewrite needs cosine 0.6": _paraphrase_min,
+    "the 0.55 a rewrite needs to be offered": _paraphrase_min,
     "7-day TTL": _cache_ttl,
     "in batches at most 50 ms apart": _store_window,
     "the last ~50 ms of tokens": _store_window,
