@@ -65,9 +65,20 @@ def agent_messages(
     ``upstream`` maps each role this agent reads to that role's output so far (possibly
     partial: the upstream may still be writing). ``own_partial`` is this agent's text from an
     interrupted attempt, when user feedback restarted it.
+
+    What every agent of the chunk is told (the team, the task, the context, earlier stages, the
+    stage) comes first and is the same text for each, the system message; the role and what only
+    this agent sees follow. A backend that keeps prompt prefixes (the embedded engine, OpenAI's
+    and Anthropic's prompt caches) then reads the shared part once for the whole chunk.
     """
-    parts = _header(task, context, history)
-    parts.append(f"Current stage: {chunk.title}. {chunk.goal}")
+    team = ", ".join(r.display_name.lower() for r in workflow.roles)
+    shared = [
+        f"A small team of AI agents ({team}) builds software for a user, stage by stage; "
+        "a synthesizer merges their work at the end of each stage.",
+        *_header(task, context, history),
+        f"Current stage: {chunk.title}. {chunk.goal}",
+    ]
+    parts = [role.system_prompt.strip()]
     for name, text in upstream.items():
         if text.strip():
             who = workflow.role(name).display_name
@@ -83,7 +94,7 @@ def agent_messages(
         f"As the {role.display_name.lower()}, give your contribution to the {chunk.title.lower()} stage."
     )
     return (
-        ChatMessage("system", role.system_prompt.strip()),
+        ChatMessage("system", "\n\n".join(shared)),
         ChatMessage("user", "\n\n".join(parts)),
     )
 
