@@ -32,13 +32,20 @@ def money(cost: float | None) -> str:
     return "cost unknown" if cost is None else f"${cost:.4f}"
 
 
+def cached_words(tokens: int) -> str:
+    """ " (1,234 cached)": input tokens read from a prompt cache (an API's, or the embedded
+    engine's shared prefixes), or nothing when there were none."""
+    return f" ({tokens:,} cached)" if tokens else ""
+
+
 def finished_summary(event: ev.SessionFinished) -> str:
     """The closing line of a session: "Collaboration complete: 01:02.30, 1,234 tokens (…), $0.0123"."""
     word = {"done": "complete", "stopped": "stopped", "failed": "failed"}[event.status]
     tokens = event.input_tokens + event.output_tokens
     return (
         f"Collaboration {word}: {clock(event.duration_s)}, {tokens:,} tokens "
-        f"({event.input_tokens:,} in, {event.output_tokens:,} out), {money(event.cost_usd)}"
+        f"({event.input_tokens:,} in{cached_words(event.cached_input_tokens)}, {event.output_tokens:,} out), "
+        f"{money(event.cost_usd)}"
     )
 
 

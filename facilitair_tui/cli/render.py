@@ -25,6 +25,7 @@ from facilitair_tui.summaries import (
     CUT_WORDS,
     budget_question,
     cache_summary,
+    cached_words,
     clock,
     code_run_note,
     confidence_words,
@@ -178,9 +179,11 @@ class LiveRenderer:
         mark = "✂" if cut else {"done": "✓", "failed": "✗", "cancelled": "⏹"}[e.status]
         status = CUT_WORDS[e.stop_reason] if cut else e.status
         estimated = " (estimated)" if e.usage_estimated else ""
+        reused = cached_words(e.cached_input_tokens)
         self._note(
             e.t,
-            f"{mark} {view.title} {status}: {e.output_tokens} tokens out, {e.input_tokens} in{estimated}, "
+            f"{mark} {view.title} {status}: {e.output_tokens} tokens out, "
+            f"{e.input_tokens} in{reused}{estimated}, "
             f"{e.latency_ms / 1000:.2f}s, {money(e.cost_usd)}",
             "dim" if e.status == "done" and not cut else "yellow",
         )
@@ -262,7 +265,8 @@ class LiveRenderer:
         self._print(
             Text(
                 f"{icon} Collaboration {word} ({e.duration_s:.1f}s, {tokens:,} tokens "
-                f"[{e.input_tokens:,} in, {e.output_tokens:,} out], {money(e.cost_usd)})",
+                f"[{e.input_tokens:,} in{cached_words(e.cached_input_tokens)}, {e.output_tokens:,} out], "
+                f"{money(e.cost_usd)})",
                 style="bold",
             )
         )

@@ -35,6 +35,7 @@ class AgentResult:
     text: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0  # of the input tokens, those read from the backend's prompt cache
     cost_usd: float | None = 0.0
     status: ev.AgentStatus = "done"
     stop_reason: StopReason = "end"  # why the last attempt's model stopped ("max_tokens": cut)
@@ -195,6 +196,7 @@ class AgentCaller:
                 )
             result.input_tokens = usage.input_tokens
             result.output_tokens = usage.output_tokens
+            result.cached_input_tokens = min(usage.cached_input_tokens, usage.input_tokens)
             result.cost_usd = cost
             self._ledger.record(index, agent, result)
             stream.emit(
@@ -209,6 +211,7 @@ class AgentCaller:
                     status=result.status,
                     usage_estimated=usage.estimated,
                     stop_reason=result.stop_reason,
+                    cached_input_tokens=result.cached_input_tokens,
                 )
             )
         return result

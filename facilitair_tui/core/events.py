@@ -125,6 +125,9 @@ class AgentFinished(Event, tag="agent_finished"):
     # Why the model stopped, as its backend said: "max_tokens" means the answer is cut (after the
     # continuation the workflow allows, if any); "filtered", that the provider withheld the rest.
     stop_reason: StopReason = "end"
+    # Of the input tokens, those the backend read from its prompt cache: not computed again (the
+    # embedded engine's shared prompt prefixes) or billed lower (OpenAI's and Anthropic's caches).
+    cached_input_tokens: int = 0
 
 
 class DebatedPoint(msgspec.Struct, kw_only=True):
@@ -237,6 +240,8 @@ class SessionFinished(Event, tag="session_finished"):
     duration_s: float
     # The output was served from the semantic cache (the entry is in cache_checked).
     from_cache: bool = False
+    # Of the input tokens, those read from the backends' prompt caches (see AgentFinished).
+    cached_input_tokens: int = 0
 
 
 AnyEvent = (

@@ -95,6 +95,7 @@ def finished_event(
         output=output,
         input_tokens=sum(r.input_tokens for r in results),
         output_tokens=sum(r.output_tokens for r in results),
+        cached_input_tokens=sum(r.cached_input_tokens for r in results),
         cost_usd=add_costs(r.cost_usd for r in results),
         duration_s=duration_s,
     )
