@@ -72,6 +72,11 @@ class ProviderRegistry:
             if e.max_concurrent or e.requests_per_minute
         }
 
+    def install(self, name: str, provider: ChatProvider) -> None:
+        """Serve the ``name`` provider with this instance (a benchmark's variant of a backend, a
+        provider shared by several sessions); it is closed with the registry."""
+        self._instances[name] = provider
+
     def resolve(self, ref: ModelRef) -> ChatProvider:
         provider = self._instances.get(ref.provider)
         if provider is None:
