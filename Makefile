@@ -101,6 +101,7 @@ bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/router_throughput.py
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/local_model.py
+	$(PY) bench/local_engine.py
 	$(PY) bench/synthesis_rate.py --sessions 2 --agent-max-tokens 160
 	$(PY) bench/collaboration_quality.py --limit 20
 	$(PY) bench/tui_throughput.py

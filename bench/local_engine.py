@@ -16,13 +16,17 @@ Two measurements:
    came while its upstream was still writing.
 
 Prints the machine's cores and the threads used beside the numbers; asserts nothing.
-``--quick`` runs the streams only.
+``--quick`` runs the streams only. ``--steps`` times the engine's steps by hand for 1 to 4
+sequences writing together (what a step of n tokens costs against a step of one);
+``--trace`` runs one batched session and prints when each agent started, wrote its first token
+and finished, with its prompt tokens and those reused, and the synthesizer's share of the time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import sys
@@ -154,11 +158,90 @@ async def session(make: Any, model: str, workflow: Path) -> SessionRun:
     return run
 
 
+def steps(name: str) -> None:
+    """Time steps of 1 to 4 writing sequences, the engine stepped by hand (no thread, no asyncio):
+    from the step where all of them write to the step where the first ends."""
+    from facilitair_tui.providers.llama_batch import BatchEngine, Sampling
+
+    engine = BatchEngine(
+        embedded_models.require(name), sequences=4, n_ctx_seq=4096, threads=_threads(), run=False
+    )
+    template = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+    one = 0.0
+    try:
+        for n in (1, 2, 3, 4):
+            written = [0] * n
+            ended: list[int] = []
+            for i, prompt in enumerate((PROMPTS * 2)[:n]):
+                engine.submit(
+                    engine.tokenize(template.format(prompt)),
+                    max_tokens=STREAM_TOKENS,
+                    sampling=Sampling(0.0),
+                    on_text=functools.partial(_count, written, i),
+                    on_done=functools.partial(_ended, ended, i),
+                )
+            while not ended and min(written) == 0:
+                engine.tick()
+            before, start = engine.stats.steps, time.perf_counter()
+            while not ended:
+                engine.tick()
+            per_step = (time.perf_counter() - start) / max(1, engine.stats.steps - before)
+            while len(ended) < n:
+                engine.tick()
+            one = one or per_step
+            print(f"{n} sequence(s) writing: {per_step * 1000:5.1f} ms a step, {per_step / one:4.2f}x one")
+    finally:
+        engine.close()
+
+
+def _count(written: list[int], i: int, _text: str) -> None:
+    written[i] += 1
+
+
+def _ended(ended: list[int], i: int, _finished: object) -> None:
+    ended.append(i)
+
+
+async def trace(model: str, workflow: Path) -> None:
+    task, context = TASKS[0]
+    prepared = prepare(
+        task, context=context, model=model, workflow=workflow, max_tokens=SESSION_MAX_TOKENS, no_cache=True
+    )
+    prepared.registry.install("local", LocalModelProvider(max_contexts=4, threads=_threads()))
+    synthesizer = prepared.collaboration.workflow.merger.name
+    start = time.perf_counter()
+    began: dict[tuple[int, str], float] = {}
+    first: dict[tuple[int, str], float] = {}
+    in_synthesis = 0.0
+    try:
+        async for event in prepared.collaboration.events():
+            now = time.perf_counter() - start
+            if isinstance(event, ev.AgentStarted):
+                began[(event.chunk, event.agent)] = now
+            elif isinstance(event, ev.Token):
+                first.setdefault((event.chunk, event.agent), now)
+            elif isinstance(event, ev.AgentFinished):
+                key = (event.chunk, event.agent)
+                if event.agent == synthesizer:
+                    in_synthesis += now - began[key]
+                print(
+                    f"chunk {event.chunk} {event.agent:12} started {began[key]:6.1f} s, first token"
+                    f" {first.get(key, now):6.1f} s, finished {now:6.1f} s; prompt {event.input_tokens:5d}"
+                    f" tokens, {event.cached_input_tokens:5d} reused; {event.output_tokens} written"
+                )
+    finally:
+        await prepared.aclose()
+    total = time.perf_counter() - start
+    print(f"session {total:.1f} s; the synthesizer's turns {in_synthesis:.1f} s ({in_synthesis / total:.0%})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="the concurrent streams only")
+    parser.add_argument("--steps", action="store_true", help="time steps of 1 to 4 writing sequences")
+    parser.add_argument("--trace", action="store_true", help="one batched session, agent by agent")
     parser.add_argument("--model", default=DEFAULT_CHAT_MODEL.name)
     args = parser.parse_args()
     name = args.model
@@ -166,6 +249,13 @@ def main() -> int:
     model = f"local:{name}"
     threads = _threads()
     print(f"machine: {os.cpu_count()} cores; llama.cpp threads: {threads}; model: {name}")
+    if args.steps:
+        steps(name)
+        return 0
+    if args.trace:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(trace(model, greedy_workflow(Path(tmp))))
+        return 0
 
     print(f"\n== decode tokens/s, {STREAM_TOKENS} tokens per stream, greedy ==")
     made = designs()

@@ -39,8 +39,11 @@ class EndpointSettings(_Section):
 
 
 class LocalSettings(_Section):
+    # CPU threads of the embedded engine (None: every core).
     threads: int | None = Field(default=None, ge=1, le=256)
+    # Streams of one model decoded together (sequences of its one context); more wait their turn.
     max_contexts: int = Field(default=4, ge=1, le=16)
+    # Tokens one stream may hold, prompt and answer (each sequence has this many cells).
     context_tokens: int = Field(default=8192, ge=512, le=131072)
 
 

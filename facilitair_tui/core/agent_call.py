@@ -174,6 +174,7 @@ class AgentCaller:
                     sum(b.usage.input_tokens for b in billed),
                     sum(b.usage.output_tokens for b in billed),
                     estimated=any(b.usage.estimated for b in billed),
+                    cached_input_tokens=sum(b.usage.cached_input_tokens for b in billed),
                 )
                 cost = add_costs(self._prices.cost(b.model, b.usage) for b in billed)
                 if result.status == "done":

@@ -45,13 +45,7 @@ ARGS = (
 
 
 def _home_for_e2e(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    make_home(home, monkeypatch)
-    # One CPU thread per generation: streams running side by side on a small machine then never
-    # oversubscribe its cores (llama.cpp's threads spin while they wait for each other).
-    config = home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text("[local]\nthreads = 1\n", encoding="utf-8")
-    return home
+    return make_home(home, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -232,8 +226,21 @@ def test_session_finished_adds_up(events: list[ev.AnyEvent]) -> None:
     assert len(finished) == 4 * (len(ROLES) + 1)
     assert last.output_tokens == sum(e.output_tokens for e in finished)
     assert last.input_tokens == sum(e.input_tokens for e in finished)
+    assert last.cached_input_tokens == sum(e.cached_input_tokens for e in finished)
     assert last.cost_usd == 0.0
     assert last.duration_s >= 0.0
+
+
+def test_what_the_agents_of_a_chunk_share_is_read_once(events: list[ev.AnyEvent]) -> None:
+    """The embedded engine copies a shared prompt prefix instead of reading it again: the
+    agents after the first in each chunk, and the synthesizer from the second chunk on (its
+    worked example), report cached input tokens."""
+    for index, chunk in _by_chunk(events).items():
+        assert _finished(chunk, "architect").cached_input_tokens < _finished(chunk, "architect").input_tokens
+        for role in ("coder", "reviewer"):
+            assert _finished(chunk, role).cached_input_tokens > 0, (index, role)
+        if index > 1:
+            assert _finished(chunk, SYNTHESIZER).cached_input_tokens > 0, index
 
 
 def test_the_output_is_the_document_built_from_the_syntheses(events: list[ev.AnyEvent]) -> None:
