@@ -164,7 +164,12 @@ def steps(name: str) -> None:
     from facilitair_tui.providers.llama_batch import BatchEngine, Sampling
 
     engine = BatchEngine(
-        embedded_models.require(name), sequences=4, n_ctx_seq=4096, threads=_threads(), run=False
+        embedded_models.require(name),
+        sequences=4,
+        n_ctx_seq=4096,
+        threads=_threads(),
+        run=False,
+        hold_after=1 << 30,  # nobody takes the text here: never hold a sequence for it
     )
     template = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
     one = 0.0
