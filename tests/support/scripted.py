@@ -15,12 +15,13 @@ TITLES = ("Requirements", "Architecture", "Implementation", "Review")
 
 
 def chunk_of(request: ChatRequest) -> int:
-    """The 1-based chunk a request belongs to, read from its prompt."""
-    text = request.messages[-1].content
-    for index, title in enumerate(TITLES, start=1):
-        if f"Current stage: {title}. " in text or f"Stage to merge: {title}. " in text:
-            return index
-    raise AssertionError(f"no chunk in prompt: {text!r}")
+    """The 1-based chunk a request belongs to, read from its prompt (an agent's system message
+    names the stage, the synthesizer's request names the stage to merge)."""
+    for message in reversed(request.messages):  # the latest first: a worked example comes before
+        for index, title in enumerate(TITLES, start=1):
+            if f"Current stage: {title}. " in message.content or f"Stage to merge: {title}. " in message.content:
+                return index
+    raise AssertionError(f"no chunk in prompt: {request.messages!r}")
 
 
 async def record_cut(store: SessionStore, collaboration: Collaboration, chunks_done: int) -> str:

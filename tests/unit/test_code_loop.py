@@ -164,8 +164,8 @@ def test_the_default_workflow_runs_the_implementation_and_the_review_reads_the_r
     )
 
     def reply(request: ChatRequest) -> Reply:
-        last = request.messages[-1].content
-        if "Current stage: Implementation." in last and "coder" in request.messages[0].content.lower():
+        system, last = request.messages[0].content, request.messages[-1].content
+        if "Current stage: Implementation." in system and last.startswith("You are the coder"):
             return Reply(deltas=[code])
         return Reply(deltas=["- a point"])
 
@@ -182,8 +182,8 @@ def test_the_default_workflow_runs_the_implementation_and_the_review_reads_the_r
     assert "slug('') returned '', expected 'x'" in [t.message for t in ran.tests]
     synthesis = of(events, ev.Synthesis)[2]
     assert synthesis.confidence_parts is not None and synthesis.confidence_parts.failed == 1
-    review = [c.request for c in provider.calls if "Current stage: Review." in c.request.messages[-1].content]
-    assert review and all("1 of 2 tests passed" in r.messages[-1].content for r in review)
+    review = [c.request for c in provider.calls if "Current stage: Review." in c.request.messages[0].content]
+    assert review and all("1 of 2 tests passed" in r.messages[0].content for r in review)
 
 
 def test_without_a_runner_the_default_workflow_runs_nothing() -> None:

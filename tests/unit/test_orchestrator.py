@@ -49,8 +49,13 @@ _SYSTEM_PROMPTS = {
 
 
 def agent_of(request: ChatRequest) -> str:
-    """Which role a request is for (by its system prompt, so it works with a model override)."""
-    return _SYSTEM_PROMPTS[request.messages[0].content]
+    """Which role a request is for, by its role prompt (so it works with a model override): the
+    synthesizer's system message, or the start of an agent's request (an agent's system message
+    is what the chunk's agents share)."""
+    for prompt, role in _SYSTEM_PROMPTS.items():
+        if request.messages[0].content == prompt or request.messages[1].content.startswith(prompt):
+            return role
+    raise KeyError(request.messages[1].content[:80])
 
 
 def agent_deltas(agent: str, chunk: int, n: int = 6) -> list[str]:
@@ -231,7 +236,12 @@ def calls_of(provider: ScriptedProvider, agent: str, chunk: int) -> list[Call]:
 
 
 def prompt(call: Call) -> str:
-    return call.request.messages[-1].content
+    """What the model was told: an agent's shared system text and its request, or the
+    synthesizer's request (after its worked example)."""
+    messages = call.request.messages
+    if len(messages) == 2:
+        return f"{messages[0].content}\n\n{messages[1].content}"
+    return messages[-1].content
 
 
 def position(events: Sequence[ev.Event], event: ev.Event) -> int:
