@@ -27,6 +27,7 @@ from tests.support.team_session import (
     deltas,
     last_prompt,
     reply_text,
+    stage_prompt,
 )
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +40,7 @@ def answer(body: Any) -> Script:
 
 
 def fail_from_implementation(body: Any) -> Script:
-    prompt = last_prompt(body)
+    prompt = stage_prompt(body)
     if "Implementation." in prompt or "Review." in prompt:
         return Script(status=401)
     return answer(body)

@@ -50,6 +50,7 @@ from facilitair_tui.core import events as ev
 from facilitair_tui.store.writer import token_events
 from tests.conftest import CLI_TIMEOUT_S, run_cli
 from tests.support.openai_sse_server import OpenAISSEServer, Script
+from tests.support.team_session import stage_prompt
 
 pytestmark = pytest.mark.e2e
 
@@ -327,9 +328,8 @@ def check_crashed_copy(copy: Path | None, sid: str | None) -> None:
 
 
 def stage_of(request_body: Any, titles: list[str]) -> int:
-    """Which chunk (1-based) a model request works on, from its last message (the synthesizer's
-    prompt opens with a worked example about another stage)."""
-    prompt = str(request_body["messages"][-1].get("content", ""))
+    """Which chunk (1-based) a model request works on, from the message that names its stage."""
+    prompt = stage_prompt(request_body)
     found = [
         number
         for number, title in enumerate(titles, start=1)

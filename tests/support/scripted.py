@@ -19,7 +19,8 @@ def chunk_of(request: ChatRequest) -> int:
     names the stage, the synthesizer's request names the stage to merge)."""
     for message in reversed(request.messages):  # the latest first: a worked example comes before
         for index, title in enumerate(TITLES, start=1):
-            if f"Current stage: {title}. " in message.content or f"Stage to merge: {title}. " in message.content:
+            markers = (f"Current stage: {title}. ", f"Stage to merge: {title}. ")
+            if any(marker in message.content for marker in markers):
                 return index
     raise AssertionError(f"no chunk in prompt: {request.messages!r}")
 

@@ -180,3 +180,14 @@ def scripted_reply(request: ChatRequest) -> Reply:
 def last_prompt(body: Any) -> str:
     """The last message of an OpenAI-style request body."""
     return str(body["messages"][-1]["content"])
+
+
+def stage_prompt(body: Any) -> str:
+    """The message of an OpenAI-style request body that names its stage: an agent's system
+    message ("Current stage: …"), the synthesizer's request ("Stage to merge: …"; its worked
+    example, about another stage, comes before it)."""
+    for message in reversed(body["messages"]):
+        content = str(message.get("content", ""))
+        if "Current stage: " in content or "Stage to merge: " in content:
+            return content
+    return ""
