@@ -409,6 +409,8 @@ def _progress_while(work: object) -> int:
     interval = sys.getswitchinterval()
     thread = threading.Thread(target=counter)
     thread.start()
+    while count == 0:  # the counter runs (and waits on the GIL) before the work starts
+        time.sleep(0.001)
     try:
         sys.setswitchinterval(1000.0)
         before = count
