@@ -414,7 +414,13 @@ def _progress_while(work: object) -> int:
     try:
         sys.setswitchinterval(1000.0)
         before = count
-        work()
+        # Another thread may take the GIL the native code lets go (threads earlier tests left
+        # waiting): repeat the work until the counter ran, a few times at most. Code that never
+        # released the GIL would leave it at zero however often it ran.
+        for _ in range(20):
+            work()
+            if count > before:
+                break
         return count - before
     finally:
         sys.setswitchinterval(interval)
