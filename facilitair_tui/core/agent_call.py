@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import events as ev
 from .cost import PriceTable, add_costs
 from .event_stream import EventStream
-from .gateway import Billed, Gateway, GatewayItem
+from .gateway import Attempt, Billed, Gateway, GatewayItem
 from .provider import (
     ChatMessage,
     ChatRequest,
@@ -132,6 +132,40 @@ class AgentCaller:
 
         router = stream.router
         push = stream.push
+        attempts = 0
+
+        def report(attempt: Attempt) -> None:
+            nonlocal attempts
+            attempts += 1
+            usage = attempt.usage
+            spent = attempt.queued_s + attempt.duration_s
+            stream.emit(
+                ev.ModelAttempt(
+                    session_id=sid,
+                    agent=agent,
+                    chunk=index,
+                    attempt=attempts,
+                    model=str(attempt.model),
+                    kind=attempt.kind,
+                    started_t=round(max(0.0, stream.now() - spent), 6),
+                    queued_ms=_ms(attempt.queued_s),
+                    first_token_ms=None if attempt.first_token_s is None else _ms(attempt.first_token_s),
+                    duration_ms=_ms(attempt.duration_s),
+                    input_tokens=usage.input_tokens if usage else 0,
+                    output_tokens=usage.output_tokens if usage else 0,
+                    cached_input_tokens=usage.cached_input_tokens if usage else 0,
+                    usage_estimated=usage.estimated if usage else False,
+                    cost_usd=self._prices.cost(attempt.model, usage) if usage else 0.0,
+                    outcome=attempt.outcome,
+                    stop_reason=usage.stop_reason if usage and attempt.outcome != "failed" else None,
+                    error=attempt.error,
+                    message=attempt.message,
+                    wait_ms=_ms(attempt.wait_s),
+                    retry_after_s=attempt.retry_after_s,
+                    max_tokens=request.max_tokens,
+                    temperature=request.temperature,
+                )
+            )
 
         def on_item(item: GatewayItem) -> Awaitable[None] | None:
             if isinstance(item, TextDelta):
@@ -144,6 +178,8 @@ class AgentCaller:
                 return wait_for_room
             if isinstance(item, Billed):
                 billed.append(item)
+            elif isinstance(item, Attempt):
+                report(item)
             else:  # a retry or a fallback: the agent goes on, the user sees why
                 stream.emit(
                     ev.Error(session_id=sid, agent=agent, chunk=index, message=item.message, recoverable=True)
@@ -216,3 +252,7 @@ class AgentCaller:
                 )
             )
         return result
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

@@ -12,6 +12,7 @@ and an ``error`` event says what happened.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from . import events as ev
@@ -50,7 +51,9 @@ class CacheStep:
         sid = self._session_id
         try:
             spec = self._spec
+            began = time.perf_counter()
             answer = await asyncio.to_thread(self._cache.check, spec.task, spec.context, self._asking)
+            lookup_ms = round((time.perf_counter() - began) * 1000, 3)
         except Exception as exc:  # the cache only saves work: a broken one never stops a run
             self._emit(
                 ev.Error(session_id=sid, message=f"the cache could not be read ({exc}); running without it")
@@ -68,6 +71,7 @@ class CacheStep:
                     matched_on=answer.reason,
                     decision="miss",
                     task=answer.task,
+                    lookup_ms=lookup_ms,
                 )
             )
             return None
@@ -86,6 +90,7 @@ class CacheStep:
                 context=dict(answer.context),
                 decision=answer.decision,
                 task=answer.task,
+                lookup_ms=lookup_ms,
             )
         )
         return answer if taken else None

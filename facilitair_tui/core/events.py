@@ -84,6 +84,8 @@ class CacheChecked(Event, tag="cache_checked"):
     # they took it) or "miss"; "" in recordings older than offers (read ``hit``).
     decision: str = ""
     task: str = ""  # the cached entry's task (served, offered, or the nearest turned down)
+    # How long the lookup took (the user's answer to an offer not included); None in older recordings.
+    lookup_ms: float | None = None
 
 
 class ChunkStarted(Event, tag="chunk_started"):
@@ -128,6 +130,49 @@ class AgentFinished(Event, tag="agent_finished"):
     # Of the input tokens, those the backend read from its prompt cache: not computed again (the
     # embedded engine's shared prompt prefixes) or billed lower (OpenAI's and Anthropic's caches).
     cached_input_tokens: int = 0
+
+
+AttemptKind = Literal["first", "retry", "fallback", "continuation"]
+AttemptOutcome = Literal["ok", "cut", "failed", "cancelled"]
+
+
+class ModelAttempt(Event, tag="model_attempt"):
+    """One request to one model within an agent's call, emitted when the request ended.
+
+    A call takes one attempt when all goes well; a retry after a failure, the next model of the
+    role's list (a fallback) and the continuation of an answer cut at ``max_tokens`` are further
+    attempts. Times are the session's seconds (``t`` is the end); durations are milliseconds.
+    What an agent's call cost in total is in its ``agent_finished``; this is the detail behind it.
+    """
+
+    agent: str
+    chunk: int
+    attempt: int  # 1-based, within the agent's call
+    model: str  # "provider:model"
+    kind: AttemptKind
+    started_t: float  # when the attempt asked for its provider's slot
+    # Waited for the provider's concurrency slot or its requests-per-minute limit.
+    queued_ms: float = 0.0
+    # From the request to the first text (None: no text came).
+    first_token_ms: float | None = None
+    duration_ms: float = 0.0  # from the request (after the queue) to its end
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    # "ok": the model ended its answer; "cut": it stopped at max_tokens or was filtered
+    # (``stop_reason`` says which); "failed": the request failed (``error`` is the kind of
+    # failure, ``message`` the provider's words); "cancelled": the user stopped it.
+    outcome: AttemptOutcome = "ok"
+    stop_reason: StopReason | None = None
+    error: str = ""
+    message: str = ""
+    # The wait after a failed attempt before the next one (backoff, at least Retry-After).
+    wait_ms: float = 0.0
+    retry_after_s: float | None = None
+    max_tokens: int = 0
+    temperature: float | None = None
 
 
 class DebatedPoint(msgspec.Struct, kw_only=True):
@@ -251,6 +296,7 @@ AnyEvent = (
     | AgentStarted
     | Token
     | AgentFinished
+    | ModelAttempt
     | Synthesis
     | CodeRun
     | Paused

@@ -15,7 +15,9 @@ when a shared beginning counts as a restart). So whoever consumes the stream see
 text once, in order, however many attempts it took. Each attempt that produced text is billed
 (``Billed``, estimated when the stream broke before the provider reported its usage: counted with
 the tokenizer given, the same as for a provider that never reports usage); each retry or
-fallback is announced (``Recovery``) so the user sees what is happening and why.
+fallback is announced (``Recovery``) so the user sees what is happening and why; and every
+attempt, whatever its end, is reported with its timings (``Attempt``): what traces and the
+stats are made of.
 
 No SDK here: providers turn their failures into ``ProviderError`` and this layer only reads
 ``retryable`` and ``retry_after_s``.
@@ -30,6 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .provider import (
     ChatMessage,
@@ -102,7 +105,29 @@ class Recovery:
     message: str
 
 
-GatewayItem = TextDelta | Billed | Recovery
+AttemptKind = Literal["first", "retry", "fallback", "continuation"]
+AttemptOutcome = Literal["ok", "cut", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request to ``model``, reported when it ended (after its ``Billed``, before the wait
+    that follows a failure). Times are seconds of the gateway's clock."""
+
+    model: ModelRef
+    kind: AttemptKind
+    queued_s: float  # waiting for the provider's concurrency slot or requests-per-minute limit
+    first_token_s: float | None  # from the request to the first text; None when none came
+    duration_s: float  # from the request to the end
+    usage: Usage | None  # None: the attempt failed before any text, so nothing is billed
+    outcome: AttemptOutcome
+    error: str = ""  # the kind of failure (``ProviderError.kind``)
+    message: str = ""
+    wait_s: float = 0.0  # the wait before the next attempt
+    retry_after_s: float | None = None
+
+
+GatewayItem = TextDelta | Billed | Recovery | Attempt
 # A sink returns None, or an awaitable the gateway awaits before it reads the stream on: how a
 # consumer that lags makes the call wait (backpressure) while the sink itself stays sync.
 Sink = Callable[[GatewayItem], Awaitable[None] | None]
@@ -376,8 +401,10 @@ class Gateway:
         if not models:
             raise ValueError("a call needs at least one model")
         policy = self.policy
+        clock = self._clock
         partial = ""
         continued = 0
+        kind: AttemptKind = "first"
         for position, model in enumerate(models):
             following = models[position + 1] if position + 1 < len(models) else None
             attempt = 0
@@ -388,15 +415,18 @@ class Gateway:
                 written = len(partial)  # this attempt's text is partial[written:]
                 deltas = 0
                 usage: Usage | None = None
+                asked = requested = clock()
+                first_at: float | None = None
                 try:
                     async with self._limiter(model.provider).slot():
+                        requested = clock()
                         provider = self._resolver.resolve(model)
                         stream = aiter(provider.stream(attempt_request))
                         watch = _StallWatch(self.policy.stall_s)
-                        clock = watch.clock
+                        loop_time = watch.clock
                         try:
                             while True:
-                                watch.waiting_since = clock()
+                                watch.waiting_since = loop_time()
                                 try:
                                     item = await anext(stream)
                                 except StopAsyncIteration:
@@ -411,6 +441,8 @@ class Gateway:
                                     usage = item
                                     continue
                                 deltas += 1
+                                if first_at is None:
+                                    first_at = clock()
                                 if trimmer is None:
                                     partial += item.text
                                     if (room := sink(item)) is not None:
@@ -429,9 +461,25 @@ class Gateway:
                     if usage is None or usage.estimated:
                         stop = "end" if usage is None else usage.stop_reason
                         usage = replace(self._estimate(attempt_request, partial[written:]), stop_reason=stop)
+                    ended = clock()
                     await _settle(sink(Billed(model, usage)))
+                    outcome: AttemptOutcome = "ok" if usage.stop_reason == "end" else "cut"
+                    await _settle(
+                        sink(
+                            Attempt(
+                                model,
+                                kind,
+                                requested - asked,
+                                _since(first_at, requested),
+                                ended - requested,
+                                usage,
+                                outcome,
+                            )
+                        )
+                    )
                     if usage.stop_reason == "max_tokens" and continued < continue_cut and partial:
                         continued += 1
+                        kind = "continuation"
                         await _settle(
                             sink(
                                 Recovery(
@@ -443,27 +491,81 @@ class Gateway:
                         attempt = 0  # a fresh answer's attempts: nothing failed
                         continue
                     return
+                except asyncio.CancelledError:
+                    # Stopped by the user (a stall is a ProviderError by now): reported, not awaited.
+                    cut_usage = self._estimate(attempt_request, partial[written:]) if deltas else None
+                    sink(
+                        Attempt(
+                            model,
+                            kind,
+                            requested - asked,
+                            _since(first_at, requested),
+                            clock() - requested,
+                            cut_usage,
+                            "cancelled",
+                        )
+                    )
+                    raise
                 except ConfigurationError as exc:
+                    await _settle(
+                        sink(
+                            Attempt(
+                                model,
+                                kind,
+                                requested - asked,
+                                None,
+                                clock() - requested,
+                                None,
+                                "failed",
+                                "config",
+                                str(exc),
+                            )
+                        )
+                    )
                     if following is None:
                         raise
                     await _settle(sink(Recovery(f"{exc}. Falling back to {following}")))
+                    kind = "fallback"
                     break
                 except ProviderError as exc:
+                    ended = clock()
+                    billed = None
                     if deltas:  # the provider worked for this text even if it never said how much
-                        await _settle(sink(Billed(model, self._estimate(attempt_request, partial[written:]))))
+                        billed = self._estimate(attempt_request, partial[written:])
+                        await _settle(sink(Billed(model, billed)))
                     if trimmer is not None and (rest := trimmer.flush()):
                         partial += rest
                         await _settle(sink(TextDelta(rest)))
                     wait = policy.delay(attempt, exc.retry_after_s, self._rng)
                     too_long = exc.retry_after_s is not None and exc.retry_after_s > policy.max_retry_after_s
-                    if not exc.retryable or attempt == policy.attempts_per_model or too_long:
+                    gives_up = not exc.retryable or attempt == policy.attempts_per_model or too_long
+                    await _settle(
+                        sink(
+                            Attempt(
+                                model,
+                                kind,
+                                requested - asked,
+                                _since(first_at, requested),
+                                ended - requested,
+                                billed,
+                                "failed",
+                                exc.kind or _kind_of(exc),
+                                str(exc),
+                                0.0 if gives_up else wait,
+                                exc.retry_after_s,
+                            )
+                        )
+                    )
+                    if gives_up:
                         if following is None:
                             raise
                         await _settle(sink(Recovery(f"{exc}. Falling back to {following}")))
+                        kind = "fallback"
                         break
                     next_try = f"attempt {attempt + 1} of {policy.attempts_per_model}"
                     keep = f", continuing from the {len(partial)} characters received" if partial else ""
                     await _settle(sink(Recovery(f"{exc}. Retrying in {wait:.1f}s ({next_try}{keep})")))
+                    kind = "retry"
                     await self._sleep(wait)
         raise AssertionError("unreachable: the last model's failure is raised")  # pragma: no cover
 
@@ -492,4 +594,14 @@ class Gateway:
             model=model.model,
             fix="Retry; a server that is overloaded or stuck can be given more time with the stall setting",
             retryable=True,
+            kind="stall",
         )
+
+
+def _since(moment: float | None, start: float) -> float | None:
+    return None if moment is None else moment - start
+
+
+def _kind_of(exc: ProviderError) -> str:
+    """A failure's kind when its provider did not name one."""
+    return "transient" if exc.retryable else "other"

@@ -177,6 +177,10 @@ class _UsageTally:
         )
 
 
+def _quota_exhausted(exc: anthropic.APIStatusError) -> bool:
+    return exc.status_code == 402
+
+
 def _server_message(exc: anthropic.APIError) -> str:
     """The server's own explanation of an error (``error.message`` of the body), as short plain text."""
     message = exc.api_message if isinstance(exc, anthropic.APIStatusError) else None
@@ -330,7 +334,8 @@ class AnthropicProvider:
     def _request_error(self, exc: Exception, model: str) -> ProviderError:
         """Map a failure that happened before any streamed data arrived."""
         if isinstance(exc, anthropic.APIStatusError):
-            return self._status_error(exc, model)
+            quota = _quota_exhausted(exc)
+            return self._errors.status(self._status_error(exc, model), exc.status_code, quota=quota)
         if isinstance(exc, anthropic.APITimeoutError):
             return self._errors.timed_out(model, self._timeout_s)
         if isinstance(exc, anthropic.APIConnectionError):
@@ -447,8 +452,10 @@ class AnthropicProvider:
         after = f"after {deltas} text delta{'s' if deltas != 1 else ''}"
         retryable = True
         fix = _RETRY_FIX
+        kind = "broken_stream"
         if isinstance(exc, httpx2.TimeoutException | anthropic.APITimeoutError):
             reason = f"no data from {self._url} for {self._timeout_s:g}s"
+            kind = "timeout"
         elif isinstance(exc, httpx2.TransportError):
             detail = one_line(str(exc)) or type(exc).__name__
             reason = f"the connection to {self._url} dropped ({detail})"
@@ -458,21 +465,25 @@ class AnthropicProvider:
         elif isinstance(exc, anthropic.APIStatusError):
             error_type = exc.type or "error"
             detail = _server_message(exc)
+            kind = "server"
             if error_type == "overloaded_error":
                 reason = f"the API is overloaded ({error_type}: {detail})"
                 fix = _OVERLOADED_FIX
             elif error_type == "rate_limit_error":
                 reason = f"rate limited ({error_type}: {detail})"
+                kind = "rate_limit"
             else:
                 reason = f"the server reported an error ({error_type}: {detail})"
             if error_type in _PERMANENT_ERROR_TYPES:
                 retryable = False
+                kind = "bad_request"
                 fix = (
                     "The server refused this request; retrying it unchanged will not help "
                     "(check the task, the model name and max_tokens)"
                 )
         elif isinstance(exc, anthropic.APIError):
             reason = f"the server reported an error: {_server_message(exc)}"
+            kind = "server"
         elif isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic.ValidationError
             reason = f"malformed stream event ({type(exc).__name__}: {one_line(str(exc), 200)})"
         else:
@@ -482,4 +493,5 @@ class AnthropicProvider:
             model,
             fix=fix,
             retryable=retryable,
+            kind=kind,
         )

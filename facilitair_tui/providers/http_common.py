@@ -84,6 +84,21 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def status_kind(status: int) -> str:
+    """The kind of failure an HTTP status means (``core.provider.FAILURE_KINDS``)."""
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status >= 500 or status in (408, 529):
+        return "server"
+    if status in (400, 413, 422):
+        return "bad_request"
+    return "other"
+
+
 def estimate_input_tokens(request: ChatRequest) -> int:
     return max(1, sum(len(m.content) for m in request.messages) // 4)
 
@@ -97,7 +112,14 @@ class ErrorMaker:
         self.secrets = tuple(s for s in secrets if s)
 
     def __call__(
-        self, message: str, model: str, *, fix: str, retryable: bool, retry_after_s: float | None = None
+        self,
+        message: str,
+        model: str,
+        *,
+        fix: str,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        kind: str = "",
     ) -> ProviderError:
         return ProviderError(
             redact(message, self.secrets),
@@ -106,7 +128,13 @@ class ErrorMaker:
             fix=redact(fix, self.secrets),
             retryable=retryable,
             retry_after_s=retry_after_s,
+            kind=kind,
         )
+
+    def status(self, error: ProviderError, status: int, *, quota: bool = False) -> ProviderError:
+        """``error``, an HTTP ``status`` answer, with its kind named (``FAILURE_KINDS``)."""
+        error.kind = "quota" if quota else status_kind(status)
+        return error
 
     def key_hint(self) -> str:
         env = KEY_ENV_VARS.get(self.provider)
@@ -126,6 +154,7 @@ class ErrorMaker:
             fix="Retry; if it keeps happening, a proxy between here and the server may be cutting "
             "long responses",
             retryable=True,
+            kind="broken_stream",
         )
 
     # The failures every SDK reports alike, before any streamed data arrived.
@@ -137,6 +166,7 @@ class ErrorMaker:
             fix=f"Check that the server at {self.url} is running and reachable, "
             "or raise this endpoint's timeout",
             retryable=True,
+            kind="timeout",
         )
 
     def unreachable(self, model: str, exc: BaseException, *, check: str) -> ProviderError:
@@ -147,6 +177,7 @@ class ErrorMaker:
             model,
             fix=f"Check that the server at {self.url} is running{check}",
             retryable=True,
+            kind="unreachable",
         )
 
     def server_reported(self, model: str, message: str) -> ProviderError:
@@ -155,6 +186,7 @@ class ErrorMaker:
             model,
             fix="Try again; if it persists, check the endpoint's status",
             retryable=True,
+            kind="server",
         )
 
     def unexpected(self, model: str, exc: BaseException) -> ProviderError:
@@ -163,4 +195,5 @@ class ErrorMaker:
             model,
             fix=f"Check this endpoint's configuration (base_url {self.url})",
             retryable=False,
+            kind="other",
         )

@@ -155,6 +155,7 @@ class LocalModelProvider:
                 provider=self.name,
                 model=request.model,
                 fix="shorten the task or use a model with a larger context",
+                kind="bad_request",
             )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | Finished] = asyncio.Queue()

@@ -68,6 +68,10 @@ def _to_sdk_message(message: ChatMessage) -> ChatCompletionMessageParam:
     return {"role": "user", "content": message.content}
 
 
+def _quota_exhausted(exc: openai.APIStatusError) -> bool:
+    return exc.status_code == 429 and exc.code == "insufficient_quota"
+
+
 def _server_message(exc: openai.APIError) -> str:
     """The server's own explanation of an error, as short plain text."""
     body = exc.body
@@ -266,7 +270,8 @@ class OpenAICompatibleProvider:
     def _request_error(self, exc: Exception, model: str) -> ProviderError:
         """Map a failure that happened before any streamed data arrived."""
         if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc, model)
+            quota = _quota_exhausted(exc)
+            return self._errors.status(self._status_error(exc, model), exc.status_code, quota=quota)
         if isinstance(exc, openai.APITimeoutError):
             return self._errors.timed_out(model, self._timeout_s)
         if isinstance(exc, openai.APIConnectionError):
@@ -339,13 +344,16 @@ class OpenAICompatibleProvider:
     def _stream_error(self, exc: Exception, model: str, deltas: int) -> ProviderError:
         """Map a failure while reading the stream, after ``deltas`` text deltas arrived."""
         after = f"after {deltas} text delta{'s' if deltas != 1 else ''}"
+        kind = "broken_stream"
         if isinstance(exc, openai.APITimeoutError):
             reason = f"no data from {self._url} for {self._timeout_s:g}s"
+            kind = "timeout"
         elif isinstance(exc, openai.APIConnectionError):
             cause = cause_text(exc)
             reason = f"the connection to {self._url} dropped" + (f" ({cause})" if cause else "")
         elif isinstance(exc, openai.APIError):
             reason = f"the server reported an error: {_server_message(exc)}"
+            kind = "server"
         elif isinstance(exc, ValueError):  # json.JSONDecodeError, pydantic.ValidationError
             reason = f"malformed stream event ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
         else:
@@ -355,4 +363,5 @@ class OpenAICompatibleProvider:
             model,
             fix="Retry; if it keeps happening, check the server's logs or choose another model",
             retryable=True,
+            kind=kind,
         )

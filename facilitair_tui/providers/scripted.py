@@ -65,6 +65,7 @@ class ScriptedProvider:
                     provider=self.name,
                     model=request.model,
                     retryable=True,
+                    kind="broken_stream",
                 )
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
@@ -73,7 +74,12 @@ class ScriptedProvider:
             call.delivered.append(text)
             yield TextDelta(text)
         if reply.fail_after is not None and reply.fail_after >= len(reply.deltas):
-            raise ProviderError("stream ended without completion", provider=self.name, model=request.model)
+            raise ProviderError(
+                "stream ended without completion",
+                provider=self.name,
+                model=request.model,
+                kind="broken_stream",
+            )
         if reply.report_usage:
             chars = sum(len(m.content) for m in request.messages)
             yield Usage(chars // 4 or 1, len(call.delivered), stop_reason=reply.stop_reason)

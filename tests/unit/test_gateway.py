@@ -19,6 +19,7 @@ from facilitair_tui.core.gateway import (
     CONTINUE_INSTRUCTION,
     MIN_RESTART,
     OVERLAP_WINDOW,
+    Attempt,
     Billed,
     Gateway,
     GatewayItem,
@@ -542,3 +543,76 @@ async def test_a_continuation_cut_again_stays_cut(
     await gateway(provider, Waits()).call((PRIMARY,), request(), items.append, continue_cut=1)
     assert text_of(items) == "".join(TEXT[:6]) and len(server.requests) == 2
     assert billed(items)[-1].usage.stop_reason == "max_tokens"
+
+
+# ---------------------------------------------------------------------------- attempts reported
+
+
+def attempts(items: list[GatewayItem]) -> list[Attempt]:
+    return [item for item in items if isinstance(item, Attempt)]
+
+
+async def test_every_attempt_is_reported_with_its_kind_outcome_and_wait(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    # A rate limit (retried after the server's Retry-After), a stream that breaks midway
+    # (retried, continuing the text), a refused key (falls back), then the answer.
+    server.enqueue(
+        Script(status=429, retry_after="7", error_message="slow down"),
+        Script(deltas=TEXT, fault="drop", fault_after=3),
+        Script(status=401, error_message="bad key"),
+        Script(deltas=TEXT[3:], prompt_tokens=30, completion_tokens=5),
+    )
+    items = await run(gateway(provider, Waits()), (PRIMARY, BACKUP))
+    assert text_of(items) == "".join(TEXT)
+    reported = attempts(items)
+    assert [(a.model, a.kind, a.outcome, a.error) for a in reported] == [
+        (PRIMARY, "first", "failed", "rate_limit"),
+        (PRIMARY, "retry", "failed", "broken_stream"),
+        (PRIMARY, "retry", "failed", "auth"),
+        (BACKUP, "fallback", "ok", ""),
+    ]
+    assert reported[0].wait_s == 7.0 and reported[0].retry_after_s == 7.0
+    assert reported[1].wait_s == 2.0  # the second failure's backoff
+    assert reported[2].wait_s == 0.0  # no wait before a fallback
+    assert reported[0].usage is None and reported[0].first_token_s is None
+    assert reported[1].usage is not None and reported[1].usage.estimated  # three deltas, billed
+    assert reported[1].first_token_s is not None
+    assert reported[3].usage == Usage(30, 5)
+    assert SECRET not in " ".join(a.message for a in reported)
+    # Each attempt is reported once it ended: after what it billed, before what follows it.
+    kinds = [type(i).__name__ for i in items if not isinstance(i, TextDelta)]
+    assert kinds[-2:] == ["Billed", "Attempt"]
+
+
+async def test_a_continued_answer_reports_the_cut_and_the_continuation(
+    server: OpenAISSEServer, provider: OpenAICompatibleProvider
+) -> None:
+    server.enqueue(
+        Script(deltas=TEXT[:4], finish_reason="length"), Script(deltas=TEXT[4:], finish_reason="stop")
+    )
+    items: list[GatewayItem] = []
+    await gateway(provider, Waits()).call((PRIMARY,), request(), items.append, continue_cut=1)
+    reported = attempts(items)
+    assert [(a.kind, a.outcome) for a in reported] == [("first", "cut"), ("continuation", "ok")]
+    assert reported[0].usage is not None and reported[0].usage.stop_reason == "max_tokens"
+
+
+async def test_a_cancelled_attempt_is_reported_as_cancelled() -> None:
+    slow = ScriptedProvider(lambda _request: Reply(deltas=["a "] * 50, delay_s=0.05))
+    items: list[GatewayItem] = []
+    streaming = asyncio.Event()
+
+    def sink(item: GatewayItem) -> None:
+        items.append(item)
+        if isinstance(item, TextDelta):
+            streaming.set()
+
+    gw = Gateway(Resolver(slow), RetryPolicy(attempts_per_model=1), sleep=Waits())
+    task = asyncio.create_task(gw.call((PRIMARY,), request(), sink))
+    await streaming.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (reported,) = attempts(items)
+    assert reported.outcome == "cancelled" and reported.usage is not None
