@@ -96,6 +96,20 @@ class SandboxSettings(_Section):
     run: Literal["ask", "auto", "never"] = "ask"
 
 
+class TelemetrySettings(_Section):
+    """Traces of every session, sent over OTLP/HTTP (``facilitair_tui.traces``). Off unless an
+    endpoint is given here or in ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (the standard ``OTEL_*`` variables win over this
+    table). ``headers``: sent with every export (e.g. a vendor's API key; never printed).
+    ``capture_content``: also send the agents' outputs and the task (off: only names, models,
+    tokens, timings, costs)."""
+
+    endpoint: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    service_name: str = "facilitair"
+    capture_content: bool = False
+
+
 class Settings(_Section):
     default_strategy: str | None = None
     local: LocalSettings = LocalSettings()
@@ -110,6 +124,7 @@ class Settings(_Section):
     reliability: ReliabilitySettings = ReliabilitySettings()
     cache: CacheConfig = CacheConfig()
     sandbox: SandboxSettings = SandboxSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 BUILTIN_ENDPOINTS: dict[str, EndpointSettings] = {

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from .core import events as ev
 from .core.budget import BudgetChoice
 from .core.orchestrator import Collaboration
+from .library import EventSink
 from .replay import Replay
-from .store import SessionRecorder, StoreError
+from .store import StoreError
 
 Sink = Callable[[ev.Event], None]
 # What ``drive`` feeds: a sink, or one that returns what to await before the next event (a barrier).
@@ -23,12 +24,12 @@ Feed = Callable[[ev.Event], Awaitable[None] | None]
 BudgetAnswer = Callable[[ev.BudgetExceeded], Awaitable[BudgetChoice]]
 
 
-def recorded(recorder: SessionRecorder, show: Sink, warn: Callable[[str], None]) -> Feed:
+def recorded(recorder: EventSink, show: Sink, warn: Callable[[str], None]) -> Feed:
     """Record each event, then show it. A store that cannot write never stops the session (the
     writer keeps the events and retries, or puts them in the session's unsaved file); each
     problem is passed to ``warn`` once."""
     said: set[str] = set()
-    recording: SessionRecorder | None = recorder
+    recording: EventSink | None = recorder
 
     async def sink(event: ev.Event) -> None:
         nonlocal recording

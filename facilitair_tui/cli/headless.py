@@ -31,11 +31,12 @@ from facilitair_tui.core.cache import CachedAnswer
 from facilitair_tui.core.code_run import RunRequest
 from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.core.workflow import Workflow
-from facilitair_tui.library import age_words
+from facilitair_tui.library import EventSink, age_words
 from facilitair_tui.recording import BudgetAnswer, Feed, Sink, recorded
 from facilitair_tui.replay import Replay
 from facilitair_tui.store import SessionStore, StoreError
 from facilitair_tui.summaries import clock, differing_words, money
+from facilitair_tui.traces.settings import open_tracing
 
 if TYPE_CHECKING:  # the session module imports the cache: only when a session runs
     from facilitair_tui.session import Prepared
@@ -94,7 +95,10 @@ def run_prepared(
     for note in prepared.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     collaboration = prepared.collaboration
-    recorder = store.recorder(collaboration.spec, collaboration.session_id)
+    traced = open_tracing()
+    recorder: EventSink = store.recorder(collaboration.spec, collaboration.session_id)
+    if traced is not None:
+        recorder = traced.wrap(recorder)
     kept: list[ev.Event] = []
     try:
         if as_json:
@@ -121,6 +125,8 @@ def run_prepared(
                 )
     finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
         keep_unwritten(store.close())
+        if traced is not None:
+            traced.close()
     if on_end is not None:
         on_end(kept)
     sys.exit(exit_code(status))

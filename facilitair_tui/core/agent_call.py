@@ -103,6 +103,7 @@ class AgentCaller:
         temperature: float | None = None,
         seed: int | None = None,
         continue_cut: int | None = None,
+        synthesizes: bool = False,
     ) -> AgentResult:
         """Stream one model call into token events; never raises a provider failure.
 
@@ -126,7 +127,11 @@ class AgentCaller:
         result = AgentResult()
 
         started = self._clock()
-        stream.emit(ev.AgentStarted(session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads))
+        stream.emit(
+            ev.AgentStarted(
+                session_id=sid, agent=agent, chunk=index, model=str(ref), reads=reads, synthesizes=synthesizes
+            )
+        )
         models = (ref, *self._fallbacks.get(agent, ()))
         billed: list[Billed] = []
 
@@ -164,6 +169,7 @@ class AgentCaller:
                     retry_after_s=attempt.retry_after_s,
                     max_tokens=request.max_tokens,
                     temperature=request.temperature,
+                    response_model=usage.response_model if usage else "",
                 )
             )
 

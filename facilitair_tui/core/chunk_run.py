@@ -176,6 +176,7 @@ class ChunkRunner:
                 max_tokens,
                 list(outputs),
                 output_schema=synthesis_schema(agents),
+                synthesizes=True,
             )
         except BaseException:  # stopped mid-synthesis: the measure is not wanted any more
             agreement.cancel()

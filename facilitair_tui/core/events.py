@@ -100,6 +100,8 @@ class AgentStarted(Event, tag="agent_started"):
     model: str
     # Upstream agents whose (partial) output is in this agent's prompt.
     reads: list[str] = msgspec.field(default_factory=list)
+    # This call writes the chunk's synthesis (the synthesizer), not a role's answer.
+    synthesizes: bool = False
 
 
 class Token(Event, tag="token"):
@@ -173,6 +175,8 @@ class ModelAttempt(Event, tag="model_attempt"):
     retry_after_s: float | None = None
     max_tokens: int = 0
     temperature: float | None = None
+    # The model that answered as its backend named it; "" when it did not say.
+    response_model: str = ""
 
 
 class DebatedPoint(msgspec.Struct, kw_only=True):

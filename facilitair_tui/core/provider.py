@@ -14,7 +14,7 @@ like a short, successful answer to the SDKs, so the provider raises a retryable
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
@@ -71,6 +71,10 @@ class Usage:
     cached_input_tokens: int = 0
     # Why the model stopped, as the backend said (see ``StopReason``).
     stop_reason: StopReason = "end"
+    # The model that answered, as the backend named it (a dated version of the one asked for,
+    # or what a router picked); "" when it did not say. Not part of what a usage counts, so it
+    # does not take part in comparisons.
+    response_model: str = field(default="", compare=False)
 
 
 StreamItem = TextDelta | Usage

@@ -298,6 +298,7 @@ class AnthropicProvider:
         tally = _UsageTally()
         stopped = False
         stop: StopReason = "end"
+        answered_by = ""
         async with sdk_stream:
             while True:
                 try:
@@ -317,7 +318,10 @@ class AnthropicProvider:
                         deltas += 1
                         yield TextDelta(text)
                 elif kind == "message_start":
-                    tally.update(getattr(getattr(event, "message", None), "usage", None), with_output=False)
+                    message = getattr(event, "message", None)
+                    tally.update(getattr(message, "usage", None), with_output=False)
+                    named = getattr(message, "model", None)
+                    answered_by = named if isinstance(named, str) else answered_by
                 elif kind == "message_delta":
                     tally.update(getattr(event, "usage", None), with_output=True)
                     reason = getattr(getattr(event, "delta", None), "stop_reason", None)
@@ -327,7 +331,7 @@ class AnthropicProvider:
 
         if not stopped:
             raise self._errors.unfinished(request.model, deltas, "message_stop")
-        yield replace(tally.usage(request, deltas), stop_reason=stop)
+        yield replace(tally.usage(request, deltas), stop_reason=stop, response_model=answered_by)
 
     # -- error mapping -------------------------------------------------------------------
 

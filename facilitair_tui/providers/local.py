@@ -195,6 +195,7 @@ class LocalModelProvider:
                     # Read from cells already in memory rather than computed again.
                     cached_input_tokens=item.reused_tokens,
                     stop_reason=item.stop_reason,
+                    response_model=request.model,
                 )
                 return
         finally:

@@ -181,6 +181,7 @@ class OpenAICompatibleProvider:
         deltas = 0
         reported: Usage | None = None
         finish: str | None = None
+        answered_by = ""
         async with sdk_stream:
             while True:
                 try:
@@ -192,6 +193,8 @@ class OpenAICompatibleProvider:
                 if getattr(chunk, "usage", None) is not None:
                     reported = self._usage_of(chunk) or reported
                 finish = self._finish_of(chunk) or finish
+                if not answered_by and isinstance(named := getattr(chunk, "model", None), str):
+                    answered_by = named
                 text = self._text_of(chunk)
                 if text:
                     deltas += 1
@@ -202,7 +205,7 @@ class OpenAICompatibleProvider:
         usage = reported or Usage(
             input_tokens=estimate_input_tokens(request), output_tokens=deltas, estimated=True
         )
-        yield replace(usage, stop_reason=_STOP_REASONS.get(finish, "end"))
+        yield replace(usage, stop_reason=_STOP_REASONS.get(finish, "end"), response_model=answered_by)
 
     async def _create(
         self, request: ChatRequest, schema: OutputSchema | None
