@@ -365,8 +365,12 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         count_tokens: TokenCounter = rough_token_count,
+        timer: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` paces the request limits; ``timer`` (``clock`` when None) times the attempts
+        it reports: the session's clock, so they sit on the same axis as its events."""
         self.policy = policy
+        self._timer = timer or clock
         self._resolver = resolver
         self._limits = dict(limits or {})
         self._limiters: dict[str, _Limiter] = {}
@@ -401,7 +405,7 @@ class Gateway:
         if not models:
             raise ValueError("a call needs at least one model")
         policy = self.policy
-        clock = self._clock
+        clock = self._timer
         partial = ""
         continued = 0
         kind: AttemptKind = "first"

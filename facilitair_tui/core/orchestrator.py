@@ -95,7 +95,11 @@ class Collaboration:
         self.models = spec.models()
         self.session_id = spec.session_id or uuid.uuid4().hex[:16]
         self._gateway = Gateway(
-            resolver, retry or RetryPolicy(), limits, count_tokens=count_tokens or rough_token_count
+            resolver,
+            retry or RetryPolicy(),
+            limits,
+            count_tokens=count_tokens or rough_token_count,
+            timer=clock,
         )
         fallbacks: dict[str, tuple[ModelRef, ...]] = {k: tuple(v) for k, v in spec.fallbacks.items()}
         prices = prices or PriceTable()

@@ -254,7 +254,7 @@ class Timeline:
         if e.outcome == "failed":
             attrs["error"] = e.error or "other"
             attrs["message"] = e.message
-        label = f"{e.kind} · {e.model}"
+        label = f"{e.kind} · {model or e.model}"
         self._span(Bar(base, parent, "attempt", label, start, attrs=attrs), end, e.outcome)
         wait = e.wait_ms / 1000
         if wait >= MIN_WAIT_S:

@@ -38,6 +38,7 @@ from facilitair_tui.tui.screens.help import HelpScreen, binding_rows
 from facilitair_tui.tui.screens.history import HistoryScreen
 from facilitair_tui.tui.screens.main import MainScreen
 from facilitair_tui.tui.screens.task_entry import PrepareSession, TaskEntryScreen
+from facilitair_tui.tui.screens.waterfall import WaterfallScreen
 
 if TYPE_CHECKING:
     from facilitair_tui.session import Prepared
@@ -92,6 +93,13 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         ),
         Binding("h", "history", "History", id="history", tooltip="Past sessions; replay one"),
         Binding(
+            "t",
+            "waterfall",
+            "Trace",
+            id="waterfall",
+            tooltip="Where the session's time went: chunks, agents, model requests and waits on a time axis",
+        ),
+        Binding(
             "ctrl+p",
             "command_palette",
             "Commands",
@@ -117,11 +125,13 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         now: Clock = utc_now,
         prepared: Prepared | None = None,
         notes: Sequence[str] = (),
+        traced: Callable[[EventSink], EventSink] | None = None,
     ) -> None:
         """Run ``collaboration`` at once, or (without one) open the task entry with ``entry``.
 
         Live sessions are recorded in ``store``, which is also the history (``history`` replaces
-        it as the history, for tests); without a store nothing is recorded."""
+        it as the history, for tests); without a store nothing is recorded. ``traced`` wraps each
+        live session's recorder so that what it records is traced too (when tracing is on)."""
         super().__init__()
         if collaboration is None and entry is None:
             raise ValueError("FacilitairApp needs a collaboration or the task entry's options")
@@ -137,6 +147,7 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         # The session the task entry prepared; the caller closes it (``close_session``) after the run.
         self.prepared: Prepared | None = prepared
         self._notes = list(notes)
+        self._traced = traced
         self.keymap: dict[str, str] = dict(keymap or {})
         self.set_keymap(self.keymap)
 
@@ -165,6 +176,8 @@ class FacilitairApp(App[ev.SessionFinished | None]):
         recorder: EventSink | None = None
         if self.store is not None:
             recorder = self.store.recorder(collaboration.spec, collaboration.session_id)
+            if self._traced is not None:
+                recorder = self._traced(recorder)
         return MainScreen(collaboration, live_clock=self._live_clock, recorder=recorder)
 
     def _open_task_entry(self, entry: EntryOptions) -> None:
@@ -264,6 +277,13 @@ class FacilitairApp(App[ev.SessionFinished | None]):
     def action_cache_inspector(self) -> None:
         if not isinstance(self.screen, CacheInspectorScreen):
             self.push_screen(CacheInspectorScreen(self.catalog, now=self._now))
+
+    def action_waterfall(self) -> None:
+        # The session on screen (a replay over the live one is the one asked about).
+        main = self.screen if isinstance(self.screen, MainScreen) else self.main_screen
+        if main is None or isinstance(self.screen, WaterfallScreen):
+            return
+        self.push_screen(WaterfallScreen(lambda: main.timeline))
 
     def action_history(self) -> None:
         if isinstance(self.screen, HistoryScreen):

@@ -76,6 +76,7 @@ def main(
     from facilitair_tui.config import load_settings
     from facilitair_tui.session import Prepared, open_cache, prepare, prepare_continuation
     from facilitair_tui.store import SessionStore, StoreError
+    from facilitair_tui.traces.settings import open_tracing
     from facilitair_tui.tui.entry_options import EntryOptions
 
     prepared: Prepared | None = None
@@ -96,6 +97,8 @@ def main(
 
         # Asks in the app when the cache offers a close solution ([cache] mode = "ask").
         chooser = OfferChooser()
+        # Traces of every session, sent to the collector the user configured (none by default).
+        tracing = open_tracing(settings.telemetry)
         mode = cast("CacheMode | None", cache_mode)
         # One cache for the whole app: the inspector browses it and every session asks it.
         cache = open_cache(settings, notes) if settings.cache.enabled else None
@@ -155,6 +158,7 @@ def main(
             ),
             store=store,
             notes=notes,
+            traced=tracing.wrap if tracing is not None else None,
         )
         approval.app = app
         chooser.app = app
@@ -170,6 +174,8 @@ def main(
             if cache is not None:
                 cache.close()
             keep_unwritten(store.close())
+            if tracing is not None:
+                tracing.close()
 
     sys.exit(exit_code(asyncio.run(run())))
 

@@ -32,9 +32,11 @@ from facilitair_tui.library import (
 )
 from facilitair_tui.replay import INSTANT, SPEEDS, Replay, ReplayError, replay_workflow, speed_label
 from facilitair_tui.summaries import clock, money
+from facilitair_tui.traces.timeline import Timeline
 from facilitair_tui.tui.screens.cache_inspector import STYLES, Clock, utc_now
 from facilitair_tui.tui.screens.fork import ForkScreen
 from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.screens.waterfall import WaterfallScreen
 
 NO_SESSIONS = "No recorded sessions yet. Every session you run is recorded here from its first event."
 RESUME_NOTE = "r resumes it from its last finished chunk; f forks it"
@@ -56,6 +58,13 @@ class HistoryScreen(Screen[None]):
         ),
         Binding(
             "f", "fork", "Fork", id="history.fork", tooltip="Branch off after a chunk with other feedback"
+        ),
+        Binding(
+            "t",
+            "waterfall",
+            "Trace",
+            id="history.waterfall",
+            tooltip="The highlighted session's trace waterfall: where its time went",
         ),
         Binding("escape", "close", "Back", id="history.close", tooltip="Back to the session"),
     ]
@@ -218,6 +227,17 @@ class HistoryScreen(Screen[None]):
             return
         self.notify(f"{session.task} at {speed_label(self.speed)}", title="Replay", markup=False)
         self.app.push_screen(MainScreen(replay, live_clock=self._live_clock))
+
+    def action_waterfall(self) -> None:
+        session = self.highlighted
+        if session is None:
+            return
+        try:
+            events = self.history.events(session.id)
+        except KeyError as exc:
+            self.notify(f"{exc}. Pick another session.", title="No trace", severity="error", markup=False)
+            return
+        self.app.push_screen(WaterfallScreen(Timeline.of(events), title=session.task))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -43,6 +43,7 @@ from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.replay import Replay, speed_label
 from facilitair_tui.summaries import cache_summary, code_run_note, finished_summary
+from facilitair_tui.traces.timeline import Timeline
 from facilitair_tui.tui.command_palette import SessionCommands
 from facilitair_tui.tui.messages import SessionCrashed, SessionEvents
 from facilitair_tui.tui.screens.budget import BudgetScreen
@@ -160,6 +161,8 @@ class MainScreen(Screen[None]):
         self._recording_problem: str | None = None
         self._replay_ended = False
         self.view = SessionView.for_workflow(collaboration.workflow)
+        # The session's bars on a time axis, for the waterfall (built from the same events).
+        self.timeline = Timeline()
         # Elapsed times come from event t. With the live clock on, a running session's "now"
         # also advances between events (once a second); tests turn it off to stay deterministic.
         self._live_clock = live_clock
@@ -365,7 +368,9 @@ class MainScreen(Screen[None]):
 
     async def _apply(self, batch: list[ev.Event]) -> None:
         view = self.view
+        timeline = self.timeline
         for event in batch:
+            timeline.add(event)
             restarted = isinstance(event, ev.AgentStarted) and view.is_restart(event)
             view.apply(event)
             if isinstance(event, ev.Token):
