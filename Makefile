@@ -110,6 +110,7 @@ bench: setup $(STAMPS)/bench-deps
 	$(PY) bench/cache_eval.py
 	$(PY) bench/cache_latency.py
 	$(PY) bench/session_store.py
+	$(PY) bench/tracing_overhead.py
 
 # SVGs of the TUI's main states for the README, from scripted sessions on a fake clock.
 screenshots: setup

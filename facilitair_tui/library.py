@@ -12,7 +12,7 @@ No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -154,7 +154,7 @@ class EventSink(Protocol):
 
     def record(self, event: ev.Event) -> None: ...
 
-    async def record_async(self, event: ev.Event) -> None:
+    def record_async(self, event: ev.Event) -> Awaitable[None]:
         """``record`` on an event loop: waits for the event to be safe without blocking the loop."""
         ...
 

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,8 @@ from facilitair_tui.core import events as ev
 
 from .settings import ENDPOINT_VARS, TraceConfig
 from .timeline import Bar, Timeline
+
+_TOKEN = ev.Token
 
 # Our finish reasons in the words of the GenAI conventions (OpenAI's, which they follow).
 _FINISH = {"end": "stop", "max_tokens": "length", "filtered": "content_filter"}
@@ -103,7 +105,7 @@ class SessionTracer:
 
     def __init__(self, provider: TracerProvider, *, capture_content: bool = False) -> None:
         self._tracer = provider.get_tracer("facilitair_tui", __version__)
-        self._capture = capture_content
+        self.capture_content = self._capture = capture_content
         self._timeline = Timeline()
         self._spans: dict[str, Span] = {}
         self._epoch_ns = 0
@@ -285,22 +287,28 @@ def _output_message(text: str) -> str:
 class TracingSink:
     """A session's event sink (the store's recorder) that also traces what it records.
 
-    The event is recorded first; tracing can never lose or hold up a recording, and a tracer
-    that fails is dropped with one warning (``problem``)."""
+    Tracing can never lose or hold up a recording: a tracer that fails is dropped with one
+    warning (``problem``), and the event is recorded all the same."""
 
     def __init__(self, inner: Any, tracer: SessionTracer, exporter: WatchedExporter | None = None) -> None:
         self._inner = inner
         self._tracer: SessionTracer | None = tracer
+        self._capture = tracer.capture_content
         self._exporter = exporter
         self._problem: str | None = None
 
     def record(self, event: ev.Event) -> None:
         self._inner.record(event)
-        self._trace(event)
+        if event.__class__ is not _TOKEN or self._capture:
+            self._trace(event)
 
-    async def record_async(self, event: ev.Event) -> None:
-        await self._inner.record_async(event)
-        self._trace(event)
+    def record_async(self, event: ev.Event) -> Awaitable[None]:
+        """The recorder's own awaitable, with no layer of ours around it: tokens, nearly every
+        event, cost one test here (they make no span)."""
+        if event.__class__ is not _TOKEN or self._capture:
+            self._trace(event)
+        result: Awaitable[None] = self._inner.record_async(event)
+        return result
 
     @property
     def problem(self) -> str | None:

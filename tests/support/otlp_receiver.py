@@ -121,3 +121,18 @@ class OTLPReceiver:
                                 scope=scope_spans.scope.name,
                             )
                         )
+
+
+def serve() -> None:
+    """Run a receiver in its own process (a collector is one): print its endpoint, then, once
+    stdin closes, the number of spans it received."""
+    import sys
+
+    with OTLPReceiver() as receiver:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()
+        print(len(receiver.spans), flush=True)
+
+
+if __name__ == "__main__":
+    serve()
