@@ -37,6 +37,7 @@ from facilitair_tui.library import SessionSummary, branch_label, branches, forma
 from facilitair_tui.replay import SPEEDS, Replay, ReplayError, replay_workflow
 from facilitair_tui.store import CONTINUABLE, SessionStore, StoredSession, StoreError
 from facilitair_tui.summaries import clock, money
+from facilitair_tui.traces.settings import open_tracing
 
 out = Console(highlight=False)
 
@@ -194,6 +195,36 @@ def replay(session_id: str, speed: str, as_json: bool) -> None:
     play(Replay(events, workflow, speed=pace), as_json=as_json)
     if stored.summary.status in CONTINUABLE and not as_json:
         err_console.print(f"[dim]the recording ends here ({stored.summary.status}).[/]")
+
+
+@sessions_group.command(cls=OneLineUsageErrors, name="trace")
+@click.argument("session_id", metavar="ID")
+def trace(session_id: str) -> None:
+    """Send a recorded session's trace to your OpenTelemetry collector (OTEL_EXPORTER_OTLP_ENDPOINT
+    or [telemetry] endpoint), timed as it ran: for sessions from before tracing was on."""
+    try:
+        tracing = open_tracing()
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    if tracing is None:
+        fail(
+            "no collector is configured: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) "
+            "or endpoint in the config file's [telemetry] table",
+            EXIT_USAGE,
+        )
+    with opened_store() as store:
+        sid = session_id_or_fail(store, session_id)
+        events = store.events(sid)
+        started_at = store.summary(sid).started_at.timestamp()
+    try:
+        problem = tracing.send(events, started_at)
+    finally:
+        tracing.close()
+    if problem:
+        fail(problem, EXIT_CONFIG)
+    err_console.print(
+        f"sent the trace of session {sid} ({sum(1 for e in events if not isinstance(e, ev.Token))} events)"
+    )
 
 
 @sessions_group.command(cls=OneLineUsageErrors, name="resume")

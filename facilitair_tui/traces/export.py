@@ -103,12 +103,16 @@ def _shown(url: str) -> str:
 class SessionTracer:
     """Turns one session's events into spans as they come; ``feed`` each event, in order."""
 
-    def __init__(self, provider: TracerProvider, *, capture_content: bool = False) -> None:
+    def __init__(
+        self, provider: TracerProvider, *, capture_content: bool = False, started_at: float | None = None
+    ) -> None:
+        """``started_at``: when the session started (epoch seconds), for a recorded one; a live
+        one starts when its first event comes."""
         self._tracer = provider.get_tracer("facilitair_tui", __version__)
         self.capture_content = self._capture = capture_content
         self._timeline = Timeline()
         self._spans: dict[str, Span] = {}
-        self._epoch_ns = 0
+        self._epoch_ns = 0 if started_at is None else int(started_at * 1e9)
         self._outputs: dict[tuple[int, str], list[str]] = {}
 
     def feed(self, event: ev.Event) -> None:
@@ -343,6 +347,18 @@ class Tracing:
     def wrap(self, recorder: Any) -> TracingSink:
         tracer = SessionTracer(self._provider, capture_content=self.config.capture_content)
         return TracingSink(recorder, tracer, self._exporter)
+
+    def send(self, events: Sequence[ev.Event], started_at: float) -> str | None:
+        """Trace a recorded session (it started at ``started_at``, epoch seconds) and wait for
+        the spans to leave: None when the collector took them, else what went wrong."""
+        tracer = SessionTracer(
+            self._provider, capture_content=self.config.capture_content, started_at=started_at
+        )
+        for event in events:
+            tracer.feed(event)
+        if not self._provider.force_flush(FLUSH_TIMEOUT_MS):
+            return f"the spans could not be sent within {FLUSH_TIMEOUT_MS / 1000:g}s"
+        return self._exporter.problem
 
     def close(self) -> None:
         self._provider.force_flush(FLUSH_TIMEOUT_MS)

@@ -10,8 +10,10 @@ attempt, and the waits between attempts), the GenAI attributes, and what is neve
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,31 @@ def test_without_an_endpoint_nothing_is_traced(cli: CliRunner, facilitair_home: 
     with OTLPReceiver() as receiver:
         _run(cli, {})
     assert receiver.bodies == []
+
+
+def test_a_recorded_session_is_sent_as_it_ran_and_a_missing_collector_is_named(
+    cli: CliRunner, facilitair_home: Path
+) -> None:
+    _config(facilitair_home)
+    _run(cli, {})  # recorded, not traced
+    listed = json.loads(cli("sessions", "list", "--json").stdout)
+    sid = listed[0]["id"]
+    with OTLPReceiver() as receiver:
+        proc = cli("sessions", "trace", sid[:6], env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    assert proc.returncode == 0, proc.stderr
+    assert f"sent the trace of session {sid}" in proc.stderr
+    (root,) = [s for s in receiver.spans if not s.parent_id]
+    assert root.attributes["facilitair.session.id"] == sid
+    assert len([s for s in receiver.spans if s.name == "chat gpt-4o-mini"]) == 16 + 2
+    # Timed when it ran, not when it was sent.
+    assert abs(root.start_ns / 1e9 - datetime.fromisoformat(listed[0]["started_at"]).timestamp()) < 1
+
+    proc = cli("sessions", "trace", sid)
+    assert (
+        proc.returncode == 2
+        and "no collector is configured" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+    with OTLPReceiver(fail_with=400) as receiver:
+        proc = cli("sessions", "trace", sid, env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    assert proc.returncode != 0 and "could not be sent" in proc.stderr and "Traceback" not in proc.stderr
