@@ -129,7 +129,7 @@ class SessionTracer:
                 self._end(bar, event)
 
     def _ns(self, t: float) -> int:
-        return self._epoch_ns + int(t * 1e9)
+        return self._epoch_ns + round(t * 1e9)
 
     def _start(self, bar: Bar) -> None:
         parent = self._spans.get(bar.parent) if bar.parent else None

@@ -155,7 +155,7 @@ class Timeline:
             attrs["reason"] = e.matched_on
         if e.saved_usd is not None:
             attrs["saved_usd"] = e.saved_usd
-        bar = Bar("cache", "session", "cache", "cache lookup", max(0.0, e.t - lookup), attrs=attrs)
+        bar = Bar("cache", "session", "cache", "cache lookup", _at(e.t - lookup), attrs=attrs)
         self._span(bar, e.t, "hit" if e.hit else "miss")
 
     def _chunk_started(self, e: ev.ChunkStarted) -> None:
@@ -226,9 +226,9 @@ class Timeline:
             queue = Bar(
                 f"{base}:queue", parent, "wait", "provider queue / rate limit", e.started_t, wait="queue"
             )
-            self._span(queue, e.started_t + queued, "waited")
-        start = e.started_t + queued
-        end = start + e.duration_ms / 1000
+            self._span(queue, _at(e.started_t + queued), "waited")
+        start = _at(e.started_t + queued)
+        end = _at(start + e.duration_ms / 1000)
         provider, _, model = e.model.partition(":")
         attrs: dict[str, Any] = {
             "agent": e.agent,
@@ -268,7 +268,7 @@ class Timeline:
                 wait="retry",
                 attrs={"retry_after_s": e.retry_after_s, "wait_ms": e.wait_ms},
             )
-            self._span(backoff, end + wait, "waited")
+            self._span(backoff, _at(end + wait), "waited")
 
     def _agent_finished(self, e: ev.AgentFinished) -> None:
         bar = self._agents.get((e.chunk, e.agent))
@@ -307,7 +307,7 @@ class Timeline:
             parent,
             "code_run",
             f"code run · {e.agent} #{e.candidate}",
-            max(0.0, e.t - e.duration_ms / 1000),
+            _at(e.t - e.duration_ms / 1000),
             attrs={"agent": e.agent, "passed": e.passed, "failed": e.failed, "run_status": e.status},
         )
         self._span(bar, e.t, e.status)
@@ -365,6 +365,11 @@ class Timeline:
         if any(b.status in ("cancelled", "interrupted") for b in agents):
             return "stopped"
         return "done"
+
+
+def _at(t: float) -> float:
+    """A time computed from an event's, rounded as event times are (microseconds)."""
+    return round(max(0.0, t), 6)
 
 
 _HANDLERS: dict[type[ev.Event], Any] = {
