@@ -284,6 +284,9 @@ RECORDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     # A real team session of bench/collaboration_quality.py: HumanEval/9, whose first answer
     # failed the task's examples and was repaired; "o" shows the agents' panes and their runs.
     "humaneval-9-team-qwen2.5-coder-0.5b.jsonl": ("code-session-qwen.svg", ("o",)),
+    # A default-workflow session recorded with its model requests: "t" opens its trace waterfall,
+    # the cursor on the implementation chunk's coder.
+    "rate-limiter-qwen2.5-coder-0.5b.jsonl": ("waterfall.svg", ("t", *["down"] * 21)),
 }
 
 
