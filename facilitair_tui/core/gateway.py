@@ -409,6 +409,23 @@ class Gateway:
         partial = ""
         continued = 0
         kind: AttemptKind = "first"
+
+        def ended_attempt(
+            usage: Usage | None,
+            outcome: AttemptOutcome,
+            error: str = "",
+            message: str = "",
+            wait_s: float = 0.0,
+            retry_after_s: float | None = None,
+            *,
+            at: float | None = None,
+        ) -> Attempt:
+            """The attempt in flight (the loop's variables), ended now or ``at``."""
+            end = clock() if at is None else at
+            queued, first = requested - asked, _since(first_at, requested)
+            failure = (error, message, wait_s, retry_after_s)
+            return Attempt(model, kind, queued, first, end - requested, usage, outcome, *failure)
+
         for position, model in enumerate(models):
             following = models[position + 1] if position + 1 < len(models) else None
             attempt = 0
@@ -468,19 +485,7 @@ class Gateway:
                     ended = clock()
                     await _settle(sink(Billed(model, usage)))
                     outcome: AttemptOutcome = "ok" if usage.stop_reason == "end" else "cut"
-                    await _settle(
-                        sink(
-                            Attempt(
-                                model,
-                                kind,
-                                requested - asked,
-                                _since(first_at, requested),
-                                ended - requested,
-                                usage,
-                                outcome,
-                            )
-                        )
-                    )
+                    await _settle(sink(ended_attempt(usage, outcome, at=ended)))
                     if usage.stop_reason == "max_tokens" and continued < continue_cut and partial:
                         continued += 1
                         kind = "continuation"
@@ -498,34 +503,10 @@ class Gateway:
                 except asyncio.CancelledError:
                     # Stopped by the user (a stall is a ProviderError by now): reported, not awaited.
                     cut_usage = self._estimate(attempt_request, partial[written:]) if deltas else None
-                    sink(
-                        Attempt(
-                            model,
-                            kind,
-                            requested - asked,
-                            _since(first_at, requested),
-                            clock() - requested,
-                            cut_usage,
-                            "cancelled",
-                        )
-                    )
+                    sink(ended_attempt(cut_usage, "cancelled"))
                     raise
                 except ConfigurationError as exc:
-                    await _settle(
-                        sink(
-                            Attempt(
-                                model,
-                                kind,
-                                requested - asked,
-                                None,
-                                clock() - requested,
-                                None,
-                                "failed",
-                                "config",
-                                str(exc),
-                            )
-                        )
-                    )
+                    await _settle(sink(ended_attempt(None, "failed", "config", str(exc))))
                     if following is None:
                         raise
                     await _settle(sink(Recovery(f"{exc}. Falling back to {following}")))
@@ -545,18 +526,14 @@ class Gateway:
                     gives_up = not exc.retryable or attempt == policy.attempts_per_model or too_long
                     await _settle(
                         sink(
-                            Attempt(
-                                model,
-                                kind,
-                                requested - asked,
-                                _since(first_at, requested),
-                                ended - requested,
+                            ended_attempt(
                                 billed,
                                 "failed",
                                 exc.kind or _kind_of(exc),
                                 str(exc),
                                 0.0 if gives_up else wait,
                                 exc.retry_after_s,
+                                at=ended,
                             )
                         )
                     )

@@ -26,7 +26,6 @@ import os
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -38,6 +37,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from facilitair_tui import __version__
 from facilitair_tui.core import events as ev
+from facilitair_tui.providers.http_common import display_url
 
 from .settings import ENDPOINT_VARS, TraceConfig
 from .timeline import Bar, Timeline
@@ -86,18 +86,6 @@ def tracer_provider(config: TraceConfig, exporter: SpanExporter) -> TracerProvid
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
-
-
-def _shown(url: str) -> str:
-    """A URL without user info, query or fragment: safe to print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "the OTLP endpoint"
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else "the OTLP endpoint"
 
 
 class SessionTracer:
@@ -341,7 +329,7 @@ class Tracing:
             exporter = OTLPSpanExporter(endpoint=config.endpoint, headers=dict(config.headers) or None)
             logging.getLogger("opentelemetry").addHandler(logging.NullHandler())
         where = config.endpoint or next((os.environ[v] for v in ENDPOINT_VARS if os.environ.get(v)), "")
-        self._exporter = WatchedExporter(exporter, _shown(where))
+        self._exporter = WatchedExporter(exporter, display_url(where) if where else "the OTLP endpoint")
         self._provider = tracer_provider(config, self._exporter)
 
     def wrap(self, recorder: Any) -> TracingSink:

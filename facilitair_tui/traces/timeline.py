@@ -274,18 +274,12 @@ class Timeline:
         bar = self._agents.get((e.chunk, e.agent))
         if bar is None:
             return
-        self._close(
-            bar,
-            e.t,
-            e.status,
-            input_tokens=e.input_tokens,
-            output_tokens=e.output_tokens,
-            cached_input_tokens=e.cached_input_tokens,
-            cost_usd=e.cost_usd,
-            latency_ms=e.latency_ms,
-            stop_reason=e.stop_reason,
-            usage_estimated=e.usage_estimated,
-        )
+        facts = {
+            "latency_ms": e.latency_ms,
+            "stop_reason": e.stop_reason,
+            "usage_estimated": e.usage_estimated,
+        }
+        self._close(bar, e.t, e.status, **_spent(e), **facts)
 
     def _synthesis(self, e: ev.Synthesis) -> None:
         chunk = self.bars.get(f"chunk:{e.chunk}")
@@ -347,16 +341,7 @@ class Timeline:
                 self._close(bar, e.t, "waited" if bar.kind == "wait" else status)
         session = self.bars.get("session")
         if session is not None:
-            self._close(
-                session,
-                e.t,
-                e.status,
-                input_tokens=e.input_tokens,
-                output_tokens=e.output_tokens,
-                cached_input_tokens=e.cached_input_tokens,
-                cost_usd=e.cost_usd,
-                from_cache=e.from_cache,
-            )
+            self._close(session, e.t, e.status, **_spent(e), from_cache=e.from_cache)
 
     def _chunk_status(self, chunk: Bar) -> str:
         agents = [b for b in self.bars.values() if b.parent == chunk.id and b.kind in ("agent", "synthesis")]
@@ -365,6 +350,16 @@ class Timeline:
         if any(b.status in ("cancelled", "interrupted") for b in agents):
             return "stopped"
         return "done"
+
+
+def _spent(e: ev.AgentFinished | ev.SessionFinished) -> dict[str, Any]:
+    """What a finished call or session read, wrote and cost."""
+    return {
+        "input_tokens": e.input_tokens,
+        "output_tokens": e.output_tokens,
+        "cached_input_tokens": e.cached_input_tokens,
+        "cost_usd": e.cost_usd,
+    }
 
 
 def _at(t: float) -> float:
