@@ -2,7 +2,8 @@
 
 ``facilitair collaborate TASK`` runs a session on the terminal; ``facilitair sessions`` lists,
 replays, resumes and forks the recorded ones; ``facilitair cache`` questions the semantic cache;
-``facilitair models`` installs and lists the models. Exit codes: 0 done, 2 usage error,
+``facilitair models`` installs and lists the models; ``facilitair stats`` sums up what the
+sessions cost and how the models did. Exit codes: 0 done, 2 usage error,
 3 configuration or provider error, 130 interrupted.
 """
 
@@ -16,6 +17,7 @@ from facilitair_tui.cli.collaborate import collaborate
 from facilitair_tui.cli.eval import eval_command
 from facilitair_tui.cli.models import models_group
 from facilitair_tui.cli.sessions import sessions_group
+from facilitair_tui.cli.stats import stats_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +31,7 @@ main.add_command(sessions_group)
 main.add_command(cache_group)
 main.add_command(models_group)
 main.add_command(eval_command)
+main.add_command(stats_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,6 +37,7 @@ from facilitair_tui.core.workflow import Workflow
 from facilitair_tui.library import Recording, SessionStatus, SessionSummary
 
 from . import schema
+from .analytics import Analytics
 from .evals import EvalRuns
 from .writer import BARRIER_EVENTS, PACKED_BYTES, BarrierResult, Begin, Writer, stored_events
 
@@ -287,6 +288,11 @@ class SessionStore:
         handle.close()
 
     # ------------------------------------------------------------------ recording
+
+    @property
+    def analytics(self) -> Analytics:
+        """What the stats are computed from (``facilitair stats``)."""
+        return Analytics(self._conn, lambda exc: _failure(self.path, exc))
 
     @property
     def evals(self) -> EvalRuns:
