@@ -27,6 +27,8 @@ from facilitair_tui.library import (
     NoSessionHistory,
     SessionHistory,
 )
+from facilitair_tui.stats import Stats, collect
+from facilitair_tui.store.analytics import Recorded
 from facilitair_tui.tui.entry_options import EntryOptions, missing_model
 from facilitair_tui.tui.keymap import unknown_binding_ids
 from facilitair_tui.tui.messages import SessionCrashed
@@ -37,6 +39,7 @@ from facilitair_tui.tui.screens.first_run import FirstRunScreen
 from facilitair_tui.tui.screens.help import HelpScreen, binding_rows
 from facilitair_tui.tui.screens.history import HistoryScreen
 from facilitair_tui.tui.screens.main import MainScreen
+from facilitair_tui.tui.screens.stats import StatsScreen
 from facilitair_tui.tui.screens.task_entry import PrepareSession, TaskEntryScreen
 from facilitair_tui.tui.screens.waterfall import WaterfallScreen
 
@@ -92,6 +95,13 @@ class FacilitairApp(App[ev.SessionFinished | None]):
             "c", "cache_inspector", "Cache", id="cache", tooltip="Browse, search and delete cached solutions"
         ),
         Binding("h", "history", "History", id="history", tooltip="Past sessions; replay one"),
+        Binding(
+            "a",
+            "stats",
+            "Stats",
+            id="stats",
+            tooltip="What the sessions cost and how the models did: latency, failures, model pairs, charts",
+        ),
         Binding(
             "t",
             "waterfall",
@@ -277,6 +287,18 @@ class FacilitairApp(App[ev.SessionFinished | None]):
     def action_cache_inspector(self) -> None:
         if not isinstance(self.screen, CacheInspectorScreen):
             self.push_screen(CacheInspectorScreen(self.catalog, now=self._now))
+
+    def action_stats(self) -> None:
+        if isinstance(self.screen, StatsScreen):
+            return
+        store = self.store
+
+        def read(since: float | None) -> Stats:
+            if store is None:  # nothing is recorded: nothing to sum up
+                return collect(Recorded([], [], [], {}, []), since)
+            return collect(store.analytics.since(since), since)
+
+        self.push_screen(StatsScreen(read))
 
     def action_waterfall(self) -> None:
         # The session on screen (a replay over the live one is the one asked about).

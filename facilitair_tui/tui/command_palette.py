@@ -24,6 +24,8 @@ SESSION_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Show the keys (help)", "Every key of the app and of this screen", "app.help"),
     ("Browse the cache", "Cached solutions: search, preview, open, delete", "app.cache_inspector"),
     ("Session history", "Past sessions, newest first; replay one", "app.history"),
+    ("Trace waterfall", "Where this session's time went: agents, model requests, waits", "app.waterfall"),
+    ("Stats", "Latency, failures and cost per model, model pairs, charts", "app.stats"),
 )
 
 
