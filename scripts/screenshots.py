@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,12 @@ from facilitair_tui.core.orchestrator import Collaboration, SessionSpec  # noqa:
 from facilitair_tui.core.workflow import packaged_workflows  # noqa: E402
 from facilitair_tui.providers.scripted import Reply, SingleProviderResolver  # noqa: E402
 from facilitair_tui.replay import Replay, replay_workflow  # noqa: E402
+from facilitair_tui.store import SessionStore  # noqa: E402
 from facilitair_tui.tui.app import FacilitairApp  # noqa: E402
 from facilitair_tui.tui.entry_options import EntryOptions  # noqa: E402
 from facilitair_tui.tui.screens.main import MainScreen  # noqa: E402
 from tests.support.scripted import chunk_of  # noqa: E402
+from tests.support.stats_store import fill_demo_store  # noqa: E402
 from tests.ui.support import (  # noqa: E402
     WORKFLOW,
     FakeClock,
@@ -317,12 +321,30 @@ async def shoot_recording(
     print(f"wrote {(OUT / name).relative_to(ROOT)}")
 
 
+async def shoot_stats(name: str = "stats.svg", size: tuple[int, int] = (160, 62)) -> None:
+    """The stats screen over a store of made-up sessions (a week, three model pairings): it shows
+    what the screen draws, not a measurement."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SessionStore.open(Path(tmp) / "sessions.db")
+        fill_demo_store(store, time.time())
+        app = FacilitairApp(
+            entry=EntryOptions(strategies=("local",), default_strategy="local"), store=store, live_clock=False
+        )
+        async with app.run_test(size=size) as pilot:
+            app.action_stats()
+            await pilot.pause(0.5)
+            app.save_screenshot(filename=name, path=str(OUT))
+        store.close()
+    print(f"wrote {(OUT / name).relative_to(ROOT)}")
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, size, hold, steps in SHOTS:
         await shoot(name, size, hold, steps)
     for recording, (name, keys) in RECORDINGS.items():
         await shoot_recording(OUT / "sessions" / recording, name, keys=keys)
+    await shoot_stats()
 
 
 if __name__ == "__main__":

@@ -86,3 +86,48 @@ def fill_store(store: SessionStore, now: float) -> None:
     store.import_events(a, started_at=now - 1 * DAY)
     store.import_events(b, started_at=now - 2 * DAY)
     store.import_events(old, started_at=now - 30 * DAY)
+
+
+# The demo store of the stats screen's screenshot: a week of made-up sessions on three pairings.
+DEMO_PAIRS = (
+    ({"coder": MINI, "reviewer": HAIKU, "synthesizer": MINI}, 0.004, 2600.0),
+    ({"coder": "openai:gpt-4o", "reviewer": "openai:gpt-4o-mini", "synthesizer": MINI}, 0.03, 4100.0),
+    ({"coder": LOCAL, "reviewer": LOCAL, "synthesizer": LOCAL}, 0.0, 21000.0),
+)
+
+
+def fill_demo_store(store: SessionStore, now: float, seed: int = 7) -> None:
+    """Made-up sessions over the 7 days before ``now`` (a picture of the screen, not a measure)."""
+    import random
+
+    rng = random.Random(seed)
+    count = 0
+    for day in range(7):
+        for _ in range(rng.randint(2, 6)):
+            models, price, latency = DEMO_PAIRS[rng.randrange(len(DEMO_PAIRS))]
+            count += 1
+            sid = f"demo{count:04d}"
+            body: list[ev.Event] = []
+            spent = 0.0
+            for agent in ("architect", "coder", "reviewer", "synthesizer"):
+                model = models.get(agent, models["coder"])
+                n = 1
+                if model != LOCAL and rng.random() < 0.15:
+                    kind = rng.choice(["rate_limit", "rate_limit", "server", "timeout"])
+                    body.append(attempt(sid, agent, model, n, outcome="failed", error=kind))
+                    n += 1
+                took = latency * rng.uniform(0.5, 1.8)
+                body.append(attempt(sid, agent, model, n, first_token_ms=took * rng.uniform(0.05, 0.2)))
+                cost = price * rng.uniform(0.5, 1.5)
+                spent += cost
+                body += call(sid, agent, model, took, rng.randint(150, 600), cost)
+            passed = rng.randint(1, 6)
+            body.append(
+                ev.CodeRun(session_id=sid, agent="coder", chunk=1, passed=passed, failed=rng.randint(0, 2),
+                           duration_ms=40.0, output="")
+            )  # fmt: skip
+            reviewer_points = [{"reviewer": "r"} for _ in range(rng.randint(0, 3))]
+            body.append(debated(sid, *reviewer_points, {"coder": "c"}))
+            store.import_events(
+                session(sid, models, body, spent), started_at=now - day * DAY - rng.uniform(0, 80000)
+            )
