@@ -143,3 +143,31 @@ async def test_an_empty_timeline_says_the_bars_come_with_the_session() -> None:
 
 def test_the_app_binds_t_to_the_waterfall() -> None:
     assert any(getattr(b, "id", None) == "waterfall" for b in FacilitairApp.BINDINGS)
+
+
+async def test_a_live_tui_session_is_traced_when_tracing_is_on(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from facilitair_tui.traces.export import Tracing
+    from facilitair_tui.traces.settings import TraceConfig
+
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(TraceConfig(endpoint="http://unused:4318/v1/traces"), exporter)
+    app = FacilitairApp(
+        collaboration(ScriptedProvider(Script()), clock=FakeClock(0.25)),
+        store=open_store(tmp_path / "sessions"),
+        catalog=EmptyCacheCatalog(),
+        live_clock=False,
+        traced=tracing.wrap,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = app.main_screen
+        assert live is not None
+        await wait_until(pilot, lambda: live.has_class("-finished"), "the session finished")
+    tracing.close()
+    spans = exporter.get_finished_spans()
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.name == "session" and root.attributes is not None
+    assert root.attributes["facilitair.status"] == "done"
+    assert sum(1 for s in spans if s.name.startswith("invoke_agent ")) == 16
+    assert len({s.context.trace_id for s in spans if s.context is not None}) == 1
