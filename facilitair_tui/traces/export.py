@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -46,8 +47,12 @@ _TOKEN = ev.Token
 
 # Our finish reasons in the words of the GenAI conventions (OpenAI's, which they follow).
 _FINISH = {"end": "stop", "max_tokens": "length", "filtered": "content_filter"}
-# How long closing the app waits for the last spans to leave.
-FLUSH_TIMEOUT_MS = 5000
+# How long closing the app waits for the last spans to leave; and when the collector already
+# failed to take a batch.
+FLUSH_TIMEOUT_MS = 2000
+GIVE_UP_MS = 300
+# How long ``facilitair sessions trace`` waits for the collector.
+SEND_TIMEOUT_MS = 10_000
 
 
 class WatchedExporter(SpanExporter):
@@ -60,6 +65,7 @@ class WatchedExporter(SpanExporter):
     def __init__(self, inner: SpanExporter, where: str) -> None:
         self._inner = inner
         self._where = where
+        self._closed = False
         self.problem: str | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -74,7 +80,9 @@ class WatchedExporter(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        self._inner.shutdown()
+        if not self._closed:
+            self._closed = True
+            self._inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)
@@ -344,10 +352,27 @@ class Tracing:
         )
         for event in events:
             tracer.feed(event)
-        if not self._provider.force_flush(FLUSH_TIMEOUT_MS):
-            return f"the spans could not be sent within {FLUSH_TIMEOUT_MS / 1000:g}s"
+        if not self._flushed(SEND_TIMEOUT_MS):
+            return f"the spans could not be sent within {SEND_TIMEOUT_MS / 1000:g}s; check the collector"
         return self._exporter.problem
 
     def close(self) -> None:
-        self._provider.force_flush(FLUSH_TIMEOUT_MS)
+        """Send what is left, waiting at most ``FLUSH_TIMEOUT_MS``, or ``GIVE_UP_MS`` when the
+        collector already refused or missed the last batch (quitting should not hang on it)."""
+        failing = self._exporter.problem is not None
+        if not self._flushed(GIVE_UP_MS if failing else FLUSH_TIMEOUT_MS) or failing:
+            self._exporter.shutdown()  # stops the retries of a batch in flight: shutdown waits for them
         self._provider.shutdown()
+
+    def _flushed(self, timeout_ms: int) -> bool:
+        """Whether the spans waiting left within ``timeout_ms``. The SDK's own flush ignores its
+        timeout while the exporter retries (up to OTEL_EXPORTER_OTLP_TIMEOUT), so it runs in a
+        thread of its own and is left to the exporter's shutdown when it takes too long."""
+        done = threading.Event()
+
+        def flush() -> None:
+            self._provider.force_flush()
+            done.set()
+
+        threading.Thread(target=flush, name="trace-flush", daemon=True).start()
+        return done.wait(timeout_ms / 1000)
