@@ -125,8 +125,8 @@ def run_prepared(
                 )
     finally:  # a second Ctrl-C ends the run hard, but what was recorded is still committed
         keep_unwritten(store.close())
-        if traced is not None:
-            traced.close()
+        if traced is not None and (problem := traced.close()):
+            warn(problem)
     if on_end is not None:
         on_end(kept)
     sys.exit(exit_code(status))

@@ -67,6 +67,7 @@ class WatchedExporter(SpanExporter):
         self._where = where
         self._closed = False
         self.problem: str | None = None
+        self.told: str | None = None  # the problem a session's sink last passed on
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         result = self._inner.export(spans)
@@ -86,6 +87,9 @@ class WatchedExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)
+
+    def unsent(self) -> str:
+        return f"the last traces could not be sent to {self._where}; check that the collector is running"
 
 
 def tracer_provider(config: TraceConfig, exporter: SpanExporter) -> TracerProvider:
@@ -314,6 +318,8 @@ class TracingSink:
     def problem(self) -> str | None:
         inner: str | None = self._inner.problem
         exported = self._exporter.problem if self._exporter is not None else None
+        if exported is not None and self._exporter is not None:
+            self._exporter.told = exported
         return inner or self._problem or exported
 
     def _trace(self, event: ev.Event) -> None:
@@ -356,13 +362,20 @@ class Tracing:
             return f"the spans could not be sent within {SEND_TIMEOUT_MS / 1000:g}s; check the collector"
         return self._exporter.problem
 
-    def close(self) -> None:
+    def close(self) -> str | None:
         """Send what is left, waiting at most ``FLUSH_TIMEOUT_MS``, or ``GIVE_UP_MS`` when the
-        collector already refused or missed the last batch (quitting should not hang on it)."""
-        failing = self._exporter.problem is not None
-        if not self._flushed(GIVE_UP_MS if failing else FLUSH_TIMEOUT_MS) or failing:
-            self._exporter.shutdown()  # stops the retries of a batch in flight: shutdown waits for them
+        collector already refused or missed the last batch (quitting should not hang on it).
+        Returns what went wrong that no session's sink has said yet (the last spans not sent)."""
+        exporter = self._exporter
+        failing = exporter.problem is not None
+        sent = self._flushed(GIVE_UP_MS if failing else FLUSH_TIMEOUT_MS)
+        if not sent or failing:
+            exporter.shutdown()  # stops the retries of a batch in flight: shutdown waits for them
         self._provider.shutdown()
+        problem = exporter.problem
+        if problem is None and not sent:
+            problem = exporter.unsent()
+        return problem if problem != exporter.told else None
 
     def _flushed(self, timeout_ms: int) -> bool:
         """Whether the spans waiting left within ``timeout_ms``. The SDK's own flush ignores its

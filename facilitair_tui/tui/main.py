@@ -174,8 +174,8 @@ def main(
             if cache is not None:
                 cache.close()
             keep_unwritten(store.close())
-            if tracing is not None:
-                tracing.close()
+            if tracing is not None and (problem := tracing.close()):
+                print(f"warning: {problem}", file=sys.stderr)
 
     sys.exit(exit_code(asyncio.run(run())))
 

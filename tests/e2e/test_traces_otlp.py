@@ -58,12 +58,14 @@ def _config(home: Path, extra: str = "") -> None:
     config.write_text(f"[reliability]\nbase_delay_s = 0.01\nmax_delay_s = 0.05\n{extra}", encoding="utf-8")
 
 
-def _run(cli: CliRunner, env: dict[str, str]) -> None:
+def _run(cli: CliRunner, env: dict[str, str]) -> str:
+    """Run the session; its stderr."""
     with OpenAISSEServer() as server:
         server.script_for = Plan()
         env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url, **env}
         proc = cli("collaborate", "--json", "--no-cache", "--model", MODEL, TASK, env=env)
     assert proc.returncode == 0, proc.stderr
+    return proc.stderr
 
 
 def _by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
@@ -159,8 +161,19 @@ def test_a_collector_that_refuses_the_spans_does_not_fail_the_session(
 ) -> None:
     _config(facilitair_home)
     with OTLPReceiver(fail_with=400) as receiver:
-        _run(cli, {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+        said = _run(cli, {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
     assert receiver.bodies  # it was asked, refused, and the session still ended well
+    assert said.count("traces could not be sent to http://127.0.0.1:") == 1 and "Traceback" not in said
+
+
+def test_a_collector_that_is_not_there_is_named_once_and_the_session_ends_well(
+    cli: CliRunner, facilitair_home: Path
+) -> None:
+    _config(facilitair_home)
+    with OTLPReceiver() as receiver:
+        gone = receiver.endpoint  # a port nothing listens on once the receiver is closed
+    said = _run(cli, {"OTEL_EXPORTER_OTLP_ENDPOINT": gone})
+    assert said.count("could not be sent to http://127.0.0.1:") == 1 and "Traceback" not in said
 
 
 def test_without_an_endpoint_nothing_is_traced(cli: CliRunner, facilitair_home: Path) -> None:
