@@ -40,7 +40,7 @@ from facilitair_tui import __version__
 from facilitair_tui.core import events as ev
 from facilitair_tui.providers.http_common import display_url
 
-from .settings import ENDPOINT_VARS, TraceConfig
+from .settings import ENDPOINT_VARS, NOT_SENT, TraceConfig
 from .timeline import Bar, Timeline
 
 _TOKEN = ev.Token
@@ -75,7 +75,7 @@ class WatchedExporter(SpanExporter):
             self.problem = None
         else:
             self.problem = (
-                f"traces could not be sent to {self._where}; check that the collector is running "
+                f"{NOT_SENT} to {self._where}; check that the collector is running "
                 "(the session itself is recorded as usual)"
             )
         return result
@@ -89,7 +89,7 @@ class WatchedExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
     def unsent(self) -> str:
-        return f"the last traces could not be sent to {self._where}; check that the collector is running"
+        return f"the last {NOT_SENT} to {self._where}; check that the collector is running"
 
 
 def tracer_provider(config: TraceConfig, exporter: SpanExporter) -> TracerProvider:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 CAPTURE_VAR = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# How a problem with sending traces begins (a front end titles it apart from the store's).
+NOT_SENT = "traces could not be sent"
 
 
 @dataclass(frozen=True)

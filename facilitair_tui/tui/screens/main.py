@@ -43,6 +43,7 @@ from facilitair_tui.core.orchestrator import Collaboration
 from facilitair_tui.library import EventSink
 from facilitair_tui.replay import Replay, speed_label
 from facilitair_tui.summaries import cache_summary, code_run_note, finished_summary
+from facilitair_tui.traces.settings import NOT_SENT
 from facilitair_tui.traces.timeline import Timeline
 from facilitair_tui.tui.command_palette import SessionCommands
 from facilitair_tui.tui.messages import SessionCrashed, SessionEvents
@@ -300,7 +301,8 @@ class MainScreen(Screen[None]):
         if problem != self._recording_problem:
             self._recording_problem = problem
             if problem:
-                self.notify(problem, title="Saving the session is behind", severity="warning", markup=False)
+                title = "Traces not sent" if NOT_SENT in problem else "Saving the session is behind"
+                self.notify(problem, title=title, severity="warning", markup=False)
 
     @staticmethod
     async def _next_event(queue: asyncio.Queue[ev.Event], pump: asyncio.Task[None]) -> ev.Event:
