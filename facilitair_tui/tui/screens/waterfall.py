@@ -27,7 +27,9 @@ from facilitair_tui.summaries import clock, money
 from facilitair_tui.traces.timeline import Bar, Timeline
 from facilitair_tui.tui.screens.cache_inspector import STYLES
 
+# The span names' column: a third of the screen, between these.
 LABEL_WIDTH = 34
+MIN_LABEL_WIDTH = 22
 DURATION_WIDTH = 8
 MIN_AXIS = 20
 # What each kind of bar is drawn with, and its colour by status.
@@ -100,9 +102,9 @@ def bar_text(bar: Bar, total: float, now: float, width: int) -> Text:
     return text
 
 
-def label_text(depth: int, bar: Bar) -> Text:
+def label_text(depth: int, bar: Bar, width: int = LABEL_WIDTH) -> Text:
     indent = "  " * depth
-    room = LABEL_WIDTH - len(indent)
+    room = width - len(indent)
     label = bar.label if len(bar.label) <= room else bar.label[: room - 1] + "…"
     style = "dim italic" if bar.kind == "wait" else KIND_STYLES.get(bar.kind, "")
     return Text(indent + label, style=style)
@@ -204,8 +206,11 @@ class WaterfallScreen(Screen[None]):
         if self._drawn != (len(timeline.bars), timeline.now, self.size.width):
             self.redraw()
 
+    def _label_width(self) -> int:
+        return max(MIN_LABEL_WIDTH, min(LABEL_WIDTH, self.size.width // 3))
+
     def _axis_width(self) -> int:
-        return max(MIN_AXIS, self.size.width - LABEL_WIDTH - DURATION_WIDTH - 8)
+        return max(MIN_AXIS, self.size.width - self._label_width() - DURATION_WIDTH - 8)
 
     def redraw(self) -> None:
         timeline = self.timeline
@@ -214,13 +219,14 @@ class WaterfallScreen(Screen[None]):
         now = timeline.now
         total = max(timeline.end(), now, 1e-3)
         table.clear(columns=True)
-        table.add_column("span", width=LABEL_WIDTH)
+        labels = self._label_width()
+        table.add_column("span", width=labels)
         table.add_column(axis(total, width), width=width)
         table.add_column(Text("took", justify="right"), width=DURATION_WIDTH)
         self._bars = []
         for depth, bar in timeline.rows():
             took = Text(f"{bar.duration(now):.2f}s", justify="right")
-            table.add_row(label_text(depth, bar), bar_text(bar, total, now, width), took)
+            table.add_row(label_text(depth, bar, labels), bar_text(bar, total, now, width), took)
             self._bars.append(bar)
         if self._bars:
             table.move_cursor(row=min(row, len(self._bars) - 1))
