@@ -465,9 +465,10 @@ class AnthropicSSEServer:
         if script.fault_after >= len(script.deltas) and not await self._fault(reader, writer, script, index):
             return
         await _send_event(writer, "message_stop", {"type": "message_stop"})
-        await _end_body(writer)
+        # Counted before the body ends: a client that has read it all must find the stream counted.
         with self._lock:
             self._completed_streams += 1
+        await _end_body(writer)
 
     async def _fault(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, script: Script, index: int

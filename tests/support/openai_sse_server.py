@@ -375,10 +375,12 @@ class OpenAISSEServer:
             }
             await _send_event(writer, chunk([], usage))
         await _send_chunk(writer, b"data: [DONE]\n\n")
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        # Counted before the body's last bytes go out: a client that has read them all (and a test
+        # that then asks) must find the stream counted, not race this coroutine's wake-up.
         with self._lock:
             self._completed_streams += 1
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
     async def _fault(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, script: Script
