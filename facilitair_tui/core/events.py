@@ -153,7 +153,8 @@ class ModelAttempt(Event, tag="model_attempt"):
     model: str  # "provider:model"
     kind: AttemptKind
     started_t: float  # when the attempt asked for its provider's slot
-    # Waited for the provider's concurrency slot or its requests-per-minute limit.
+    # Waited for the provider's concurrency slot or its requests-per-minute limit, or (as the
+    # backend said) inside it: the embedded engine's wait for a place in its batch.
     queued_ms: float = 0.0
     # From the request to the first text (None: no text came).
     first_token_ms: float | None = None

@@ -422,9 +422,11 @@ class Gateway:
         ) -> Attempt:
             """The attempt in flight (the loop's variables), ended now or ``at``."""
             end = clock() if at is None else at
-            queued, first = requested - asked, _since(first_at, requested)
+            # A backend's own queue (usage.queued_s) is a wait too, not time spent answering.
+            held = min(usage.queued_s, end - requested) if usage is not None else 0.0
+            queued, first = requested - asked + held, _since(first_at, requested + held)
             failure = (error, message, wait_s, retry_after_s)
-            return Attempt(model, kind, queued, first, end - requested, usage, outcome, *failure)
+            return Attempt(model, kind, queued, first, end - requested - held, usage, outcome, *failure)
 
         for position, model in enumerate(models):
             following = models[position + 1] if position + 1 < len(models) else None

@@ -75,6 +75,9 @@ class Usage:
     # or what a router picked); "" when it did not say. Not part of what a usage counts, so it
     # does not take part in comparisons.
     response_model: str = field(default="", compare=False)
+    # Seconds the backend held the request before working on it (the embedded engine's wait for
+    # a place in its batch); 0 when it does not say. Not counted either.
+    queued_s: float = field(default=0.0, compare=False)
 
 
 StreamItem = TextDelta | Usage

@@ -33,6 +33,7 @@ import ctypes
 import functools
 import itertools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,8 @@ class Finished:
     output_tokens: int
     stop_reason: Stop
     error: str | None = None
+    # Seconds from the submit to a slot in the batch: how long it waited for other sequences.
+    queued_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -102,6 +105,7 @@ class Handle:
 
 class _Seq:
     __slots__ = (
+        "admitted",
         "cancelled",
         "decoder",
         "fed",
@@ -116,6 +120,7 @@ class _Seq:
         "sampler",
         "sampling",
         "slot",
+        "submitted",
         "tokens",
         "waiting",
     )
@@ -141,6 +146,8 @@ class _Seq:
         self.on_text = on_text
         self.on_done = on_done
         self.slot = -1
+        self.submitted = time.monotonic()
+        self.admitted: float | None = None  # when it got its slot
         self.waiting = 0  # pieces of text handed over and not yet taken
         self.paused = False
         self.cancelled = False
@@ -432,6 +439,7 @@ class BatchEngine:
                     self._ll.llama_memory_seq_rm(self._mem, target.index, shared, -1)
             seq.fed = seq.reused = shared
             seq.slot = target.index
+            seq.admitted = time.monotonic()
             self.stats.prompt_tokens += len(seq.prompt)
             self.stats.computed_tokens += len(seq.prompt) - shared
             with self._cond:
@@ -604,7 +612,8 @@ class BatchEngine:
                 slot.last_used = next(self._clock)
             if not self._share:
                 self._drop(slot)
-        seq.on_done(Finished(len(seq.prompt), seq.reused, seq.generated, stop, error))
+        waited = (seq.admitted if seq.admitted is not None else time.monotonic()) - seq.submitted
+        seq.on_done(Finished(len(seq.prompt), seq.reused, seq.generated, stop, error, waited))
 
 
 def quiet_llama_logs() -> None:

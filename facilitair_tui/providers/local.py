@@ -196,6 +196,7 @@ class LocalModelProvider:
                     cached_input_tokens=item.reused_tokens,
                     stop_reason=item.stop_reason,
                     response_model=request.model,
+                    queued_s=item.queued_s,
                 )
                 return
         finally:

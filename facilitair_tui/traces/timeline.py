@@ -223,9 +223,7 @@ class Timeline:
         base = f"{parent}:attempt:{e.attempt}"
         queued = e.queued_ms / 1000
         if queued >= MIN_WAIT_S:
-            queue = Bar(
-                f"{base}:queue", parent, "wait", "provider queue / rate limit", e.started_t, wait="queue"
-            )
+            queue = Bar(f"{base}:queue", parent, "wait", "queued at the provider", e.started_t, wait="queue")
             self._span(queue, _at(e.started_t + queued), "waited")
         start = _at(e.started_t + queued)
         end = _at(start + e.duration_ms / 1000)

@@ -154,6 +154,19 @@ def test_sequences_join_and_leave_a_running_batch_and_never_see_each_others_toke
     assert other_a == other_b
 
 
+def test_a_sequence_that_found_the_batch_full_says_how_long_it_waited_for_a_slot(smollm2_path: Path) -> None:
+    engine = BatchEngine(smollm2_path, sequences=1, n_ctx_seq=2048, threads=2, run=False)
+    try:
+        first = start(engine, prompt(engine, SHORT[0]), 10)
+        second = start(engine, prompt(engine, SHORT[1]), 10)  # one slot: it waits for the first
+        drive(engine, lambda: first.done.is_set() and second.done.is_set())
+        # The first had its slot at the first step; the second only once the first had written
+        # all its tokens, so it reports the longer wait (what the waterfall draws as a wait).
+        assert second.wait().queued_s > first.wait().queued_s >= 0.0
+    finally:
+        engine.close()
+
+
 def test_a_paused_sequence_waits_while_another_runs_and_then_ends_as_it_would_have(
     engine: BatchEngine,
 ) -> None:

@@ -114,7 +114,7 @@ async def test_waits_are_drawn_as_waits_and_say_what_they_waited_for() -> None:
         screen = app.screen
         assert isinstance(screen, WaterfallScreen)
         rows = labels(screen)
-        for wait in ("provider queue / rate limit", "retry wait (Retry-After 2s)", "paused by you",
+        for wait in ("queued at the provider", "retry wait (Retry-After 2s)", "paused by you",
                      "coder waits for architect"):  # fmt: skip
             assert wait in rows, rows
         row = rows.index("retry wait (Retry-After 2s)")

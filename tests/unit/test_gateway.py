@@ -616,3 +616,26 @@ async def test_a_cancelled_attempt_is_reported_as_cancelled() -> None:
         await task
     (reported,) = attempts(items)
     assert reported.outcome == "cancelled" and reported.usage is not None
+
+
+class _HeldProvider:
+    """Says its backend held the request 0.5 s before working on it (the embedded engine's queue)."""
+
+    name = "local"
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        yield TextDelta("held answer")
+        yield Usage(10, 2, queued_s=0.5)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_backends_own_queue_is_reported_as_waiting_not_answering() -> None:
+    ticks = iter(float(n) for n in range(100))  # each reading of the clock is one second later
+    gw = Gateway(Resolver(_HeldProvider()), RetryPolicy(attempts_per_model=1), clock=lambda: next(ticks))
+    items: list[GatewayItem] = []
+    await gw.call((PRIMARY,), request(), items.append)
+    (reported,) = attempts(items)
+    # Asked at 0, its slot at 1, first text at 2, ended at 3; the backend held it 0.5 s of that.
+    assert (reported.queued_s, reported.first_token_s, reported.duration_s) == (1.5, 0.5, 1.5)

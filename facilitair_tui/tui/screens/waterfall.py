@@ -121,7 +121,8 @@ def detail_lines(bar: Bar, now: float) -> list[str]:
         lines.append(
             {
                 "upstream": "waiting for the agents it reads to write enough to start from",
-                "queue": "waiting for the provider: a concurrency slot or the requests-per-minute limit",
+                "queue": "waiting for the provider: a concurrency slot, the requests-per-minute limit, "
+                "or a place in the embedded engine's batch",
                 "retry": "waiting before the next attempt (backoff; at least the server's Retry-After)",
                 "budget": "waiting for your decision at the budget limit",
                 "paused": "paused by you",
