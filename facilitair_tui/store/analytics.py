@@ -7,14 +7,13 @@ recorded before those existed simply have none). ``facilitair_tui.stats`` does t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from facilitair_tui.core import events as ev
+
+from .tables import Tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +51,8 @@ class Recorded:
     code_runs: list[ev.CodeRun]
 
 
-class Analytics:
-    """Read-only queries on one store's connection; a database error becomes the store's error."""
-
-    def __init__(self, conn: sqlite3.Connection, failure: Callable[[sqlite3.Error], Exception]) -> None:
-        self._conn = conn
-        self._failure = failure
-
-    @contextlib.contextmanager
-    def _sql(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._conn
-        except sqlite3.Error as exc:
-            raise self._failure(exc) from None
+class Analytics(Tables):
+    """Read-only queries on one store's connection (``Tables``)."""
 
     def since(self, started_after: float | None) -> Recorded:
         """The sessions started at or after ``started_after`` (epoch seconds; None: all)."""

@@ -4,16 +4,12 @@ is started again."""
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # sessions.py opens the store and imports this module
-    from .sessions import StoreError
+from .tables import Tables
 
 
 @dataclass(frozen=True)
@@ -67,20 +63,8 @@ _RESULT_COLUMNS = (
 )
 
 
-class EvalRuns:
-    """The eval tables of one store's connection (autocommit: each write is its own transaction).
-    A database error is raised as the ``StoreError`` ``failure`` makes of it (what to do)."""
-
-    def __init__(self, conn: sqlite3.Connection, failure: Callable[[sqlite3.Error], StoreError]) -> None:
-        self._conn = conn
-        self._failure = failure
-
-    @contextlib.contextmanager
-    def _sql(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._conn
-        except sqlite3.Error as exc:
-            raise self._failure(exc) from None
+class EvalRuns(Tables):
+    """The eval tables of one store's connection (``Tables``)."""
 
     def start(self, params: EvalParams, total: int, *, fresh: bool = False) -> tuple[str, bool]:
         """The run to record into and whether it continues an unfinished one with ``params``."""

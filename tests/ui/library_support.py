@@ -11,9 +11,12 @@ from textual.app import App
 from textual.screen import Screen
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.library import CachedSolution
+from facilitair_tui.library import CachedSolution, EmptyCacheCatalog
+from facilitair_tui.providers.scripted import ScriptedProvider
 from facilitair_tui.store import SessionStore
 from facilitair_tui.tui.app import FacilitairApp
+
+from .support import FakeClock, Script, collaboration
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -123,3 +126,14 @@ def open_store(directory: Path) -> SessionStore:
 def write_recording(store: SessionStore, events: list[ev.Event], ended_at: datetime) -> None:
     """Store a recording whose last event happened at ``ended_at``."""
     store.import_events(events, started_at=ended_at.timestamp() - events[-1].t)
+
+
+def recorded_live_app(tmp_path: Path, **options: Any) -> FacilitairApp:
+    """A scripted session recorded in a store in ``tmp_path`` (``options``: more of the app's)."""
+    return FacilitairApp(
+        collaboration(ScriptedProvider(Script()), clock=FakeClock(0.25)),
+        store=open_store(tmp_path / "sessions"),
+        catalog=EmptyCacheCatalog(),
+        live_clock=False,
+        **options,
+    )

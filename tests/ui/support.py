@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.pilot import Pilot
 
@@ -20,6 +21,10 @@ from facilitair_tui.core.provider import ChatRequest, StreamItem, TextDelta
 from facilitair_tui.core.workflow import load_workflow
 from facilitair_tui.providers.scripted import Call, Reply, ScriptedProvider, SingleProviderResolver
 from tests.support.scripted import chunk_of
+
+if TYPE_CHECKING:  # the app imports Textual's whole front end
+    from facilitair_tui.tui.app import FacilitairApp
+    from facilitair_tui.tui.screens.main import MainScreen
 
 WORKFLOW = load_workflow(Path(__file__).parents[1] / "data" / "scripted_workflow.toml")
 ROLES = ("architect", "coder", "reviewer")
@@ -154,3 +159,11 @@ async def wait_until(
             return
         await pilot.pause(0.01)
     raise AssertionError(f"timed out waiting until {what}")
+
+
+async def finished_live(pilot: Pilot[object], app: FacilitairApp) -> MainScreen:
+    """The app's live session's screen, once the session has ended."""
+    live = app.main_screen
+    assert live is not None
+    await wait_until(pilot, lambda: live.has_class("-finished"), "the session finished")
+    return live

@@ -8,27 +8,20 @@ from pathlib import Path
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from facilitair_tui.library import EmptyCacheCatalog
-from facilitair_tui.providers.scripted import ScriptedProvider
 from facilitair_tui.tui.app import FacilitairApp
 from facilitair_tui.tui.entry_options import EntryOptions
 from facilitair_tui.tui.screens.stats import EMPTY, StatsScreen
 from tests.support.stats_store import HAIKU, LOCAL, MINI, fill_store
 
-from .library_support import open_store
-from .support import FakeClock, Script, collaboration, wait_until
+from .library_support import open_store, recorded_live_app
+from .support import finished_live
 
 
-def app_with_store(tmp_path: Path, *, filled: bool) -> FacilitairApp:
-    store = open_store(tmp_path / "sessions")
-    if filled:
-        fill_store(store, time.time())
-    return FacilitairApp(
-        collaboration(ScriptedProvider(Script()), clock=FakeClock(0.25)),
-        store=store,
-        catalog=EmptyCacheCatalog(),
-        live_clock=False,
-    )
+def app_with_store(tmp_path: Path) -> FacilitairApp:
+    app = recorded_live_app(tmp_path)
+    assert app.store is not None
+    fill_store(app.store, time.time())
+    return app
 
 
 def column(table: DataTable[str], index: int) -> list[str]:
@@ -36,11 +29,9 @@ def column(table: DataTable[str], index: int) -> list[str]:
 
 
 async def test_a_opens_the_stats_with_tables_and_charts_and_the_periods_change_them(tmp_path: Path) -> None:
-    app = app_with_store(tmp_path, filled=True)
+    app = app_with_store(tmp_path)
     async with app.run_test(size=(160, 50)) as pilot:
-        live = app.main_screen
-        assert live is not None
-        await wait_until(pilot, lambda: live.has_class("-finished"), "the session finished")
+        live = await finished_live(pilot, app)
         await pilot.press("a")
         screen = app.screen
         assert isinstance(screen, StatsScreen)

@@ -8,24 +8,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from facilitair_tui.core import events as ev
-from facilitair_tui.library import EmptyCacheCatalog
-from facilitair_tui.providers.scripted import ScriptedProvider
 from facilitair_tui.traces.timeline import Timeline
 from facilitair_tui.tui.app import FacilitairApp
 from facilitair_tui.tui.screens.history import HistoryScreen
 from facilitair_tui.tui.screens.waterfall import WaterfallScreen
 
-from .library_support import ScreenApp, open_store
-from .support import ROLES, SYNTH, FakeClock, Script, collaboration, wait_until
-
-
-def live_app(tmp_path: Path) -> FacilitairApp:
-    return FacilitairApp(
-        collaboration(ScriptedProvider(Script()), clock=FakeClock(0.25)),
-        store=open_store(tmp_path / "sessions"),
-        catalog=EmptyCacheCatalog(),
-        live_clock=False,
-    )
+from .library_support import ScreenApp, recorded_live_app
+from .support import ROLES, SYNTH, finished_live
 
 
 def labels(screen: WaterfallScreen) -> list[str]:
@@ -38,12 +27,9 @@ def detail(screen: WaterfallScreen) -> str:
 
 
 async def test_t_shows_the_live_sessions_waterfall_and_the_same_one_from_the_history(tmp_path: Path) -> None:
-    app = live_app(tmp_path)
+    app = recorded_live_app(tmp_path)
     async with app.run_test(size=(160, 50)) as pilot:
-        live = app.main_screen
-        assert live is not None
-        await wait_until(pilot, lambda: live.has_class("-finished"), "the session finished")
-
+        live = await finished_live(pilot, app)
         await pilot.press("t")
         screen = app.screen
         assert isinstance(screen, WaterfallScreen)
@@ -153,17 +139,9 @@ async def test_a_live_tui_session_is_traced_when_tracing_is_on(tmp_path: Path) -
 
     exporter = InMemorySpanExporter()
     tracing = Tracing(TraceConfig(endpoint="http://unused:4318/v1/traces"), exporter)
-    app = FacilitairApp(
-        collaboration(ScriptedProvider(Script()), clock=FakeClock(0.25)),
-        store=open_store(tmp_path / "sessions"),
-        catalog=EmptyCacheCatalog(),
-        live_clock=False,
-        traced=tracing.wrap,
-    )
+    app = recorded_live_app(tmp_path, traced=tracing.wrap)
     async with app.run_test(size=(120, 40)) as pilot:
-        live = app.main_screen
-        assert live is not None
-        await wait_until(pilot, lambda: live.has_class("-finished"), "the session finished")
+        await finished_live(pilot, app)
     tracing.close()
     spans = exporter.get_finished_spans()
     (root,) = [s for s in spans if s.parent is None]
