@@ -332,7 +332,9 @@ async def shoot_stats(name: str = "stats.svg", size: tuple[int, int] = (160, 62)
         )
         async with app.run_test(size=size) as pilot:
             app.action_stats()
-            await pilot.pause(0.5)
+            await pilot.pause()
+            await app.workers.wait_for_complete()  # the screen reads the store in a thread
+            await pilot.pause(0.2)  # and draws what it read (tables, charts) on the next frames
             app.save_screenshot(filename=name, path=str(OUT))
         store.close()
     print(f"wrote {(OUT / name).relative_to(ROOT)}")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from facilitair_tui.stats import Stats
+from facilitair_tui.store import StoreError
 from facilitair_tui.tui.app import FacilitairApp
 from facilitair_tui.tui.entry_options import EntryOptions
 from facilitair_tui.tui.screens.stats import EMPTY, StatsScreen
 from tests.support.stats_store import HAIKU, LOCAL, MINI, fill_store
 
 from .library_support import open_store, recorded_live_app
-from .support import finished_live
+from .support import finished_live, wait_until
 
 
 def app_with_store(tmp_path: Path) -> FacilitairApp:
@@ -22,6 +27,15 @@ def app_with_store(tmp_path: Path) -> FacilitairApp:
     assert app.store is not None
     fill_store(app.store, time.time())
     return app
+
+
+def title_of(screen: StatsScreen) -> str:
+    return str(screen.query_one("#stats-title", Static).render())
+
+
+async def read(pilot: Pilot[Any], screen: StatsScreen, words: str) -> None:
+    """Until the screen shows the figures its worker thread read (its title says so)."""
+    await wait_until(pilot, lambda: words in title_of(screen), f"the stats of {words!r}")
 
 
 def column(table: DataTable[str], index: int) -> list[str]:
@@ -36,8 +50,7 @@ async def test_a_opens_the_stats_with_tables_and_charts_and_the_periods_change_t
         screen = app.screen
         assert isinstance(screen, StatsScreen)
         # The last 7 days: the two API sessions and the live one just run (scripted models).
-        title = str(screen.query_one("#stats-title", Static).render())
-        assert "the last 7 days · 3 sessions" in title
+        await read(pilot, screen, "the last 7 days · 3 sessions")
         models = screen.query_one("#stats-models", DataTable)
         assert {MINI, HAIKU} <= set(column(models, 0)) and LOCAL not in column(models, 0)
         mini = column(models, 0).index(MINI)
@@ -55,7 +68,7 @@ async def test_a_opens_the_stats_with_tables_and_charts_and_the_periods_change_t
             assert title.replace(" ", "&#160;") in drawn or title in drawn, title
 
         await pilot.press("0")  # everything: the 30-day-old session too
-        assert "every recorded session · 4 sessions" in str(screen.query_one("#stats-title", Static).render())
+        await read(pilot, screen, "every recorded session · 4 sessions")
         assert LOCAL in column(models, 0)
         await pilot.press("escape")
         assert app.screen is live
@@ -72,7 +85,24 @@ async def test_an_empty_store_says_how_it_fills(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, StatsScreen)
+        await read(pilot, screen, "0 sessions")
         assert screen.stats is not None and screen.stats.sessions == 0
         assert str(screen.query_one("#stats-empty", Static).render()) == EMPTY
         assert screen.has_class("-empty")
-        assert "0 sessions" in str(screen.query_one("#stats-title", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, StatsScreen)
+
+
+async def test_a_store_that_cannot_be_read_is_said_on_the_screen_and_escape_still_closes_it() -> None:
+    def broken(since: float | None) -> Stats:
+        raise StoreError("the session database x.db is damaged (file is not a database)")
+
+    app = App[None]()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = StatsScreen(broken)
+        await app.push_screen(screen)
+        await read(pilot, screen, "cannot be read")
+        assert screen.problem is not None and "is damaged" in screen.problem
+        assert "is damaged" in str(screen.query_one("#stats-empty", Static).render())
+        await pilot.press("escape")
+        assert app.screen is not screen

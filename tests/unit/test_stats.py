@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from facilitair_tui.cli.main import main
+from facilitair_tui.command_line import EXIT_CONFIG
 from facilitair_tui.stats import parse_since, percentile
 from facilitair_tui.store import SessionStore
+from facilitair_tui.store.schema import SCHEMA_VERSION
 from tests.support.stats_store import DAY, HAIKU, LOCAL, MINI, fill_store
 
 
@@ -99,3 +102,23 @@ def test_percentiles_are_nearest_rank_and_since_takes_dates() -> None:
     now = datetime(2026, 12, 5, 12, 0).astimezone()
     assert parse_since("24h", now) == parse_since("1d", now) == now.timestamp() - DAY
     assert parse_since("2026-12-05", now) == datetime(2026, 12, 5).astimezone().timestamp()
+
+
+def test_a_damaged_or_newer_store_fails_in_one_line_saying_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACILITAIR_HOME", str(tmp_path))
+    path = SessionStore.default_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a database, someone's notes\n" * 200)
+    damaged = CliRunner().invoke(main, ["stats"])
+    assert damaged.exit_code == EXIT_CONFIG and "is damaged" in damaged.output
+    assert "Traceback" not in damaged.output
+
+    path.unlink()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    newer = CliRunner().invoke(main, ["stats", "--json"])
+    assert newer.exit_code == EXIT_CONFIG and "newer Facilitair" in newer.output
+    assert "Traceback" not in newer.output

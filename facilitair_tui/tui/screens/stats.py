@@ -1,7 +1,8 @@
 """The stats screen: what the recorded sessions cost and how the models did (``facilitair stats``
 in the app), with the trends drawn as terminal charts (textual-plotext).
 
-It reads the session store through the function it is given (``read``); the figures and what
+It reads the session store through the function it is given (``read``), in a thread: a store of
+many sessions takes a moment to sum up, and the app keeps drawing meanwhile. The figures and what
 they mean are ``facilitair_tui.stats``'s. ``1``, ``7``, ``3`` and ``0`` pick the period: a day,
 a week, 30 days or everything.
 """
@@ -12,14 +13,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from facilitair_tui.stats import Stats, failure_words, ms, share
+from facilitair_tui.store import StoreError
 from facilitair_tui.summaries import money
 from facilitair_tui.tui.screens.cache_inspector import STYLES
 
@@ -51,7 +55,8 @@ class StatsScreen(Screen[None]):
         self._read = read
         self._now = now or (lambda: datetime.now().astimezone())
         self.period = period
-        self.stats: Stats | None = None
+        self.stats: Stats | None = None  # the figures on screen; None until the first read ends
+        self.problem: str | None = None  # why the latest read failed
 
     def compose(self) -> ComposeResult:
         yield Static("", id="stats-title", classes="library-title", markup=False)
@@ -90,9 +95,32 @@ class StatsScreen(Screen[None]):
         self.dismiss(None)
 
     def refresh_stats(self) -> None:
+        """Read the period's figures in a thread; the tables and charts change when they come."""
         days, words = PERIODS[self.period]
         since = None if days is None else (self._now() - timedelta(days=days)).timestamp()
-        stats = self.stats = self._read(since)
+        self.query_one("#stats-title", Static).update(f"Stats · {words} · reading the sessions…")
+        self._read_stats(since, words)
+
+    # Exclusive: a period picked while the last one is still being read replaces it, and the
+    # stale read's figures are dropped (a thread cannot be stopped, only ignored).
+    @work(thread=True, exclusive=True, group="stats-read", exit_on_error=False)
+    def _read_stats(self, since: float | None, words: str) -> None:
+        try:
+            stats: Stats | str = self._read(since)
+        except StoreError as exc:  # damaged or locked: said on the screen, the app goes on
+            stats = str(exc)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show, stats, words)
+
+    def _show(self, stats: Stats | str, words: str) -> None:
+        if isinstance(stats, str):
+            self.problem = stats
+            self.query_one("#stats-title", Static).update(f"Stats · {words} · the sessions cannot be read")
+            self.query_one("#stats-empty", Static).update(f"Cannot read the session store: {stats}")
+            self.add_class("-empty")
+            return
+        self.problem = None
+        self.stats = stats
         count = f"{stats.sessions} session{'' if stats.sessions == 1 else 's'}"
         title = f"Stats · {words} · {count} · {money(stats.cost_usd)}"
         self.query_one("#stats-title", Static).update(title)
