@@ -27,6 +27,7 @@ from facilitair_tui.command_line import (
 from facilitair_tui.core.provider import ConfigurationError, UsageError
 from facilitair_tui.store import StoreError
 from facilitair_tui.summaries import clock
+from facilitair_tui.traces.settings import open_tracing
 
 if TYPE_CHECKING:  # the evaluation package assembles sessions: imported when an eval runs
     from facilitair_tui.evaluation.runs import Progress, Summary
@@ -110,12 +111,25 @@ def eval_command(
         fail(str(exc), EXIT_USAGE, as_json=as_json)
     show = _json_line if as_json else _ProgressLines(Console(highlight=False))
     stop = Stop()
+    try:  # the team's sessions are traced like any session when a collector is configured
+        tracing = open_tracing() if mode == "team" else None
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG, as_json=as_json)
     store = open_store_or_fail(as_json=as_json)
+    traced = tracing.wrap if tracing is not None else None
 
     async def run() -> Summary:
         with ctrl_c_stops(stop.request):  # a second Ctrl-C raises KeyboardInterrupt
             return await run_eval(
-                store, chosen, params, setup, fresh=fresh, stop=stop, on_progress=show, warn=warn
+                store,
+                chosen,
+                params,
+                setup,
+                fresh=fresh,
+                stop=stop,
+                on_progress=show,
+                warn=warn,
+                traced=traced,
             )
 
     try:
@@ -129,6 +143,8 @@ def eval_command(
         sys.exit(EXIT_INTERRUPTED)
     finally:
         keep_unwritten(store.close())
+        if tracing is not None and (problem := tracing.close()):
+            warn(problem)
     _show_summary(summary, as_json)
     if summary.stopped is not None:
         sys.exit(EXIT_INTERRUPTED)

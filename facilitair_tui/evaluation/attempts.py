@@ -30,6 +30,7 @@ from facilitair_tui.core.provider import (
     TextDelta,
     UsageError,
 )
+from facilitair_tui.library import EventSink
 from facilitair_tui.providers.token_count import count_tokens
 from facilitair_tui.recording import drive, recorded, stop_at_budget
 from facilitair_tui.session import Prepared, prepare, retry_policy
@@ -64,6 +65,10 @@ class Setup:
     model: str | None = None
     seed: int | None = None
     settings: Settings | None = None
+
+
+# Wraps a session's recorder so that what it records is traced too (``traces.export.Tracing.wrap``).
+Traced = Callable[[EventSink], EventSink]
 
 
 class Stop:
@@ -190,12 +195,15 @@ async def team_attempt(
     store: SessionStore,
     stop: Stop | None = None,
     warn: Callable[[str], None] = lambda problem: None,
+    traced: Traced | None = None,
 ) -> Attempt:
     """A recorded session of the workflow on the problem; its answer is the session's output.
-    ``warn`` is told (once each) of a problem with recording it."""
+    ``warn`` is told (once each) of a problem with recording it; ``traced`` wraps its recorder."""
     prepared = _prepare(problem, setup, team=True)
     collaboration = prepared.collaboration
-    recorder = store.recorder(collaboration.spec, collaboration.session_id)
+    recorder: EventSink = store.recorder(collaboration.spec, collaboration.session_id)
+    if traced is not None:
+        recorder = traced(recorder)
     budget_stop = False
 
     def watch(event: ev.Event) -> None:

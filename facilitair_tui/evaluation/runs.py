@@ -14,7 +14,18 @@ from facilitair_tui.core.code_run import CodeRunner
 from facilitair_tui.store import SessionStore
 from facilitair_tui.store.evals import EvalParams, EvalResult
 
-from .attempts import BUDGET, DONE, STOPPED, Attempt, Setup, Stop, check_setup, single_attempt, team_attempt
+from .attempts import (
+    BUDGET,
+    DONE,
+    STOPPED,
+    Attempt,
+    Setup,
+    Stop,
+    Traced,
+    check_setup,
+    single_attempt,
+    team_attempt,
+)
 from .check import final_check
 from .problems import HUMANEVAL, Problem, source_hash
 
@@ -92,10 +103,12 @@ async def run_eval(
     stop: Stop | None = None,
     on_progress: Callable[[Progress], None] = lambda progress: None,
     warn: Callable[[str], None] = lambda problem: None,
+    traced: Traced | None = None,
 ) -> Summary:
     """Answer and check every problem not already done in this run (``fresh``: a new run); the
     run's summary. ``runner`` runs the official checks (the sandbox by default); ``stop`` ends the
-    run part way, dropping the problem under way; ``warn`` hears of problems recording a session.
+    run part way, dropping the problem under way; ``warn`` hears of problems recording a session;
+    ``traced`` wraps each team session's recorder (tracing, when the front end turned it on).
     Raises ConfigurationError or UsageError before any problem runs when the setup cannot run."""
     if not problems:
         raise ValueError("an eval needs at least one problem")
@@ -125,7 +138,7 @@ async def run_eval(
                 break
             started = time.perf_counter()
             if params.mode == "team":
-                attempt = await team_attempt(problem, setup, store, stop, warn)
+                attempt = await team_attempt(problem, setup, store, stop, warn, traced)
             else:
                 attempt = await single_attempt(problem, setup, stop)
             if attempt.status in (STOPPED, BUDGET):  # not an answer: it runs again on resume

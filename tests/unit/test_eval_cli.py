@@ -283,3 +283,22 @@ def test_bad_input_gets_one_line(case: BadInput, as_json: bool, tmp_path: Path) 
         assert message.startswith("error: ")
     for fragment in case.says:
         assert fragment in message
+
+
+def test_the_teams_sessions_are_traced_when_a_collector_is_configured(tmp_path: Path) -> None:
+    from tests.support.otlp_receiver import OTLPReceiver
+
+    problems = write_problems(tmp_path / "toy.jsonl")
+    with OpenAISSEServer() as server, OTLPReceiver() as receiver:
+        server.script_for = answer
+        env = {**environment(server), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        team = run_cli("eval", str(problems), "--model", MODEL, "--json", home=tmp_path, env=env)
+        assert team.returncode == 0, team.stderr
+        single = run_cli(
+            "eval", str(problems), "--single", "--model", MODEL, "--json", home=tmp_path, env=env
+        )
+        assert single.returncode == 0, single.stderr
+    roots = [s for s in receiver.spans if not s.parent_id]
+    sessions = {r["session_id"] for r in lines(team.stdout)[:-1]}
+    # One trace per team session, the problems' sessions; the single calls are no sessions.
+    assert len(roots) == 3 and {r.attributes["facilitair.session.id"] for r in roots} == sessions
