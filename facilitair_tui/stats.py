@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from facilitair_tui.core.cost import add_costs
+from facilitair_tui.store import SessionStore
 from facilitair_tui.store.analytics import Recorded
 
 NO_ROLE = "—"
@@ -104,6 +105,13 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def read(store: SessionStore | None, since: float | None = None) -> Stats:
+    """The stats of ``store``'s sessions started since ``since`` (epoch seconds; None: all).
+    Without a store (nothing is recorded) there is nothing to sum up."""
+    recorded = store.analytics.since(since) if store is not None else Recorded([], [], [], {}, [])
+    return collect(recorded, since)
 
 
 def collect(recorded: Recorded, since: float | None = None) -> Stats:

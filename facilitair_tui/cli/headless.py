@@ -95,7 +95,7 @@ def run_prepared(
     for note in prepared.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     collaboration = prepared.collaboration
-    traced = open_tracing()
+    traced = open_tracing(prepared.registry.settings.telemetry)  # the settings the session loaded
     recorder: EventSink = store.recorder(collaboration.spec, collaboration.session_id)
     if traced is not None:
         recorder = traced.wrap(recorder)

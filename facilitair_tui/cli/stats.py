@@ -17,7 +17,7 @@ from rich.table import Table
 from facilitair_tui.cli.headless import opened_store
 from facilitair_tui.cli.options import OneLineUsageErrors, fail
 from facilitair_tui.command_line import EXIT_USAGE, err_console
-from facilitair_tui.stats import SINCE_FORMS, Stats, collect, failure_words, ms, parse_since, share
+from facilitair_tui.stats import SINCE_FORMS, Stats, failure_words, ms, parse_since, read, share
 from facilitair_tui.summaries import money
 
 out = Console(highlight=False)
@@ -38,7 +38,7 @@ def stats_command(since: str | None, as_json: bool) -> None:
         except ValueError as exc:
             fail(str(exc), EXIT_USAGE, as_json=as_json)
     with opened_store(as_json=as_json) as store:
-        result = collect(store.analytics.since(cutoff), cutoff)
+        result = read(store, cutoff)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return

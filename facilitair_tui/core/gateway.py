@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from .events import AttemptKind, AttemptOutcome
 from .provider import (
     ChatMessage,
     ChatRequest,
@@ -103,10 +103,6 @@ class Recovery:
     """A failed attempt and what happens next, in words for the user."""
 
     message: str
-
-
-AttemptKind = Literal["first", "retry", "fallback", "continuation"]
-AttemptOutcome = Literal["ok", "cut", "failed", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)

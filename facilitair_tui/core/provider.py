@@ -99,31 +99,16 @@ class ChatProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-# The kinds of failure a provider names (``ProviderError.kind``): what the stats count.
-FAILURE_KINDS = {
-    "rate_limit": "rate limited (429)",
-    "quota": "quota or credit exhausted",
-    "server": "server error (5xx, overloaded)",
-    "timeout": "no response in time",
-    "unreachable": "cannot connect",
-    "broken_stream": "the stream ended without its end marker",
-    "stall": "the stream stalled",
-    "auth": "key refused (401, 403)",
-    "not_found": "unknown model (404)",
-    "bad_request": "request refused (400, context too long)",
-    "config": "configuration (no key, unknown provider)",
-    "transient": "other retryable failure",
-    "other": "other failure",
-}
-
-
 class ProviderError(Exception):
     """A backend failed. ``fix`` tells the user what to do about it.
 
     ``retryable`` marks failures a later attempt could cure (rate limits, 5xx, dropped
     connections); the reliability layer uses it, the engine reports it. ``retry_after_s`` is the
     wait the server asked for (a Retry-After header), if it asked. ``kind`` names the failure
-    for traces and stats, from a small vocabulary (``FAILURE_KINDS``); "" when not known.
+    for traces and stats; "" when not known. The kinds: "rate_limit" (429), "quota" (credit
+    exhausted), "server" (5xx, overloaded), "timeout", "unreachable", "broken_stream" (no end
+    marker), "stall", "auth" (401, 403), "not_found" (404), "bad_request" (400, context too
+    long), "other"; the gateway adds "config" and, for an unnamed failure, "transient" or "other".
     """
 
     def __init__(

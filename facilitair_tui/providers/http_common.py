@@ -85,7 +85,7 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
 
 
 def status_kind(status: int) -> str:
-    """The kind of failure an HTTP status means (``core.provider.FAILURE_KINDS``)."""
+    """The kind of failure an HTTP status means (``core.provider.ProviderError.kind``)."""
     if status == 429:
         return "rate_limit"
     if status in (401, 403):
@@ -132,7 +132,7 @@ class ErrorMaker:
         )
 
     def status(self, error: ProviderError, status: int, *, quota: bool = False) -> ProviderError:
-        """``error``, an HTTP ``status`` answer, with its kind named (``FAILURE_KINDS``)."""
+        """``error``, an HTTP ``status`` answer, with its kind named (``ProviderError.kind``)."""
         error.kind = "quota" if quota else status_kind(status)
         return error
 

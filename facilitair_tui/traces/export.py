@@ -38,6 +38,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from facilitair_tui import __version__
 from facilitair_tui.core import events as ev
+from facilitair_tui.library import EventSink
 from facilitair_tui.providers.http_common import display_url
 
 from .settings import ENDPOINT_VARS, NOT_SENT, TraceConfig
@@ -146,9 +147,7 @@ class SessionTracer:
         span.set_attributes(span_attributes(bar, self._timeline.session_id))
         if self._capture:
             self._add_content(span, bar, event)
-        if bar.status in ("failed", "error", "timeout", "memory") or (
-            bar.kind == "session" and bar.status == "failed"
-        ):
+        if bar.status in ("failed", "error", "timeout", "memory"):
             message = str(bar.attrs.get("message") or bar.attrs.get("error") or bar.status)
             span.set_status(Status(StatusCode.ERROR, message[:300]))
         end = bar.end if bar.end is not None else self._timeline.now
@@ -294,7 +293,9 @@ class TracingSink:
     Tracing can never lose or hold up a recording: a tracer that fails is dropped with one
     warning (``problem``), and the event is recorded all the same."""
 
-    def __init__(self, inner: Any, tracer: SessionTracer, exporter: WatchedExporter | None = None) -> None:
+    def __init__(
+        self, inner: EventSink, tracer: SessionTracer, exporter: WatchedExporter | None = None
+    ) -> None:
         self._inner = inner
         self._tracer: SessionTracer | None = tracer
         self._capture = tracer.capture_content
@@ -311,12 +312,11 @@ class TracingSink:
         event, cost one test here (they make no span)."""
         if event.__class__ is not _TOKEN or self._capture:
             self._trace(event)
-        result: Awaitable[None] = self._inner.record_async(event)
-        return result
+        return self._inner.record_async(event)
 
     @property
     def problem(self) -> str | None:
-        inner: str | None = self._inner.problem
+        inner = self._inner.problem
         exported = self._exporter.problem if self._exporter is not None else None
         if exported is not None and self._exporter is not None:
             self._exporter.told = exported
@@ -346,7 +346,7 @@ class Tracing:
         self._exporter = WatchedExporter(exporter, display_url(where) if where else "the OTLP endpoint")
         self._provider = tracer_provider(config, self._exporter)
 
-    def wrap(self, recorder: Any) -> TracingSink:
+    def wrap(self, recorder: EventSink) -> TracingSink:
         tracer = SessionTracer(self._provider, capture_content=self.config.capture_content)
         return TracingSink(recorder, tracer, self._exporter)
 

@@ -59,7 +59,6 @@ class Timeline:
         self.now = 0.0  # the latest event's time
         self._chunk: Bar | None = None
         self._agents: dict[tuple[int, str], Bar] = {}
-        self._attempt_counts: dict[tuple[int, str], int] = {}
         self._waiting: dict[str, Bar] = {}  # open session-level waits: "paused", "budget"
         self._changes: list[Change] = []
         self._synthesizers: set[str] = set()
@@ -84,15 +83,15 @@ class Timeline:
 
     # ----------------------------------------------------------------- queries
 
-    def children(self, bar_id: str | None) -> list[Bar]:
-        return [b for b in self.bars.values() if b.parent == bar_id]
-
     def rows(self) -> list[tuple[int, Bar]]:
         """Every bar with its depth, parents before children, siblings by start."""
         out: list[tuple[int, Bar]] = []
+        children: dict[str | None, list[Bar]] = {}
+        for bar in self.bars.values():
+            children.setdefault(bar.parent, []).append(bar)
 
         def walk(parent: str | None, depth: int) -> None:
-            for bar in sorted(self.children(parent), key=lambda b: (b.start, b.kind != "wait")):
+            for bar in sorted(children.get(parent, ()), key=lambda b: (b.start, b.kind != "wait")):
                 out.append((depth, bar))
                 walk(bar.id, depth + 1)
 

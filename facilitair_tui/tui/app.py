@@ -8,6 +8,7 @@ provider: it consumes the collaboration's events and uses its plain controls. Ev
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,8 +28,7 @@ from facilitair_tui.library import (
     NoSessionHistory,
     SessionHistory,
 )
-from facilitair_tui.stats import Stats, collect
-from facilitair_tui.store.analytics import Recorded
+from facilitair_tui.stats import read as read_stats
 from facilitair_tui.tui.entry_options import EntryOptions, missing_model
 from facilitair_tui.tui.keymap import unknown_binding_ids
 from facilitair_tui.tui.messages import SessionCrashed
@@ -291,14 +291,7 @@ class FacilitairApp(App[ev.SessionFinished | None]):
     def action_stats(self) -> None:
         if isinstance(self.screen, StatsScreen):
             return
-        store = self.store
-
-        def read(since: float | None) -> Stats:
-            if store is None:  # nothing is recorded: nothing to sum up
-                return collect(Recorded([], [], [], {}, []), since)
-            return collect(store.analytics.since(since), since)
-
-        self.push_screen(StatsScreen(read))
+        self.push_screen(StatsScreen(functools.partial(read_stats, self.store)))
 
     def action_waterfall(self) -> None:
         # The session on screen (a replay over the live one is the one asked about).
