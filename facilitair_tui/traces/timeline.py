@@ -22,6 +22,7 @@ from facilitair_tui.core import events as ev
 
 BarKind = Literal["session", "cache", "chunk", "agent", "synthesis", "attempt", "code_run", "wait"]
 WaitKind = Literal["upstream", "queue", "retry", "budget", "paused"]
+_TOKEN = ev.Token
 # Gaps shorter than this (seconds) are not drawn as waits: scheduling noise, not waiting.
 MIN_WAIT_S = 0.005
 
@@ -72,10 +73,11 @@ class Timeline:
 
     def add(self, event: ev.Event) -> list[Change]:
         """Take one event; the bars it opened and closed, in order (for a live exporter)."""
-        if isinstance(event, ev.Token):
+        if event.t > self.now:
+            self.now = event.t  # tokens too: a running bar grows while its agent streams
+        if event.__class__ is _TOKEN:
             return []
         self._changes = []
-        self.now = max(self.now, event.t)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)

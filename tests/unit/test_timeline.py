@@ -72,6 +72,8 @@ def test_a_live_timeline_reports_what_each_event_opened_and_closed() -> None:
     assert changes[5] == [("open", "agent:1:coder")]
     assert changes[6] == [("open", "agent:1:coder:attempt:1"), ("close", "agent:1:coder:attempt:1")]
     assert timeline.add(ev.Token(session_id=SID, t=2.6, agent="coder", chunk=1, text="x")) == []
+    # A token opens and closes nothing, but the running agent's bar reaches it.
+    assert timeline.now == 2.6 and timeline.bars["agent:1:coder"].duration(timeline.now) == 1.1
 
 
 def test_the_spans_carry_the_cache_code_run_wait_and_continuation_attributes() -> None:
